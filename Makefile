@@ -1,0 +1,80 @@
+# One entry point for everything: `make` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+COMPOSE ?= docker compose
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-unit test-integration test-stack lint format bench \
+        up down logs ps backfill clean clean-venv
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED) ## Create .venv with the package and the test/lint tools
+
+test: $(INSTALLED) ## Run the whole suite (real Kafka broker + ClickHouse engine; containers if Docker answers)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(INSTALLED) ## Run only the unit tests (no broker, no database)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(INSTALLED) ## Run only the integration tests
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-stack: $(INSTALLED) ## Run the whole-stack tests (needs Docker)
+	$(BIN)/python -m pytest tests/stack $(PYTEST_ARGS)
+
+lint: $(INSTALLED) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(INSTALLED) ## Reformat and autofix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(INSTALLED) ## Run every benchmark (figures go to docs/benchmarks.md by hand)
+	@for bench in benchmarks/bench_*.py; do \
+		echo "=== $$bench"; \
+		$(BIN)/python "$$bench"; \
+	done
+
+up: ## Build and start the stack, wait until healthy, print the URLs
+	$(COMPOSE) up -d --build --wait
+	@echo
+	@echo "  Metabase    http://localhost:3000"
+	@echo "  ClickHouse  http://localhost:8123/play"
+	@echo "  ksqlDB      http://localhost:8088/info"
+	@echo "  Kafka       localhost:9094"
+
+down: ## Stop the stack (keeps the data volumes)
+	$(COMPOSE) down
+
+logs: ## Follow the logs of every service
+	$(COMPOSE) logs -f --tail=100
+
+ps: ## Show the services and their health
+	$(COMPOSE) ps
+
+backfill: ## Run the history backfill once now (resumes where it stopped)
+	$(COMPOSE) run --rm backfill coins backfill
+
+clean: ## Stop the stack and DELETE its volumes (asks first)
+	@read -r -p "This deletes every volume of the stack (Kafka, ClickHouse, Metabase data). Continue? [y/N] " answer; \
+	if [[ "$$answer" == [yY] ]]; then $(COMPOSE) down --volumes --remove-orphans; else echo "Nothing deleted."; fi
+
+clean-venv: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .test-artifacts

@@ -1,0 +1,1 @@
+"""LiveCoinWatch (or demo) prices to Kafka."""

@@ -1,0 +1,1 @@
+"""Provisioning of the Docker-only services: the ksqlDB applier and the Metabase provisioner."""

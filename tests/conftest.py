@@ -1,0 +1,223 @@
+"""Backend-agnostic fixtures: every test is written once and runs on whichever real backend exists.
+
+See tests/support/backends.py for the order in which backends are chosen, and the README's
+"Test backends" section for how to point the suite at an existing Kafka or ClickHouse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from tests.support.backends import backend_missing, docker_available
+from tests.support.bridge import KafkaEngineBridge, RealKafkaEngineFeeder
+from tests.support.clickhouse_loader import (
+    INIT_DIR,
+    KafkaTable,
+    load_sql_dir,
+    project_databases,
+    truncate_project_tables,
+)
+from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
+
+TESTS_DIR = Path(__file__).resolve().parent
+ARTIFACTS_DIR = TESTS_DIR.parent / ".test-artifacts"
+
+_SUITE_MARKERS = {"unit": "unit", "integration": "integration", "stack": "stack"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder (tests/unit, tests/integration, tests/stack)."""
+    for item in items:
+        relative = Path(str(item.fspath)).resolve().relative_to(TESTS_DIR)
+        marker = _SUITE_MARKERS.get(relative.parts[0])
+        if marker:
+            item.add_marker(getattr(pytest.mark, marker))
+
+
+# ---- names ---------------------------------------------------------------------------------
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """``unique_name("prefix")`` -> a topic or group name no other test (or run) uses."""
+    test_id = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{test_id}-{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+# ---- Kafka -------------------------------------------------------------------------------
+class KafkaBroker(Protocol):
+    """A broker tests can take away and give back (outage tests)."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+@dataclass
+class ExternalKafkaBroker:
+    """A broker given by ``KAFKA_BOOTSTRAP``: the suite does not own it, so cannot stop it."""
+
+    bootstrap: str
+    kind: str = "external"
+
+    def stop(self) -> None:
+        pytest.skip("KAFKA_BOOTSTRAP points at an external broker that the tests cannot stop")
+
+    def start(self) -> None:
+        pytest.skip("KAFKA_BOOTSTRAP points at an external broker that the tests cannot start")
+
+
+@pytest.fixture(scope="session")
+def docker_network() -> Iterator[Any]:
+    from testcontainers.core.network import Network
+
+    with Network() as network:
+        yield network
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The session's real Kafka broker (external, container or native), with stop()/start()."""
+    external = os.environ.get("KAFKA_BOOTSTRAP")
+    if external:
+        yield ExternalKafkaBroker(external)
+        return
+    if docker_available():
+        from tests.support.containers import kafka_container
+
+        network = request.getfixturevalue("docker_network")
+        with kafka_container(network) as handle:
+            yield handle
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="kafka-native-"))
+    broker = NativeKafkaBroker(workdir)
+    try:
+        broker.start()
+    except KafkaUnavailableError as error:
+        _keep_artifact(workdir / "broker.log", "kafka-broker-failed.log")
+        shutil.rmtree(workdir, ignore_errors=True)
+        backend_missing(
+            "a Kafka broker",
+            "Install Java 17+ and Maven (the native broker is built from Maven Central jars), "
+            "start Docker, or set KAFKA_BOOTSTRAP=host:port.",
+            error,
+        )
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        if request.session.testsfailed:
+            _keep_artifact(broker.log_path, "kafka-broker.log")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def running_kafka_broker(kafka_broker: KafkaBroker) -> Iterator[KafkaBroker]:
+    """The broker, guaranteed running again after the test even if the test stopped it."""
+    yield kafka_broker
+    kafka_broker.start()
+
+
+def _keep_artifact(path: Path, name: str) -> None:
+    if path.exists():
+        ARTIFACTS_DIR.mkdir(exist_ok=True)
+        shutil.copyfile(path, ARTIFACTS_DIR / name)
+
+
+# ---- ClickHouse ----------------------------------------------------------------------------
+@dataclass
+class ClickHouseBackend:
+    client: Any
+    kind: str  # "chdb", "container" or "url"
+    kafka_tables: dict[str, KafkaTable]
+    databases: list[str]
+
+
+@pytest.fixture(scope="session")
+def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBackend]:
+    """One ClickHouse engine per session with clickhouse/init applied."""
+    import clickhouse_connect
+
+    from tests.support.clickhouse_loader import kafka_tables, rewrite_kafka_table
+
+    databases = project_databases()
+    url = os.environ.get("CLICKHOUSE_URL")
+    if url:
+        client = clickhouse_connect.get_client(dsn=url)
+        yield ClickHouseBackend(client, "url", _declared_kafka_tables(rewrite_kafka_table), databases)
+        return
+    if docker_available():
+        from tests.support.containers import clickhouse_container
+
+        kafka = request.getfixturevalue("kafka_broker")
+        network = request.getfixturevalue("docker_network")
+        with clickhouse_container(network, kafka.internal_bootstrap) as client:
+            yield ClickHouseBackend(
+                client, "container", _declared_kafka_tables(rewrite_kafka_table), databases
+            )
+        return
+    try:
+        import chdb  # noqa: F401 - proves the engine is installed before we build a DSN
+    except ImportError as error:
+        backend_missing(
+            "the ClickHouse engine",
+            "Install the test extras (make install) for chDB, start Docker, or set CLICKHOUSE_URL.",
+            error,
+        )
+    data_path = Path(tempfile.mkdtemp(prefix="chdb-"))
+    client = clickhouse_connect.get_client(dsn=f"chdb://{data_path}")
+    try:
+        load_sql_dir(client, INIT_DIR)
+        yield ClickHouseBackend(client, "chdb", kafka_tables(client), databases)
+    finally:
+        client.close()
+        shutil.rmtree(data_path, ignore_errors=True)
+
+
+def _declared_kafka_tables(rewrite: Callable[[str], Any]) -> dict[str, KafkaTable]:
+    """Kafka tables as declared by the init SQL (the server runs them unmodified)."""
+    from tests.support.clickhouse_loader import split_statements, sql_files
+
+    tables: dict[str, KafkaTable] = {}
+    for path in sql_files():
+        for statement in split_statements(path.read_text()):
+            rewritten = rewrite(statement)
+            if rewritten is not None:
+                tables[rewritten[1].name] = rewritten[1]
+    return tables
+
+
+@pytest.fixture
+def clickhouse(clickhouse_backend: ClickHouseBackend) -> Any:
+    """A client on the project's schema, with every stored table emptied before the test."""
+    truncate_project_tables(clickhouse_backend.client, clickhouse_backend.databases)
+    return clickhouse_backend.client
+
+
+@pytest.fixture
+def bridge(
+    clickhouse: Any, clickhouse_backend: ClickHouseBackend, kafka_bootstrap: str
+) -> KafkaEngineBridge | RealKafkaEngineFeeder:
+    """Puts Kafka records into the Kafka tables: emulated on chDB, the real engine elsewhere."""
+    if clickhouse_backend.kind == "chdb":
+        return KafkaEngineBridge(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)
+    return RealKafkaEngineFeeder(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)

@@ -1,0 +1,49 @@
+"""The real backends answer, and the native broker survives a stop/start with its data."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+async def _send(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
+async def _read_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        async with asyncio.timeout(30):
+            async for message in consumer:
+                values.append(message.value or b"")
+                if len(values) >= expected:
+                    break
+    finally:
+        await consumer.stop()
+    return values
+
+
+def test_broker_keeps_messages_across_restart(running_kafka_broker: Any, unique_name: Any) -> None:
+    topic = unique_name("restart")
+    asyncio.run(_send(running_kafka_broker.bootstrap, topic, [b"before"]))
+    running_kafka_broker.stop()
+    running_kafka_broker.start()
+    asyncio.run(_send(running_kafka_broker.bootstrap, topic, [b"after"]))
+    assert asyncio.run(_read_all(running_kafka_broker.bootstrap, topic, 2)) == [b"before", b"after"]
+
+
+def test_clickhouse_engine_answers_with_the_project_schema(clickhouse: Any) -> None:
+    version = clickhouse.query("SELECT version()").result_rows[0][0]
+    assert int(str(version).split(".")[0]) >= 25
+    databases = {row[0] for row in clickhouse.query("SHOW DATABASES").result_rows}
+    assert "crypto" in databases

@@ -1,0 +1,304 @@
+"""A real Apache Kafka broker run from the Maven Central jars, for machines without Docker.
+
+The jars are resolved once with Maven into a cache directory outside the repository
+(``$CRYPTO_STREAM_CACHE`` or ``~/.cache/crypto-stream``); the broker runs as a single KRaft
+node (broker + controller) on free loopback ports, with its storage in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.support.images import kafka_version
+
+MAVEN_TIMEOUT_S = 900
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+
+_POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.crypto-stream</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>{version}</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId>
+      <version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId>
+      <version>1.7.36</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J_PROPERTIES = """log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=WARN
+log4j.logger.state.change.logger=WARN
+"""
+
+
+class KafkaUnavailableError(RuntimeError):
+    """The native broker cannot be provided on this machine (no Java, no Maven, no jars)."""
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("CRYPTO_STREAM_CACHE")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crypto-stream"
+
+
+def kafka_jars_dir(version: str | None = None) -> Path:
+    """Directory holding every runtime jar of Kafka ``version``, resolved on first use."""
+    version = version or kafka_version()
+    target = cache_root() / f"kafka-{version}"
+    libs = target / "libs"
+    marker = target / ".complete"
+    if marker.exists():
+        return libs
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            raise KafkaUnavailableError(
+                f"'{tool}' is not on PATH: install Java 17+ and Maven to run the native Kafka "
+                "broker, or set KAFKA_BOOTSTRAP to an existing broker"
+            )
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".lock").open("w") as lock:
+        # Several pytest processes may start at once; only one resolves.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return libs
+        (target / "pom.xml").write_text(_POM_TEMPLATE.format(version=version))
+        shutil.rmtree(libs, ignore_errors=True)
+        result = subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(target / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=MAVEN_TIMEOUT_S,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise KafkaUnavailableError(
+                f"Maven could not resolve Kafka {version}:\n{result.stdout[-4000:]}"
+                f"\n{result.stderr[-4000:]}"
+            )
+        marker.write_text(version)
+    return libs
+
+
+def kafka_classpath(version: str | None = None) -> str:
+    """Java classpath with the broker, the clients and the tools (ProducerPerformance)."""
+    return str(kafka_jars_dir(version) / "*")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the broker if the test process dies, so no broker outlives it."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _port_open(bootstrap: str) -> bool:
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+async def _cluster_answers(bootstrap: str) -> bool:
+    if not _port_open(bootstrap):
+        return False
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+class NativeKafkaBroker:
+    """One KRaft node (broker + controller) on loopback; stop() and start() keep data and ports."""
+
+    def __init__(self, workdir: Path, version: str | None = None) -> None:
+        self.version = version or kafka_version()
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.log_path = workdir / "broker.log"
+        self.port = free_port()
+        self.controller_port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._formatted = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        properties = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            ),
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            "log.flush.interval.messages": "1000000",
+        }
+        config = self.workdir / "server.properties"
+        config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        (self.workdir / "log4j.properties").write_text(_LOG4J_PROPERTIES)
+        return config
+
+    def _java(self, *args: str, heap: str = "256m") -> list[str]:
+        return [
+            "java",
+            f"-Xmx{heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            f"-Dlog4j.configuration=file:{self.workdir / 'log4j.properties'}",
+            "-cp",
+            kafka_classpath(self.version),
+            *args,
+        ]
+
+    def _format_storage(self, config: Path) -> None:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise KafkaUnavailableError(
+                f"kafka-storage format failed:\n{result.stdout}\n{result.stderr}"
+            )
+        self._formatted = True
+
+    def start(self) -> None:
+        if self.running:
+            return
+        config = self._write_config()
+        if not self._formatted:
+            self._format_storage(config)
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            self._java("kafka.Kafka", str(config), heap="768m"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        delay = 0.1
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise KafkaUnavailableError(
+                    f"the Kafka broker exited during start; log tail:\n{self.log_tail()}"
+                )
+            if asyncio.run(_cluster_answers(self.bootstrap)):
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        self.stop()
+        raise KafkaUnavailableError(
+            f"the Kafka broker did not answer within {READY_TIMEOUT_S:.0f} s; log tail:\n"
+            f"{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return "(no broker log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def native_broker(workdir: Path) -> Iterator[NativeKafkaBroker]:
+    broker = NativeKafkaBroker(workdir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

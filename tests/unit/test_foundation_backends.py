@@ -1,0 +1,38 @@
+"""Backend choice: a backend missing under CI is an error, elsewhere a skip with a remedy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import backends
+from tests.support.images import compose_image, kafka_version
+
+
+def test_missing_backend_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and a Kafka broker is not available"):
+        backends.backend_missing("a Kafka broker", "Install Java.")
+
+
+def test_missing_backend_skips_with_remedy_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Install Java"):
+        backends.backend_missing("a Kafka broker", "Install Java.")
+
+
+def test_native_preference_never_probes_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_BACKENDS", "native")
+    assert backends.docker_available() is False
+
+
+def test_unknown_preference_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_BACKENDS", "podman")
+    with pytest.raises(ValueError, match="TEST_BACKENDS"):
+        backends.backend_preference()
+
+
+def test_native_broker_runs_the_compose_kafka_version() -> None:
+    image = compose_image("kafka")
+    assert image.startswith("apache/kafka:")
+    assert kafka_version() == image.rsplit(":", 1)[1]
+    assert kafka_version().split(".")[0] == "4"
