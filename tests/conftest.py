@@ -6,6 +6,8 @@ See tests/support/backends.py for the order in which backends are chosen, and th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -163,17 +165,24 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
     url = os.environ.get("CLICKHOUSE_URL")
     if url:
         client = clickhouse_connect.get_client(dsn=url)
-        yield ClickHouseBackend(client, "url", _declared_kafka_tables(rewrite_kafka_table), databases)
+        yield ClickHouseBackend(
+            client, "url", _declared_kafka_tables(rewrite_kafka_table), databases
+        )
         return
     if docker_available():
         from tests.support.containers import clickhouse_container
 
         kafka = request.getfixturevalue("kafka_broker")
         network = request.getfixturevalue("docker_network")
-        with clickhouse_container(network, kafka.internal_bootstrap) as client:
-            yield ClickHouseBackend(
-                client, "container", _declared_kafka_tables(rewrite_kafka_table), databases
-            )
+        declared = _declared_kafka_tables(rewrite_kafka_table)
+        # Topics first: a Kafka table that starts before its topic exists only notices it at
+        # the next metadata refresh, minutes later.
+        asyncio.run(
+            _create_topics(kafka.bootstrap, {t for k in declared.values() for t in k.topics})
+        )
+        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
+        with clickhouse_container(network, internal) as client:
+            yield ClickHouseBackend(client, "container", declared, databases)
         return
     try:
         import chdb  # noqa: F401 - proves the engine is installed before we build a DSN
@@ -191,6 +200,22 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
     finally:
         client.close()
         shutil.rmtree(data_path, ignore_errors=True)
+
+
+async def _create_topics(bootstrap: str, topics: set[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics - existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
 
 
 def _declared_kafka_tables(rewrite: Callable[[str], Any]) -> dict[str, KafkaTable]:

@@ -93,7 +93,10 @@ def _messages() -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]], list[
         for index in range(valid_count)
     }
     sent = [(event_id, json.dumps(event)) for event_id, event in events.items()]
-    sent += [(event_id, json.dumps(events[event_id])) for event_id in rng.sample(list(events), DUPLICATES)]
+    sent += [
+        (event_id, json.dumps(events[event_id]))
+        for event_id in rng.sample(list(events), DUPLICATES)
+    ]
     malformed = [MALFORMED_SHAPES[n % len(MALFORMED_SHAPES)].format(n=n) for n in range(MALFORMED)]
     sent += [(f"bad-{n}", text) for n, text in enumerate(malformed)]
     rng.shuffle(sent)
@@ -105,7 +108,9 @@ async def _produce(bootstrap: str, topic: str, messages: list[tuple[str, str]]) 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]
+        )
     finally:
         await admin.close()
     producer = AIOKafkaProducer(
@@ -168,8 +173,14 @@ def test_a_second_drain_reads_only_new_messages(
 ) -> None:
     database, topic, tables = smoke_database
     bridge.tables.update(tables)
-    first = [(f"k{i}", json.dumps({"event_id": f"a{i}", "value": i, "ts_ms": BASE_TIME_MS})) for i in range(5)]
-    second = [(f"k{i}", json.dumps({"event_id": f"b{i}", "value": i, "ts_ms": BASE_TIME_MS})) for i in range(3)]
+    first = [
+        (f"k{i}", json.dumps({"event_id": f"a{i}", "value": i, "ts_ms": BASE_TIME_MS}))
+        for i in range(5)
+    ]
+    second = [
+        (f"k{i}", json.dumps({"event_id": f"b{i}", "value": i, "ts_ms": BASE_TIME_MS}))
+        for i in range(3)
+    ]
 
     asyncio.run(_produce(kafka_bootstrap, topic, first))
     assert bridge.drain(topic, table=f"{database}.events_queue") == 5

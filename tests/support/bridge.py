@@ -98,7 +98,9 @@ class KafkaEngineBridge:
         suffix = [table for key, table in self.tables.items() if key.split(".")[-1] == name]
         if len(suffix) == 1:
             return suffix[0]
-        raise LookupError(f"{name!r} is not a Kafka table of the loaded schema: {list(self.tables)}")
+        raise LookupError(
+            f"{name!r} is not a Kafka table of the loaded schema: {list(self.tables)}"
+        )
 
     # ---- inserting ------------------------------------------------------------------------
     def insert_values(
@@ -199,14 +201,14 @@ class KafkaEngineBridge:
 
     # ---- consuming ------------------------------------------------------------------------
     def drain(self, topic: str, table: str | None = None, timeout: float = 30.0) -> int:
-        """Consume every record now on ``topic`` (from where the last drain stopped); insert them."""
+        """Consume the records now on ``topic`` (from where the last drain stopped); insert them."""
         if self.bootstrap is None:
             raise RuntimeError("this bridge has no Kafka bootstrap address")
         target = self._table(table) if table else self.table_for_topic(topic)
-        records = asyncio.run(self._fetch(topic, timeout))
+        records = asyncio.run(self._fetch(topic, wait_s=timeout))
         return self.insert_records(target, records)
 
-    async def _fetch(self, topic: str, timeout: float) -> list[KafkaRecord]:
+    async def _fetch(self, topic: str, wait_s: float) -> list[KafkaRecord]:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
@@ -215,7 +217,7 @@ class KafkaEngineBridge:
         )
         await consumer.start()
         try:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + wait_s
             partitions = await _wait_for_partitions(consumer, topic, deadline)
             assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(assignment)
@@ -223,9 +225,8 @@ class KafkaEngineBridge:
             for tp in assignment:
                 consumer.seek(tp, self._positions.get((topic, tp.partition), 0))
             records: list[KafkaRecord] = []
-            pending = {
-                tp for tp in assignment if end_offsets[tp] > self._positions.get((topic, tp.partition), 0)
-            }
+            start = {tp: self._positions.get((topic, tp.partition), 0) for tp in assignment}
+            pending = {tp for tp in assignment if end_offsets[tp] > start[tp]}
             while pending:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -262,7 +263,7 @@ async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str, deadline:
             return set(partitions)
         if time.monotonic() > deadline:
             raise TimeoutError(f"topic {topic!r} does not exist on the broker")
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh call
+        await consumer._client.force_metadata_update()  # no public metadata refresh
         await asyncio.sleep(0.1)
 
 
@@ -331,9 +332,11 @@ class RealKafkaEngineFeeder:
         return len([value for value in values if _as_bytes(value)])
 
     def drain(self, topic: str, table: str | None = None, timeout: float = 60.0) -> int:
-        target = self._table(table) if table else KafkaEngineBridge(
-            self.client, self.tables
-        ).table_for_topic(topic)
+        target = (
+            self._table(table)
+            if table
+            else KafkaEngineBridge(self.client, self.tables).table_for_topic(topic)
+        )
         return self._await_consumed(target, topic, timeout)
 
     async def _produce(

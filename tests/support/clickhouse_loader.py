@@ -51,11 +51,13 @@ class KafkaTable:
     @property
     def input_format_settings(self) -> dict[str, str]:
         """Format settings the engine applies when it parses each message."""
-        return {k: v for k, v in self.settings.items() if k.startswith(("input_format_", "format_"))}
+        return {
+            k: v for k, v in self.settings.items() if k.startswith(("input_format_", "format_"))
+        }
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split SQL text on ``;`` outside quotes and comments; comments are kept with their statement."""
+    """Split SQL on ``;`` outside quotes and comments; comments stay with their statement."""
     statements: list[str] = []
     current: list[str] = []
     i, length = 0, len(sql)
@@ -160,7 +162,7 @@ def _named_collection(name: str, config_dir: Path) -> dict[str, str]:
 def rewrite_kafka_table(
     ddl: str, config_dir: Path = SERVER_CONFIG_DIR
 ) -> tuple[str, KafkaTable] | None:
-    """Return the Null-engine DDL and the table's Kafka declaration, or None if not a Kafka table."""
+    """The Null-engine DDL and the Kafka declaration of a Kafka table; None for anything else."""
     code = _strip_comments(ddl)
     engine = _KAFKA_ENGINE.search(code)
     create = _CREATE_TABLE.match(code)
@@ -187,10 +189,7 @@ def rewrite_kafka_table(
         if name not in {column for column, _ in columns}
     ]
     null_ddl = (
-        code[:close_paren].rstrip()
-        + ",\n    "
-        + ",\n    ".join(virtual)
-        + "\n)\nENGINE = Null"
+        code[:close_paren].rstrip() + ",\n    " + ",\n    ".join(virtual) + "\n)\nENGINE = Null"
     )
     table = KafkaTable(
         name=_unquote(create.group("name")),

@@ -155,4 +155,6 @@ def _await_clickhouse(container: Any, environment: dict[str, str]) -> Any:
         except Exception as error:
             last_error = error
             time.sleep(1.0)
-    raise RuntimeError(f"ClickHouse container did not answer within {READY_TIMEOUT_S} s: {last_error}")
+    raise RuntimeError(
+        f"ClickHouse container did not answer within {READY_TIMEOUT_S} s: {last_error}"
+    )
