@@ -1,0 +1,246 @@
+"""LiveCoinWatch HTTP client: the four endpoints the producers use, typed errors, one retry policy.
+
+Every HTTP attempt (retries included) is reported to ``on_call`` because the API documents no
+free calls: the budget must count failed attempts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from producers.errors import (
+    ApiError,
+    AuthenticationError,
+    MalformedResponseError,
+    RateLimitedError,
+    RequestRejectedError,
+    ServerUnavailableError,
+    TransportError,
+    missing_key_message,
+)
+from producers.retry import RetryPolicy, call_with_retry
+
+log = logging.getLogger("producers.api")
+
+MAP_PAGE_SIZE = 100  # /coins/map answers at most 100 coins per call
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Credits:
+    remaining: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class CoinsPage:
+    """One /coins/map answer: the coin objects as sent, validated later one by one."""
+
+    coins: list[JsonObject]
+    body: str
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    if header is None:
+        return None
+    header = header.strip()
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _api_code(response: httpx.Response) -> int:
+    """The error code from the documented error body, falling back to the HTTP status."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.status_code
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, int) else response.status_code
+
+
+def _description(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        description = body["error"]["description"]
+        return str(description)[:200]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def raise_for_answer(endpoint: str, response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    code = _api_code(response)
+    detail = f"{endpoint}: HTTP {response.status_code} (code {code}): {_description(response)}"
+    if code == 401 or response.status_code == 401:
+        raise AuthenticationError(missing_key_message(), status=401, endpoint=endpoint)
+    if code == 429 or response.status_code == 429:
+        raise RateLimitedError(
+            detail,
+            status=429,
+            endpoint=endpoint,
+            retry_after_seconds=_retry_after_seconds(response.headers.get("retry-after")),
+        )
+    if code in (500, 503) or response.status_code in (500, 503):
+        raise ServerUnavailableError(
+            detail,
+            status=response.status_code,
+            endpoint=endpoint,
+            retry_after_seconds=_retry_after_seconds(response.headers.get("retry-after")),
+        )
+    if 400 <= response.status_code < 500:
+        raise RequestRejectedError(detail, status=response.status_code, endpoint=endpoint)
+    # Other 5xx are not in the documented retry list; treat them as permanent for this call.
+    raise ApiError(detail, status=response.status_code, endpoint=endpoint)
+
+
+class LiveCoinWatchClient:
+    """Async client. Use as ``async with LiveCoinWatchClient(...) as client``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: SecretStr,
+        base_url: str = "https://api.livecoinwatch.com",
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_call: Callable[[str], None] | None = None,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._retry = retry or RetryPolicy()
+        self._on_call = on_call
+        self._sleep = sleep or asyncio.sleep
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout or httpx.Timeout(10.0, connect=5.0),
+            transport=transport,
+            headers={"content-type": "application/json", "accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"LiveCoinWatchClient(base_url={str(self._http.base_url)!r}, api_key=**********)"
+
+    async def __aenter__(self) -> LiveCoinWatchClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post_once(self, endpoint: str, payload: JsonObject, authenticated: bool) -> Any:
+        headers = {"x-api-key": self._api_key.get_secret_value()} if authenticated else {}
+        if self._on_call is not None:
+            self._on_call(endpoint)
+        try:
+            response = await self._http.post(endpoint, json=payload, headers=headers)
+        except httpx.TimeoutException as error:
+            raise TransportError(
+                f"{endpoint}: timed out ({type(error).__name__})", endpoint=endpoint
+            ) from None
+        except httpx.TransportError as error:
+            raise TransportError(
+                f"{endpoint}: connection failed ({type(error).__name__})", endpoint=endpoint
+            ) from None
+        raise_for_answer(endpoint, response)
+        text = response.text
+        try:
+            return json.loads(text) if text.strip() else {}
+        except ValueError as error:
+            raise MalformedResponseError(
+                f"{endpoint}: the answer is not JSON ({error})", endpoint=endpoint, body=text
+            ) from None
+
+    async def _post(self, endpoint: str, payload: JsonObject, authenticated: bool = True) -> Any:
+        async def attempt() -> Any:
+            return await self._post_once(endpoint, payload, authenticated)
+
+        return await call_with_retry(self._retry, attempt, self._sleep, endpoint)
+
+    async def status(self) -> None:
+        await self._post("/status", {}, authenticated=False)
+
+    async def credits(self) -> Credits:
+        body = await self._post("/credits", {})
+        try:
+            return Credits(
+                remaining=int(body["dailyCreditsRemaining"]), limit=int(body["dailyCreditsLimit"])
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise MalformedResponseError(
+                f"/credits: unexpected answer ({type(error).__name__}: {error})",
+                endpoint="/credits",
+                body=json.dumps(body)[:2000],
+            ) from None
+
+    async def coins_map(
+        self, codes: Sequence[str], currency: str, *, meta: bool = True
+    ) -> list[CoinsPage]:
+        """Every requested coin, one call per 100 codes."""
+        pages: list[CoinsPage] = []
+        for offset in range(0, len(codes), MAP_PAGE_SIZE):
+            chunk = list(codes[offset : offset + MAP_PAGE_SIZE])
+            body = await self._post(
+                "/coins/map",
+                {
+                    "codes": chunk,
+                    "currency": currency,
+                    "sort": "rank",
+                    "order": "ascending",
+                    "offset": 0,
+                    "limit": len(chunk),
+                    "meta": meta,
+                },
+            )
+            if not isinstance(body, list):
+                raise MalformedResponseError(
+                    "/coins/map: expected a JSON array",
+                    endpoint="/coins/map",
+                    body=json.dumps(body),
+                )
+            pages.append(
+                CoinsPage(
+                    coins=[c if isinstance(c, dict) else {"_raw": c} for c in body],
+                    body=json.dumps(body),
+                )
+            )
+        return pages
+
+    async def history(
+        self, code: str, currency: str, start_ms: int, end_ms: int
+    ) -> list[JsonObject]:
+        """The points of ``code`` in [start_ms, end_ms] (both inclusive), as sent."""
+        body = await self._post(
+            "/coins/single/history",
+            {"currency": currency, "code": code, "start": start_ms, "end": end_ms, "meta": False},
+        )
+        history = body.get("history") if isinstance(body, dict) else None
+        if not isinstance(history, list):
+            raise MalformedResponseError(
+                "/coins/single/history: no history array in the answer",
+                endpoint="/coins/single/history",
+                body=json.dumps(body)[:2000],
+            )
+        # Non-object entries are kept (wrapped) so validation reports them instead of a silent drop.
+        return [point if isinstance(point, dict) else {"_raw": point} for point in history]

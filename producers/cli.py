@@ -1,0 +1,441 @@
+"""``coins``: the producers' command line (stream, backfill, credits, topics)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from producers.api import LiveCoinWatchClient
+from producers.backfill import (
+    BackfillPlan,
+    BackfillReport,
+    BackfillRunner,
+    BackfillTopics,
+    make_plan,
+)
+from producers.budget import CreditBudget, backfill_allowance
+from producers.clock import Clock, SystemClock, utc_datetime
+from producers.demo import DEMO_BANNER, DemoSource
+from producers.errors import ApiError, AuthenticationError, CreditsExhaustedError
+from producers.history_sources import DemoHistory, HistorySource, LiveCoinWatchHistory
+from producers.kafka_config import KafkaConnection
+from producers.logs import configure_logging
+from producers.planner import SpanLearner, last_closable_day
+from producers.progress import load_progress
+from producers.progress_bar import ProgressBar
+from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
+from producers.retry import RetryPolicy
+from producers.settings import Settings
+from producers.sources import LiveCoinWatchSource, PriceSource
+from producers.stream import StreamRunner, StreamStats, StreamTopics
+from producers.topics import ensure_topics, producer_topics
+
+log = logging.getLogger("producers.cli")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_REFUSED = 3
+
+
+# --- wiring --------------------------------------------------------------------------------
+def make_client(
+    settings: Settings,
+    api_key: SecretStr,
+    *,
+    on_call: CreditBudget | None = None,
+    counter: list[int] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> LiveCoinWatchClient:
+    def count(_endpoint: str) -> None:
+        if on_call is not None:
+            on_call.record_call()
+        if counter is not None:
+            counter[0] += 1
+
+    return LiveCoinWatchClient(
+        api_key=api_key,
+        base_url=settings.lcw_base_url,
+        timeout=httpx.Timeout(
+            settings.http_timeout_seconds, connect=settings.http_connect_timeout_seconds
+        ),
+        retry=RetryPolicy(
+            attempts=settings.retry_attempts,
+            initial_seconds=settings.retry_initial_seconds,
+            max_seconds=settings.retry_max_seconds,
+        ),
+        transport=transport,
+        on_call=count,
+        sleep=(clock or SystemClock()).sleep,
+    )
+
+
+def make_publisher(settings: Settings, clock: Clock | None = None) -> KafkaPublisher:
+    return KafkaPublisher(
+        KafkaConnection.from_settings(settings),
+        PublisherOptions(
+            compression=settings.kafka_compression,
+            linger_ms=settings.kafka_linger_ms,
+            ack_timeout_seconds=settings.kafka_ack_timeout_seconds,
+            retry_initial_seconds=settings.kafka_retry_initial_seconds,
+            retry_max_seconds=settings.kafka_retry_max_seconds,
+        ),
+        clock=clock,
+    )
+
+
+async def run_stream(
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_cycles: int | None = None,
+) -> StreamStats:
+    """The whole ``coins stream`` command, minus argument parsing and signal wiring."""
+    clock = clock or SystemClock()
+    await ensure_topics(KafkaConnection.from_settings(settings), producer_topics(settings))
+    publisher = make_publisher(settings, clock)
+    topics = StreamTopics(current=settings.topic_current, dead_letter=settings.topic_dead_letter)
+    try:
+        if settings.lcw_api_key is None:
+            sys.stderr.write(DEMO_BANNER)
+            log.warning("demo mode: prices are simulated (source=demo)")
+            demo: PriceSource = DemoSource(
+                coins=settings.coins,
+                currency=settings.currency,
+                clock=clock,
+                seed=settings.demo_seed,
+            )
+            runner = StreamRunner(
+                source=demo,
+                publisher=publisher,
+                clock=clock,
+                topics=topics,
+                stop=stop,
+                fixed_interval_seconds=settings.demo_interval_seconds,
+                buffer_cycles=settings.stream_buffer_cycles,
+                shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+                max_cycles=max_cycles,
+            )
+            return await runner.run()
+        budget = CreditBudget(
+            clock=clock,
+            share=settings.stream_credit_share,
+            coins=len(settings.coins),
+            refresh_seconds=settings.credits_refresh_seconds,
+            min_interval_seconds=settings.stream_min_interval_seconds,
+        )
+        async with make_client(
+            settings, settings.lcw_api_key, on_call=budget, transport=transport, clock=clock
+        ) as client:
+            source = LiveCoinWatchSource(
+                client,
+                coins=settings.coins,
+                currency=settings.currency,
+                clock=clock,
+                intended_topic=settings.topic_current,
+            )
+            runner = StreamRunner(
+                source=source,
+                publisher=publisher,
+                clock=clock,
+                topics=topics,
+                stop=stop,
+                budget=budget,
+                read_credits=client.credits,
+                buffer_cycles=settings.stream_buffer_cycles,
+                shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+                max_cycles=max_cycles,
+            )
+            return await runner.run()
+    finally:
+        await publisher.close()
+
+
+async def run_backfill(
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    coins: Sequence[str] | None = None,
+    partial: bool = False,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    show_progress: bool = True,
+) -> tuple[BackfillPlan, BackfillReport | None]:
+    """The whole ``coins backfill`` command. Returns the plan and the report (None if refused)."""
+    clock = clock or SystemClock()
+    connection = KafkaConnection.from_settings(settings)
+    codes = list(coins or settings.coins)
+    since = since or settings.backfill_since
+    closable = last_closable_day(clock.now_ms(), settings.backfill_close_settle_minutes)
+    until = min(until, closable) if until else closable
+    await ensure_topics(connection, producer_topics(settings))
+    progress = await load_progress(
+        connection,
+        progress_topic=settings.topic_backfill_progress,
+        history_topic=settings.topic_historical,
+        coins=codes,
+        currency=settings.currency,
+    )
+    learner = SpanLearner(settings.backfill_initial_span_days, settings.backfill_max_span_days)
+    plan = make_plan(coins=codes, since=since, until=until, progress=progress, learner=learner)
+    publisher = make_publisher(settings, clock)
+    calls = [0]
+    client: LiveCoinWatchClient | None = None
+    try:
+        source: HistorySource
+        cap: int | None = None
+        if settings.lcw_api_key is None:
+            sys.stderr.write(DEMO_BANNER)
+            source = DemoHistory()
+            print(
+                f"backfill (demo): {len(codes)} coins, {plan.pending_days} coin-days pending "
+                f"from {since} to {until}; no credits needed"
+            )
+        else:
+            client = make_client(
+                settings, settings.lcw_api_key, counter=calls, transport=transport, clock=clock
+            )
+            source = LiveCoinWatchHistory(client)
+            print(
+                f"backfill: {len(codes)} coins, {plan.pending_days} coin-days pending from "
+                f"{since} to {until}; expected credits ~{plan.expected_calls} "
+                f"(one call per coin-day would cost {plan.one_call_per_day_cost})"
+            )
+            if plan.expected_calls:
+                credits = await client.credits()
+                allowance = backfill_allowance(
+                    credits, stream_share=settings.stream_credit_share, now_ms=clock.now_ms()
+                )
+                print(
+                    f"credits: {credits.remaining}/{credits.limit} left today; the backfill may "
+                    f"use {allowance} (the rest is the stream's share until 00:00 UTC)"
+                )
+                if plan.expected_calls > allowance and not partial:
+                    print(
+                        f"refusing: ~{plan.expected_calls} credits needed but only {allowance} "
+                        "available today. Rerun with --partial to use what is left (progress is "
+                        "kept; the next run continues), or wait for the 00:00 UTC reset.",
+                        file=sys.stderr,
+                    )
+                    return plan, None
+                cap = calls[0] + allowance
+        bar = ProgressBar(plan.pending_days, label="backfill") if show_progress else None
+        runner = BackfillRunner(
+            source=source,
+            publisher=publisher,
+            clock=clock,
+            topics=BackfillTopics(
+                history=settings.topic_historical,
+                progress=settings.topic_backfill_progress,
+                dead_letter=settings.topic_dead_letter,
+            ),
+            currency=settings.currency,
+            learner=learner,
+            progress=progress,
+            stop=stop,
+            credit_cap=cap,
+            calls_made=lambda: calls[0],
+            bar=bar,
+            shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+        )
+        try:
+            report = await runner.run(plan)
+        finally:
+            if bar is not None:
+                bar.close()
+        log.info(
+            "backfill finished",
+            extra={
+                "fields": {
+                    "credits_used": calls[0],
+                    "ranges": report.ranges_accepted,
+                    "ranges_too_coarse": report.ranges_too_coarse,
+                    "coin_days": report.days_covered,
+                    "points_published": report.points_published,
+                    "days_without_close": len(report.days_without_close),
+                    "dead_letters": report.dead_letters,
+                    "stopped_early": report.stopped_early,
+                }
+            },
+        )
+        return plan, report
+    finally:
+        if client is not None:
+            await client.aclose()
+        await publisher.close()
+
+
+async def show_credits(
+    settings: Settings,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    clock = clock or SystemClock()
+    if settings.lcw_api_key is None:
+        print("no COINS_LCW_API_KEY: the demo source needs no credits")
+        return EXIT_OK
+    async with make_client(
+        settings, settings.lcw_api_key, clock=clock, transport=transport
+    ) as client:
+        credits = await client.credits()
+    budget = CreditBudget(
+        clock=clock,
+        share=settings.stream_credit_share,
+        coins=len(settings.coins),
+        refresh_seconds=settings.credits_refresh_seconds,
+        min_interval_seconds=settings.stream_min_interval_seconds,
+    )
+    budget.update(credits)
+    print(f"credits left today: {credits.remaining} of {credits.limit} (reset 00:00 UTC)")
+    print(
+        f"stream: {budget.calls_per_cycle} call(s) per cycle for {len(settings.coins)} coins, "
+        f"{settings.stream_credit_share:.0%} of the limit"
+    )
+    try:
+        print(f"stream interval now: {budget.next_interval_seconds():.2f} s")
+    except CreditsExhaustedError:
+        print("stream: no credits left for the stream until 00:00 UTC")
+    allowance = backfill_allowance(
+        credits, stream_share=settings.stream_credit_share, now_ms=clock.now_ms()
+    )
+    print(f"backfill may use now: {allowance} credits")
+    return EXIT_OK
+
+
+# --- command line --------------------------------------------------------------------------
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _codes(text: str) -> list[str]:
+    return [c.strip().upper() for c in text.split(",") if c.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coins",
+        description="LiveCoinWatch (or demo) prices to Kafka. Settings: COINS_* variables / .env.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    stream = commands.add_parser("stream", help="publish current prices every cycle")
+    stream.add_argument("--max-cycles", type=int, default=None, help="stop after N cycles")
+    backfill = commands.add_parser("backfill", help="publish history, resuming where Kafka ends")
+    backfill.add_argument("--since", type=_date, help="first day (default COINS_BACKFILL_SINCE)")
+    backfill.add_argument("--until", type=_date, help="last day (default: last closed day)")
+    backfill.add_argument(
+        "--coins", type=_codes, help="comma-separated codes (default COINS_COINS)"
+    )
+    backfill.add_argument(
+        "--partial",
+        action="store_true",
+        help="run even if the credits left do not cover everything; stop when they are spent",
+    )
+    commands.add_parser("credits", help="show credits left, stream interval, backfill allowance")
+    commands.add_parser("topics", help="create the producers' topics if missing")
+    return parser
+
+
+def _load_settings() -> Settings | None:
+    try:
+        return Settings()
+    except ValidationError as error:
+        print("invalid configuration:", file=sys.stderr)
+        for problem in error.errors(include_url=False, include_input=False):
+            name = "COINS_" + "_".join(str(p) for p in problem["loc"]).upper()
+            print(f"  {name}: {problem['msg']}", file=sys.stderr)
+        return None
+
+
+async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if args.command == "stream":
+        stats = await run_stream(settings, stop=stop, max_cycles=args.max_cycles)
+        log.info(
+            "stream stopped",
+            extra={
+                "fields": {
+                    "cycles": stats.cycles,
+                    "messages_published": stats.published_messages,
+                    "dead_letters": stats.dead_letters,
+                }
+            },
+        )
+        return EXIT_OK
+    if args.command == "backfill":
+        _plan, report = await run_backfill(
+            settings,
+            stop=stop,
+            since=args.since,
+            until=args.until,
+            coins=args.coins,
+            partial=args.partial,
+        )
+        return EXIT_REFUSED if report is None else EXIT_OK
+    if args.command == "credits":
+        return await show_credits(settings)
+    if args.command == "topics":
+        created = await ensure_topics(
+            KafkaConnection.from_settings(settings), producer_topics(settings)
+        )
+        print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+        return EXIT_OK
+    raise SystemExit(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _load_settings()
+    if settings is None:
+        return EXIT_CONFIG
+    secrets = [
+        s.get_secret_value()
+        for s in (settings.lcw_api_key, settings.kafka_sasl_password)
+        if s is not None
+    ]
+    configure_logging(settings.log_level, settings.log_format, secrets)
+    log.info(
+        "starting",
+        extra={
+            "fields": {
+                "command": args.command,
+                "source": settings.source_name,
+                "coins": ",".join(settings.coins),
+                "kafka": settings.kafka_bootstrap_servers,
+                "at": utc_datetime(SystemClock().now_ms()).isoformat(timespec="seconds"),
+            }
+        },
+    )
+    try:
+        return asyncio.run(_main_async(args, settings))
+    except AuthenticationError as error:
+        log.error("%s", error)
+        return EXIT_CONFIG
+    except PublishTimeoutError as error:
+        log.error("shutdown with unacknowledged data: %s", error)
+        return EXIT_FAILURE
+    except ApiError as error:
+        log.error("LiveCoinWatch call failed: %s", error)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Time as a dependency, so budget arithmetic and pacing can run a whole day in milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from typing import Protocol
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Current UTC time in epoch milliseconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def wait(self, seconds: float, stop: asyncio.Event) -> bool:
+        """Sleep ``seconds`` or until ``stop`` is set; True when stopped."""
+        ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def wait(self, seconds: float, stop: asyncio.Event) -> bool:
+        if stop.is_set():
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
+        return stop.is_set()
+
+
+class VirtualClock:
+    """A clock that only moves when someone sleeps on it (simulations and tests)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self._now_ms = start_ms
+        self.slept_seconds = 0.0
+
+    def now_ms(self) -> int:
+        return self._now_ms
+
+    def advance(self, seconds: float) -> None:
+        self._now_ms += round(seconds * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.slept_seconds += seconds
+        self.advance(seconds)
+        # Let other tasks run, as a real sleep would.
+        await asyncio.sleep(0)
+
+    async def wait(self, seconds: float, stop: asyncio.Event) -> bool:
+        if stop.is_set():
+            return True
+        await self.sleep(seconds)
+        return stop.is_set()
+
+
+def utc_datetime(epoch_ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+
+
+def epoch_ms(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: every time in this project is UTC-aware")
+    return int(moment.timestamp() * 1000)
+
+
+def day_start_ms(day: dt.date) -> int:
+    return epoch_ms(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+
+
+def noon_ms(day: dt.date) -> int:
+    """The daily close instant of ``day``: 12:00 UTC."""
+    return day_start_ms(day) + 12 * HOUR_MS
+
+
+def utc_day(epoch_ms_value: int) -> dt.date:
+    return utc_datetime(epoch_ms_value).date()
+
+
+def next_reset_ms(now_ms: int) -> int:
+    """The next 00:00 UTC, when LiveCoinWatch resets the daily credits."""
+    return (now_ms // DAY_MS + 1) * DAY_MS

@@ -1,0 +1,75 @@
+"""Typed failures of the LiveCoinWatch API, matched on the HTTP/API code, never on text.
+
+No exception here ever carries request headers, so the API key cannot leak through an error
+message or a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Any failure talking to LiveCoinWatch."""
+
+    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.endpoint = endpoint
+
+
+class RetryableApiError(ApiError):
+    """A failure worth retrying with backoff: 429, 500, 503, timeouts, connection errors."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        endpoint: str = "",
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RateLimitedError(RetryableApiError):
+    """HTTP 429: too many calls, or the daily credits are spent."""
+
+
+class ServerUnavailableError(RetryableApiError):
+    """HTTP 500 or 503 (503 is also the maintenance answer)."""
+
+
+class TransportError(RetryableApiError):
+    """Timeout or connection failure: no HTTP answer at all."""
+
+
+class AuthenticationError(ApiError):
+    """HTTP 401: the key is missing or wrong. Retrying cannot help."""
+
+
+class RequestRejectedError(ApiError):
+    """Any other 4xx (400, 403, 404, 405, 406, 410): a bug or a plan limit, not transient."""
+
+
+class MalformedResponseError(ApiError):
+    """The answer was not the JSON shape the endpoint documents."""
+
+    def __init__(self, message: str, *, endpoint: str = "", body: str = "") -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.body = body
+
+
+class CreditsExhaustedError(Exception):
+    """No credits left for this budget until the 00:00 UTC reset."""
+
+    def __init__(self, resume_at_ms: int) -> None:
+        super().__init__(f"credits exhausted until {resume_at_ms} (epoch ms)")
+        self.resume_at_ms = resume_at_ms
+
+
+def missing_key_message() -> str:
+    return (
+        "LiveCoinWatch rejected the request with HTTP 401: the API key is missing or invalid. "
+        "Set COINS_LCW_API_KEY to your key (https://www.livecoinwatch.com/tools/api), or unset "
+        "it to run the demo source."
+    )

@@ -1,0 +1,224 @@
+"""What the API sends and what goes on the wire.
+
+The wire shapes are fixed by ``contracts/*.json`` (golden tests compare against those files):
+lower-case snake_case, UTC epoch milliseconds in ``*_ms`` fields, float64 numbers, null for
+absent values.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+
+# Finite float64 values only: JSON has no NaN/Infinity and ClickHouse would reject them.
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _ApiModel(BaseModel):
+    # The API may add fields at any time; unknown ones are ignored rather than fatal.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class ApiDelta(_ApiModel):
+    hour: Number | None = None
+    day: Number | None = None
+    week: Number | None = None
+    month: Number | None = None
+    quarter: Number | None = None
+    year: Number | None = None
+
+
+class ApiCoin(_ApiModel):
+    """One coin of ``/coins/map`` with ``meta: true``. Only ``code`` and ``rate`` are required."""
+
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    rate: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+    volume: Number | None = None
+    cap: Number | None = None
+    liquidity: Number | None = None
+    delta: ApiDelta | None = None
+    name: str | None = None
+    symbol: str | None = None
+    rank: Count | None = None
+    age: Count | None = None
+    color: str | None = None
+    png32: str | None = None
+    png64: str | None = None
+    webp32: str | None = None
+    webp64: str | None = None
+    exchanges: Count | None = None
+    markets: Count | None = None
+    pairs: Count | None = None
+    all_time_high_usd: Number | None = Field(default=None, alias="allTimeHighUSD")
+    circulating_supply: Number | None = Field(default=None, alias="circulatingSupply")
+    total_supply: Number | None = Field(default=None, alias="totalSupply")
+    max_supply: Number | None = Field(default=None, alias="maxSupply")
+    categories: list[str] | None = None
+
+
+class ApiHistoryPoint(_ApiModel):
+    date: Annotated[int, Field(ge=0)]
+    rate: Annotated[float, Field(allow_inf_nan=False, ge=0)]
+    volume: Number | None = None
+    cap: Number | None = None
+    liquidity: Number | None = None
+
+
+class _WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
+class CurrentMessage(_WireModel):
+    """Value of a ``coins_current_full`` message (contracts/coins_current_full.json)."""
+
+    schema_version: int = SCHEMA_VERSION
+    source: str
+    code: str
+    currency: str
+    timestamp_ms: int
+    rate: float
+    volume: float | None
+    cap: float | None
+    liquidity: float | None
+    delta_hour: float | None
+    delta_day: float | None
+    delta_week: float | None
+    delta_month: float | None
+    delta_quarter: float | None
+    delta_year: float | None
+    name: str | None
+    symbol: str | None
+    rank: int | None
+    age: int | None
+    color: str | None
+    png32: str | None
+    png64: str | None
+    webp32: str | None
+    webp64: str | None
+    exchanges: int | None
+    markets: int | None
+    pairs: int | None
+    all_time_high_usd: float | None
+    circulating_supply: float | None
+    total_supply: float | None
+    max_supply: float | None
+    categories: list[str] | None
+
+    @classmethod
+    def from_api(
+        cls, coin: ApiCoin, *, source: str, currency: str, timestamp_ms: int
+    ) -> CurrentMessage:
+        delta = coin.delta or ApiDelta()
+        return cls(
+            source=source,
+            code=coin.code,
+            currency=currency,
+            timestamp_ms=timestamp_ms,
+            rate=coin.rate,
+            volume=coin.volume,
+            cap=coin.cap,
+            liquidity=coin.liquidity,
+            delta_hour=delta.hour,
+            delta_day=delta.day,
+            delta_week=delta.week,
+            delta_month=delta.month,
+            delta_quarter=delta.quarter,
+            delta_year=delta.year,
+            name=coin.name,
+            symbol=coin.symbol,
+            rank=coin.rank,
+            age=coin.age,
+            color=coin.color,
+            png32=coin.png32,
+            png64=coin.png64,
+            webp32=coin.webp32,
+            webp64=coin.webp64,
+            exchanges=coin.exchanges,
+            markets=coin.markets,
+            pairs=coin.pairs,
+            all_time_high_usd=coin.all_time_high_usd,
+            circulating_supply=coin.circulating_supply,
+            total_supply=coin.total_supply,
+            max_supply=coin.max_supply,
+            categories=list(coin.categories) if coin.categories is not None else None,
+        )
+
+
+class HistoricalMessage(_WireModel):
+    """Value of a ``coins_historical`` message (contracts/coins_historical.json)."""
+
+    schema_version: int = SCHEMA_VERSION
+    source: str
+    code: str
+    currency: str
+    timestamp_ms: int
+    rate: float
+    volume: float | None
+    cap: float | None
+    liquidity: float | None
+
+    @classmethod
+    def from_api(
+        cls, point: ApiHistoryPoint, *, code: str, source: str, currency: str
+    ) -> HistoricalMessage:
+        return cls(
+            source=source,
+            code=code,
+            currency=currency,
+            timestamp_ms=point.date,
+            rate=point.rate,
+            volume=point.volume,
+            cap=point.cap,
+            liquidity=point.liquidity,
+        )
+
+
+class DeadLetterMessage(_WireModel):
+    """Value of a ``coins_dead_letter`` message (contracts/coins_dead_letter.json)."""
+
+    schema_version: int = SCHEMA_VERSION
+    source: str
+    intended_topic: str
+    code: str
+    error: str
+    raw: str
+    failed_at_ms: int
+
+
+class BackfillProgressMessage(_WireModel):
+    """Value of the compacted progress topic, keyed ``CODE/CURRENCY``: every point from the
+    close before ``done_from_ms`` (exclusive) to the close ``done_through_ms`` (inclusive) is
+    published and acknowledged on the history topic. Written only after that acknowledgement."""
+
+    schema_version: int = SCHEMA_VERSION
+    code: str
+    currency: str
+    done_from_ms: int
+    done_through_ms: int
+    updated_at_ms: int
+
+    @staticmethod
+    def key_for(code: str, currency: str) -> bytes:
+        return f"{code}/{currency}".encode()
+
+
+def raw_json(payload: Any) -> str:
+    """The payload as compact JSON text, for a dead letter's ``raw`` field."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """A short, stable description: ``field: message`` per problem, no input echo."""
+    parts = []
+    for problem in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(item) for item in problem["loc"]) or "<root>"
+        parts.append(f"{location}: {problem['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,175 @@
+"""Backfill progress, derived from what Kafka holds (never from a local file).
+
+Two sources, both written only after acknowledgement:
+- the compacted progress topic: one record per coin and currency with the covered days;
+- the tail of every partition of the history topic: if a run died after its last range was
+  acknowledged but before the progress record was, that range's points are the partition's
+  last records (coins are backfilled one at a time), so they extend the coverage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from producers.clock import DAY_MS, HOUR_MS, utc_day
+from producers.kafka_config import KafkaConnection
+from producers.models import BackfillProgressMessage
+from producers.planner import Coverage
+from producers.topics import topic_partitions
+
+log = logging.getLogger("producers.progress")
+
+READ_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class CoinProgress:
+    coverage: Coverage | None
+    # The newest point already on the history topic: never publish it (or older) again.
+    published_through_ms: int | None = None
+
+
+async def _read_partitions(
+    consumer: AIOKafkaConsumer, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
+) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record in [start, end) of each partition."""
+    wanted = {tp: off for tp, off in end.items() if off > start[tp]}
+    if not wanted:
+        return []
+    consumer.assign(list(wanted))
+    for tp in wanted:
+        consumer.seek(tp, start[tp])
+    records: list[tuple[bytes | None, bytes | None]] = []
+    remaining = dict(wanted)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READ_TIMEOUT_S
+    while remaining:
+        if loop.time() > deadline:
+            raise TimeoutError(f"could not read progress from Kafka within {READ_TIMEOUT_S}s")
+        batches = await consumer.getmany(timeout_ms=500)
+        for tp, messages in batches.items():
+            for message in messages:
+                if message.offset < remaining.get(tp, -1):
+                    records.append((message.key, message.value))
+            if messages and messages[-1].offset >= remaining.get(tp, 0) - 1:
+                remaining.pop(tp, None)
+        # Offsets can be skipped (compaction, transaction markers): check positions too.
+        for tp in list(remaining):
+            if await consumer.position(tp) >= remaining[tp]:
+                remaining.pop(tp)
+    return records
+
+
+async def _partitions(connection: KafkaConnection, topic: str) -> list[TopicPartition]:
+    return [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
+
+
+async def load_progress(
+    connection: KafkaConnection,
+    *,
+    progress_topic: str,
+    history_topic: str,
+    coins: Iterable[str],
+    currency: str,
+) -> dict[str, CoinProgress]:
+    progress_records: list[tuple[bytes | None, bytes | None]] = []
+    history_tails: list[bytes | None] = []
+    consumer = AIOKafkaConsumer(
+        **connection.client_options(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        progress_tps = await _partitions(connection, progress_topic)
+        if progress_tps:
+            begin = await consumer.beginning_offsets(progress_tps)
+            end = await consumer.end_offsets(progress_tps)
+            progress_records = await _read_partitions(consumer, begin, end)
+        history_tps = await _partitions(connection, history_topic)
+        if history_tps:
+            end = await consumer.end_offsets(history_tps)
+            begin = await consumer.beginning_offsets(history_tps)
+            tail_start = {tp: max(begin[tp], end[tp] - 1) for tp in history_tps}
+            history_tails = [v for _k, v in await _read_partitions(consumer, tail_start, end)]
+    finally:
+        await consumer.stop()
+    return derive_progress(progress_records, history_tails, coins=coins, currency=currency)
+
+
+def derive_progress(
+    progress_records: Iterable[tuple[bytes | None, bytes | None]],
+    history_tails: Iterable[bytes | None],
+    *,
+    coins: Iterable[str],
+    currency: str,
+) -> dict[str, CoinProgress]:
+    """Progress per coin from the progress topic (in offset order) and the last record of
+    each history partition."""
+    wanted = set(coins)
+    found: dict[str, CoinProgress] = {code: CoinProgress(None) for code in wanted}
+    for key, value in progress_records:
+        _apply_progress(found, key, value, wanted, currency)
+    for value in history_tails:
+        _apply_history_tail(found, value, wanted, currency)
+    return found
+
+
+def _apply_progress(
+    found: dict[str, CoinProgress],
+    key: bytes | None,
+    value: bytes | None,
+    wanted: set[str],
+    currency: str,
+) -> None:
+    if value is None:  # a tombstone: progress deliberately reset
+        if key is not None:
+            code, _, key_currency = key.decode(errors="replace").partition("/")
+            if code in wanted and key_currency == currency:
+                found[code] = CoinProgress(None)
+        return
+    try:
+        message = BackfillProgressMessage.model_validate_json(value)
+    except ValidationError as error:
+        log.warning("ignoring an unreadable progress record: %s", error)
+        return
+    if message.code not in wanted or message.currency != currency:
+        return
+    found[message.code] = CoinProgress(
+        Coverage(utc_day(message.done_from_ms), utc_day(message.done_through_ms)),
+        published_through_ms=message.done_through_ms,
+    )
+
+
+def _apply_history_tail(
+    found: dict[str, CoinProgress], value: bytes | None, wanted: set[str], currency: str
+) -> None:
+    try:
+        point = json.loads(value or b"")
+        code, point_currency = point["code"], point["currency"]
+        timestamp = int(point["timestamp_ms"])
+    except (ValueError, KeyError, TypeError):
+        return
+    if code not in wanted or point_currency != currency:
+        return
+    current = found[code]
+    if current.coverage is None or timestamp <= current.coverage.last_noon_ms:
+        # Without a progress record the start of coverage is unknown (the backfill pins it
+        # before the first range, so this is another producer's data): ignore it.
+        return
+    # Points are published in time order and a partition keeps that order, so every point of
+    # this coin up to ``timestamp`` is on the topic; its last complete close is the newest
+    # 12:00 UTC at or before it.
+    last_noon = (timestamp - 12 * HOUR_MS) // DAY_MS * DAY_MS + 12 * HOUR_MS
+    coverage = Coverage(
+        current.coverage.first_day, max(current.coverage.last_day, utc_day(last_noon))
+    )
+    found[code] = CoinProgress(coverage, published_through_ms=timestamp)

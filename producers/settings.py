@@ -1,0 +1,192 @@
+"""Every setting of the producers, read from ``COINS_*`` environment variables or a ``.env`` file.
+
+Validation happens once at start so a typo fails loudly with the variable name in the message
+instead of surfacing as a strange runtime error hours later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# Only codecs aiokafka can use without optional native packages are offered by default.
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+
+# LiveCoinWatch codes are letters and digits, some with '_' or '.' prefixes/suffixes.
+COIN_CODE = re.compile(r"[A-Z0-9_.\-]{1,32}")
+WEEK_MS = 7 * 24 * 3600 * 1000
+MONTH_MS = 30 * 24 * 3600 * 1000
+
+
+class Settings(BaseSettings):
+    """Producer configuration. Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COINS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- LiveCoinWatch -------------------------------------------------------------------
+    lcw_api_key: SecretStr | None = Field(
+        default=None, description="LiveCoinWatch API key; absent means the demo source."
+    )
+    lcw_base_url: str = "https://api.livecoinwatch.com"
+    coins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_COINS
+    currency: str = "USD"
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    retry_attempts: int = Field(default=6, ge=1, le=50)
+    retry_initial_seconds: float = Field(default=1.0, ge=0)
+    retry_max_seconds: float = Field(default=60.0, ge=0)
+
+    # --- credit budget -------------------------------------------------------------------
+    stream_credit_share: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Share of the key's daily credits the stream may spend; the rest is "
+        "left for the backfill and anything else using the key.",
+    )
+    credits_refresh_seconds: float = Field(default=900.0, gt=0)
+    stream_min_interval_seconds: float = Field(
+        default=1.0, ge=0, description="Never poll faster than this, however large the plan."
+    )
+
+    # --- demo source ---------------------------------------------------------------------
+    demo_interval_seconds: float = Field(default=5.0, gt=0)
+    demo_seed: int | None = None
+
+    # --- Kafka ---------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_compression: Compression = "gzip"
+    kafka_linger_ms: int = Field(default=20, ge=0)
+    kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
+    kafka_retry_initial_seconds: float = Field(default=0.5, ge=0)
+    kafka_retry_max_seconds: float = Field(default=10.0, ge=0)
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    stream_buffer_cycles: int = Field(default=10_000, ge=1)
+
+    topic_current: str = "coins_current_full"
+    topic_historical: str = "coins_historical"
+    topic_dead_letter: str = "coins_dead_letter"
+    topic_backfill_progress: str = "coins_backfill_progress"
+    topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    current_retention_ms: int = Field(default=WEEK_MS, ge=-1)
+    historical_retention_ms: int = Field(default=-1, ge=-1)
+    dead_letter_retention_ms: int = Field(default=MONTH_MS, ge=-1)
+
+    # --- backfill ------------------------------------------------------------------------
+    backfill_since: dt.date = dt.date(2024, 1, 1)
+    backfill_initial_span_days: int = Field(default=30, ge=1)
+    backfill_max_span_days: int = Field(default=365, ge=1)
+    backfill_close_settle_minutes: int = Field(
+        default=15,
+        ge=0,
+        description="How long after 12:00 UTC today's close is considered final.",
+    )
+
+    # --- logging -------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("coins", mode="before")
+    @classmethod
+    def _split_coins(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)  # a JSON list works too
+            return tuple(part for part in (p.strip() for p in value.split(",")) if part)
+        return value
+
+    @field_validator("coins")
+    @classmethod
+    def _normalise_coins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        codes = tuple(dict.fromkeys(code.strip().upper() for code in value))
+        if not codes:
+            raise ValueError("COINS_COINS must name at least one coin code, e.g. BTC,ETH")
+        bad = [code for code in codes if not COIN_CODE.fullmatch(code)]
+        if bad:
+            raise ValueError(f"COINS_COINS holds invalid coin codes: {bad}")
+        return codes
+
+    @field_validator("currency")
+    @classmethod
+    def _upper_currency(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not value.isalnum():
+            raise ValueError("COINS_CURRENCY must be a currency code such as USD")
+        return value
+
+    @field_validator("lcw_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_absent(cls, value: object) -> object:
+        # An empty COINS_LCW_API_KEY= line in .env means "no key", not "an empty key".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("lcw_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("COINS_LCW_BASE_URL must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL"):
+            missing = [
+                name
+                for name, value in (
+                    ("COINS_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
+                    ("COINS_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("COINS_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"COINS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                    + ", ".join(missing)
+                )
+        if self.retry_max_seconds < self.retry_initial_seconds:
+            raise ValueError("COINS_RETRY_MAX_SECONDS must be >= COINS_RETRY_INITIAL_SECONDS")
+        if self.backfill_max_span_days < self.backfill_initial_span_days:
+            raise ValueError(
+                "COINS_BACKFILL_MAX_SPAN_DAYS must be >= COINS_BACKFILL_INITIAL_SPAN_DAYS"
+            )
+        topics = [
+            self.topic_current,
+            self.topic_historical,
+            self.topic_dead_letter,
+            self.topic_backfill_progress,
+        ]
+        if len(set(topics)) != len(topics):
+            raise ValueError("the COINS_TOPIC_* names must all differ")
+        return self
+
+    @property
+    def demo(self) -> bool:
+        """True when no API key is configured: prices come from the demo random walk."""
+        return self.lcw_api_key is None
+
+    @property
+    def source_name(self) -> str:
+        return "demo" if self.demo else "livecoinwatch"

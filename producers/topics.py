@@ -1,0 +1,99 @@
+"""Create the producers' topics when they are missing, with the configured layout."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from producers.kafka_config import KafkaConnection
+from producers.settings import Settings
+
+log = logging.getLogger("producers.topics")
+
+TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error codes
+UNKNOWN_TOPIC = 3
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def producer_topics(settings: Settings) -> list[TopicSpec]:
+    def spec(name: str, retention_ms: int, **extra: str) -> TopicSpec:
+        return TopicSpec(
+            name=name,
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+            config={"retention.ms": str(retention_ms), **extra},
+        )
+
+    return [
+        spec(settings.topic_current, settings.current_retention_ms),
+        spec(settings.topic_historical, settings.historical_retention_ms),
+        spec(settings.topic_dead_letter, settings.dead_letter_retention_ms),
+        # One record per coin matters; compaction keeps the latest forever.
+        TopicSpec(
+            name=settings.topic_backfill_progress,
+            partitions=1,
+            replication_factor=settings.topic_replication_factor,
+            config={"cleanup.policy": "compact"},
+        ),
+    ]
+
+
+async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec]) -> list[str]:
+    """Create every missing topic; return the names created. Existing topics are left as is."""
+    admin = AIOKafkaAdminClient(**connection.client_options())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [
+                NewTopic(
+                    name=spec.name,
+                    num_partitions=spec.partitions,
+                    replication_factor=spec.replication_factor,
+                    topic_configs=spec.config,
+                )
+                for spec in missing
+            ]
+        )
+        created = []
+        for topic_error in response.topic_errors:
+            name, code = topic_error[0], topic_error[1]
+            if code == 0:
+                created.append(name)
+            elif code != TOPIC_ALREADY_EXISTS:  # lost a race with another producer: fine
+                message = topic_error[2] if len(topic_error) > 2 else ""
+                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+        if created:
+            log.info("created topics %s", ", ".join(created))
+        return created
+    finally:
+        await admin.close()
+
+
+async def topic_partitions(connection: KafkaConnection, topic: str) -> list[int]:
+    """The partition ids of ``topic``; empty when it does not exist."""
+    admin = AIOKafkaAdminClient(**connection.client_options())
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    code = description.get("error_code", 0)
+    if code == UNKNOWN_TOPIC:
+        return []
+    if code:
+        raise RuntimeError(f"cannot describe topic {topic}: error {code}")
+    return sorted(int(p["partition"]) for p in description.get("partitions", []))

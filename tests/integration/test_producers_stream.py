@@ -1,0 +1,269 @@
+"""``coins stream`` against the real broker: exact messages, broker outage, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from producers.cli import run_stream
+from producers.clock import SystemClock
+from producers.demo import DemoSource
+from producers.kafka_config import KafkaConnection
+from producers.publisher import KafkaPublisher, PublisherOptions
+from producers.settings import Settings
+from producers.sources import FetchResult
+from producers.stream import StreamRunner, StreamTopics
+from producers.topics import ensure_topics, producer_topics
+from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
+from tests.support.producers_kafka import read_topic
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
+
+
+def settings_for(bootstrap: str, unique_name: Callable[[str], str], **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "topic_current": unique_name("current"),
+        "topic_historical": unique_name("historical"),
+        "topic_dead_letter": unique_name("dead"),
+        "topic_backfill_progress": unique_name("progress"),
+        "stream_min_interval_seconds": 0.05,
+        "retry_initial_seconds": 0.01,
+        "retry_max_seconds": 0.05,
+        "kafka_retry_initial_seconds": 0.2,
+        "kafka_retry_max_seconds": 1.0,
+        "kafka_ack_timeout_seconds": 5.0,
+        "kafka_linger_ms": 5,
+        **extra,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def test_a_stream_run_publishes_exactly_the_expected_messages(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    fake = FakeLiveCoinWatch(credits_limit=10_000_000)
+    fake.coin_overrides["XRP"] = {"rate": "garbage"}
+    settings = settings_for(kafka_bootstrap, unique_name, lcw_api_key=fake.api_key)
+    stats = await run_stream(
+        settings, stop=asyncio.Event(), transport=fake.transport(), max_cycles=3
+    )
+    assert stats.cycles == 3
+    records = await read_topic(kafka_bootstrap, settings.topic_current)
+    assert len(records) == 3 * 9
+    assert sorted({r.key or b"" for r in records}) == sorted(
+        c.encode() for c in COINS if c != "XRP"
+    )
+    expected_fields = list(json.loads((CONTRACTS / "coins_current_full.json").read_text()))
+    values = [json.loads(r.value or b"") for r in records]
+    assert all(list(v) == expected_fields for v in values)
+    assert all(r.key == v["code"].encode() for r, v in zip(records, values, strict=True))
+    assert len({v["timestamp_ms"] for v in values}) == 3
+    assert {v["source"] for v in values} == {"livecoinwatch"}
+    dead = await read_topic(kafka_bootstrap, settings.topic_dead_letter)
+    assert len(dead) == 3
+    assert {r.key for r in dead} == {b"XRP"}
+    # One partition per key: each coin's ticks are in time order.
+    by_coin: dict[str, list[int]] = {}
+    for value in values:
+        by_coin.setdefault(value["code"], []).append(value["timestamp_ms"])
+    assert all(stamps == sorted(stamps) for stamps in by_coin.values())
+
+
+class RecordingSource:
+    """Wraps a source and remembers every tick it fetched."""
+
+    def __init__(self, inner: DemoSource) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self.fetched: set[tuple[str, int]] = set()
+
+    async def fetch(self) -> FetchResult:
+        result = await self._inner.fetch()
+        self.fetched |= {(m.code, m.timestamp_ms) for m in result.messages}
+        return result
+
+
+def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_broker_outage_loses_no_fetched_tick(
+    running_kafka_broker: Any, unique_name: Callable[[str], str]
+) -> None:
+    # Synchronous on purpose: the broker is stopped and started from the main thread (the
+    # native broker dies with the thread that started it), the stream runs in its own thread.
+    broker = running_kafka_broker
+    settings = settings_for(broker.bootstrap, unique_name)
+    asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), producer_topics(settings)))
+    clock = SystemClock()
+    source = RecordingSource(DemoSource(coins=COINS[:3], currency="USD", clock=clock, seed=3))
+    holder: dict[str, Any] = {}
+    ready = threading.Event()
+
+    async def stream() -> None:
+        publisher = KafkaPublisher(
+            KafkaConnection.from_settings(settings),
+            PublisherOptions(
+                linger_ms=5,
+                ack_timeout_seconds=3.0,
+                retry_initial_seconds=0.2,
+                retry_max_seconds=1.0,
+            ),
+        )
+        stop = asyncio.Event()
+        runner = StreamRunner(
+            source=source,
+            publisher=publisher,
+            clock=clock,
+            topics=StreamTopics(settings.topic_current, settings.topic_dead_letter),
+            stop=stop,
+            fixed_interval_seconds=0.1,
+            shutdown_timeout_seconds=60,
+        )
+        holder.update(runner=runner, stop=stop, loop=asyncio.get_running_loop())
+        ready.set()
+        try:
+            await runner.run()
+        finally:
+            await publisher.close()
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(stream())
+        except BaseException as error:  # surfaced to the test below
+            holder["error"] = error
+            ready.set()
+
+    thread = threading.Thread(target=thread_main, name="stream-under-test")
+    thread.start()
+    try:
+        assert ready.wait(30)
+        runner = holder["runner"]
+        _until(lambda: runner.stats.published_messages >= 15, 30, "first acknowledgements")
+        broker.stop()
+        acked_at_stop = runner.stats.published_messages
+        fetched_at_stop = len(source.fetched)
+        _until(
+            lambda: len(source.fetched) >= fetched_at_stop + 30,
+            30,
+            "ticks fetched while the broker is down",
+        )
+        # At most the batches already in flight when the broker went away can be acknowledged.
+        assert runner.stats.published_messages <= acked_at_stop + 3 * 3
+        broker.start()
+        fetched_after = len(source.fetched)
+        _until(
+            lambda: runner.stats.published_messages >= fetched_after,
+            90,
+            "the backlog to be acknowledged after the restart",
+        )
+    finally:
+        if "loop" in holder:
+            holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(90)
+    assert "error" not in holder, holder.get("error")
+    assert not thread.is_alive()
+    on_topic = {
+        (json.loads(r.value or b"")["code"], json.loads(r.value or b"")["timestamp_ms"])
+        for r in asyncio.run(read_topic(broker.bootstrap, settings.topic_current))
+    }
+    missing = source.fetched - on_topic
+    assert not missing, f"{len(missing)} fetched ticks never reached Kafka"
+    assert len(source.fetched) > fetched_at_stop + 30
+
+
+def _stream_env(bootstrap: str, unique_name: Callable[[str], str], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COINS_")}
+    env.update(
+        COINS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        COINS_TOPIC_CURRENT=unique_name("current"),
+        COINS_TOPIC_HISTORICAL=unique_name("historical"),
+        COINS_TOPIC_DEAD_LETTER=unique_name("dead"),
+        COINS_TOPIC_BACKFILL_PROGRESS=unique_name("progress"),
+        COINS_STREAM_MIN_INTERVAL_SECONDS="0.05",
+        COINS_DEMO_INTERVAL_SECONDS="0.05",
+        COINS_KAFKA_LINGER_MS="5",
+        COINS_LOG_FORMAT="json",
+        **extra,
+    )
+    return env
+
+
+CYCLE_LINE = re.compile(r'"event": "cycle"')
+
+
+@pytest.mark.parametrize("source", ["demo", "livecoinwatch"])
+def test_sigterm_leaves_every_acknowledged_message_on_the_topic(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path, source: str
+) -> None:
+    fake = FakeLiveCoinWatch(credits_limit=10_000_000)
+    with fake.serve() as base_url:
+        extra = (
+            {"COINS_LCW_API_KEY": fake.api_key, "COINS_LCW_BASE_URL": base_url}
+            if source == "livecoinwatch"
+            else {}
+        )
+        env = _stream_env(kafka_bootstrap, unique_name, **extra)
+        log_path = tmp_path / "stream.log"
+        with log_path.open("w") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "producers.cli", "stream"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                cwd=tmp_path,
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while len(CYCLE_LINE.findall(log_path.read_text())) < 5:
+                    assert process.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline, log_path.read_text()
+                    time.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(60)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    log_text = log_path.read_text()
+    assert code == 0, log_text
+    if source == "demo":
+        assert "DEMO MODE" in log_text
+    cycles = [json.loads(line) for line in log_text.splitlines() if CYCLE_LINE.search(line)]
+    acknowledged = {(c["fetched_at"], c["coins_published"]) for c in cycles}
+    assert all(count == 10 for _at, count in acknowledged)
+    records = asyncio.run(read_topic(kafka_bootstrap, env["COINS_TOPIC_CURRENT"]))
+    values = [json.loads(r.value or b"") for r in records]
+    assert {v["source"] for v in values} == {source}
+    per_tick: dict[int, set[str]] = {}
+    for value in values:
+        per_tick.setdefault(value["timestamp_ms"], set()).add(value["code"])
+    assert len(records) >= 10 * len(cycles)
+    for cycle in cycles:
+        stamp = _iso_ms(cycle["fetched_at"])
+        assert per_tick.get(stamp) == set(COINS), f"acknowledged cycle {cycle} not on the topic"
+    assert fake.api_key not in log_text
+
+
+def _iso_ms(text: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(text).timestamp() * 1000)

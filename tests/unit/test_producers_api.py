@@ -1,0 +1,215 @@
+"""Every fault path of the LiveCoinWatch client, against the fake API in process."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from producers.api import LiveCoinWatchClient
+from producers.errors import (
+    AuthenticationError,
+    MalformedResponseError,
+    RateLimitedError,
+    RequestRejectedError,
+    ServerUnavailableError,
+    TransportError,
+)
+from producers.retry import RetryPolicy
+from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
+
+KEY = "secret-key-do-not-print-4242"
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def client_for(
+    fake: FakeLiveCoinWatch, sleeps: Sleeps, attempts: int = 4, calls: list[str] | None = None
+) -> LiveCoinWatchClient:
+    return LiveCoinWatchClient(
+        api_key=SecretStr(fake.api_key),
+        base_url="http://fake.invalid",
+        transport=fake.transport(),
+        retry=RetryPolicy(attempts=attempts, initial_seconds=0.5, max_seconds=8.0),
+        sleep=sleeps,
+        on_call=(calls.append if calls is not None else None),
+    )
+
+
+@pytest.fixture
+def fake() -> FakeLiveCoinWatch:
+    return FakeLiveCoinWatch(api_key=KEY)
+
+
+async def test_coins_map_returns_every_requested_coin(fake: FakeLiveCoinWatch) -> None:
+    async with client_for(fake, Sleeps()) as client:
+        pages = await client.coins_map(["BTC", "ETH"], "USD")
+    assert [c["code"] for p in pages for c in p.coins] == ["BTC", "ETH"]
+    (call,) = fake.calls
+    assert call.body["meta"] is True
+    assert call.body["currency"] == "USD"
+    assert call.api_key == KEY
+
+
+async def test_coins_map_pages_by_one_hundred(fake: FakeLiveCoinWatch) -> None:
+    codes = [f"C{i:03d}" for i in range(250)]
+    fake.coin_overrides = {code: {} for code in codes}
+    async with client_for(fake, Sleeps()) as client:
+        pages = await client.coins_map(codes, "USD")
+    assert [len(p.coins) for p in pages] == [100, 100, 50]
+    assert [len(c.body["codes"]) for c in fake.calls] == [100, 100, 50]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_retryable_statuses_are_retried_with_backoff(
+    fake: FakeLiveCoinWatch, status: int
+) -> None:
+    fake.fail_next(status, times=2)
+    sleeps, calls = Sleeps(), list[str]()
+    async with client_for(fake, sleeps, calls=calls) as client:
+        credits = await client.credits()
+    assert credits.limit == 10_000
+    assert len(fake.calls) == 3
+    assert len(calls) == 3, "every attempt is counted as a credit"
+    assert len(sleeps.waits) == 2
+    assert 0.25 <= sleeps.waits[0] <= 0.5
+    assert 0.5 <= sleeps.waits[1] <= 1.0
+
+
+async def test_retry_after_is_honoured(fake: FakeLiveCoinWatch) -> None:
+    fake.fail_next(429, retry_after="3")
+    sleeps = Sleeps()
+    async with client_for(fake, sleeps) as client:
+        await client.credits()
+    assert sleeps.waits == [3.0]
+
+
+async def test_retry_after_is_bounded(fake: FakeLiveCoinWatch) -> None:
+    fake.fail_next(429, retry_after="3600")
+    sleeps = Sleeps()
+    async with client_for(fake, sleeps) as client:
+        await client.credits()
+    assert sleeps.waits == [8.0]
+
+
+async def test_retries_stop_at_the_bound(fake: FakeLiveCoinWatch) -> None:
+    fake.fail_next(503, times=10)
+    async with client_for(fake, Sleeps(), attempts=4) as client:
+        with pytest.raises(ServerUnavailableError):
+            await client.credits()
+    assert len(fake.calls) == 4
+
+
+async def test_rate_limit_error_after_the_bound(fake: FakeLiveCoinWatch) -> None:
+    fake.fail_next(429, times=10)
+    async with client_for(fake, Sleeps(), attempts=3) as client:
+        with pytest.raises(RateLimitedError):
+            await client.credits()
+
+
+async def test_timeouts_are_retried(fake: FakeLiveCoinWatch) -> None:
+    fake.fail_next("timeout", times=2)
+    async with client_for(fake, Sleeps()) as client:
+        pages = await client.coins_map(["BTC"], "USD")
+    assert pages[0].coins[0]["code"] == "BTC"
+    assert len(fake.calls) == 3
+
+
+async def test_connection_errors_are_retried_then_typed() -> None:
+    attempts = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = LiveCoinWatchClient(
+        api_key=SecretStr(KEY),
+        base_url="http://fake.invalid",
+        transport=httpx.MockTransport(refuse),
+        retry=RetryPolicy(3, 0.01, 0.02),
+        sleep=Sleeps(),
+    )
+    async with client:
+        with pytest.raises(TransportError) as caught:
+            await client.status()
+    assert len(attempts) == 3
+    assert KEY not in str(caught.value)
+
+
+async def test_unauthorised_stops_at_once_with_guidance(fake: FakeLiveCoinWatch) -> None:
+    client = LiveCoinWatchClient(
+        api_key=SecretStr("wrong-key"),
+        base_url="http://fake.invalid",
+        transport=fake.transport(),
+        retry=RetryPolicy(5, 0.01, 0.02),
+        sleep=Sleeps(),
+    )
+    async with client:
+        with pytest.raises(AuthenticationError) as caught:
+            await client.coins_map(["BTC"], "USD")
+    assert len(fake.calls) == 1, "401 is never retried"
+    assert "COINS_LCW_API_KEY" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+async def test_other_client_errors_are_not_retried(fake: FakeLiveCoinWatch, status: int) -> None:
+    fake.fail_next(status)
+    async with client_for(fake, Sleeps()) as client:
+        with pytest.raises(RequestRejectedError) as caught:
+            await client.credits()
+    assert caught.value.status == status
+    assert len(fake.calls) == 1
+
+
+async def test_malformed_json_is_typed_and_keeps_the_body(fake: FakeLiveCoinWatch) -> None:
+    fake.fail_next("malformed")
+    async with client_for(fake, Sleeps()) as client:
+        with pytest.raises(MalformedResponseError) as caught:
+            await client.coins_map(["BTC"], "USD")
+    assert caught.value.body.startswith('[{"code": "BTC"')
+    assert len(fake.calls) == 1
+
+
+async def test_credits_exhausted_answers_429(fake: FakeLiveCoinWatch) -> None:
+    fake.credits_remaining = 1
+    async with client_for(fake, Sleeps(), attempts=2) as client:
+        await client.credits()
+        with pytest.raises(RateLimitedError):
+            await client.coins_map(["BTC"], "USD")
+
+
+async def test_history_passes_ms_range_and_returns_points(fake: FakeLiveCoinWatch) -> None:
+    start, end = 1_704_110_400_000, 1_704_110_400_000 + 3_600_000
+    async with client_for(fake, Sleeps()) as client:
+        points = await client.history("BTC", "USD", start, end)
+    assert next(p["date"] for p in points) == start
+    assert points[-1]["date"] == end
+    assert fake.calls[0].body == {
+        "currency": "USD",
+        "code": "BTC",
+        "start": start,
+        "end": end,
+        "meta": False,
+    }
+
+
+async def test_the_key_never_appears_in_logs_or_reprs(
+    fake: FakeLiveCoinWatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.fail_next(429, times=2)
+    fake.fail_next("timeout")
+    client = client_for(fake, Sleeps(), attempts=6)
+    assert KEY not in repr(client)
+    async with client:
+        await client.credits()
+    assert len(caplog.records) >= 3
+    assert KEY not in caplog.text

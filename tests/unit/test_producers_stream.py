@@ -1,0 +1,266 @@
+"""The stream loop on a virtual clock: messages, dead letters, budget pauses, demo source."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from producers.api import LiveCoinWatchClient
+from producers.budget import CreditBudget
+from producers.clock import DAY_MS, HOUR_MS, VirtualClock
+from producers.demo import DemoSource
+from producers.errors import AuthenticationError
+from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
+from producers.retry import RetryPolicy
+from producers.sources import LiveCoinWatchSource
+from producers.stream import StreamRunner, StreamStats, StreamTopics
+from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
+
+TOPICS = StreamTopics(current="current", dead_letter="dlq")
+COINS = ["BTC", "ETH", "SOL"]
+START = 1_735_689_600_000 + 6 * HOUR_MS  # 2025-01-01T06:00Z
+
+
+async def run_stream(
+    fake: FakeLiveCoinWatch,
+    clock: VirtualClock,
+    *,
+    cycles: int,
+    publisher: MemoryPublisher | None = None,
+    coins: Sequence[str] = COINS,
+    share: float = 1.0,
+    api_key: str | None = None,
+) -> tuple[StreamStats, MemoryPublisher, CreditBudget]:
+    publisher = publisher or MemoryPublisher()
+    budget = CreditBudget(clock=clock, share=share, coins=len(coins), min_interval_seconds=0)
+    client = LiveCoinWatchClient(
+        api_key=SecretStr(api_key or fake.api_key),
+        base_url="http://fake.invalid",
+        transport=fake.transport(),
+        retry=RetryPolicy(3, 0.0, 0.0),
+        sleep=clock.sleep,
+        on_call=lambda _e: budget.record_call(),
+    )
+    async with client:
+        runner = StreamRunner(
+            source=LiveCoinWatchSource(
+                client, coins=coins, currency="USD", clock=clock, intended_topic=TOPICS.current
+            ),
+            publisher=publisher,
+            clock=clock,
+            topics=TOPICS,
+            stop=asyncio.Event(),
+            budget=budget,
+            read_credits=client.credits,
+            max_cycles=cycles,
+        )
+        stats = await runner.run()
+    return stats, publisher, budget
+
+
+def values(publisher: MemoryPublisher, topic: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in publisher.records if r.topic == topic]
+
+
+async def test_each_cycle_publishes_one_message_per_coin_keyed_by_code() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    stats, publisher, budget = await run_stream(fake, clock, cycles=5)
+    current = [r for r in publisher.records if r.topic == TOPICS.current]
+    assert len(current) == 15
+    assert stats.published_messages == 15
+    assert [r.key for r in current[:3]] == [b"BTC", b"ETH", b"SOL"]
+    messages = values(publisher, TOPICS.current)
+    assert {m["source"] for m in messages} == {"livecoinwatch"}
+    stamps = sorted({m["timestamp_ms"] for m in messages})
+    assert len(stamps) == 5
+    # Paced by the budget: 10,000 credits over the 18 h left, minus the /credits refreshes.
+    gap = (stamps[1] - stamps[0]) / 1000
+    assert gap == pytest.approx(budget.last_interval_seconds, rel=0.01)
+    assert gap >= 8.64 * 0.75
+    for message in messages:
+        assert message["rate"] == FakeLiveCoinWatch.price(
+            str(message["code"]), int(message["timestamp_ms"])
+        )
+
+
+async def test_a_bad_coin_goes_to_the_dead_letter_topic_and_the_others_still_flow() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(
+        now_ms=clock.now_ms,
+        coin_overrides={
+            "ETH": {"rate": "not-a-number"},
+            "SOL": {"delta": MISSING, "cap": None, "rank": "5"},
+        },
+    )
+    stats, publisher, _ = await run_stream(fake, clock, cycles=2)
+    current = values(publisher, TOPICS.current)
+    assert sorted({str(m["code"]) for m in current}) == ["BTC", "SOL"]
+    sol = next(m for m in current if m["code"] == "SOL")
+    assert sol["cap"] is None
+    assert sol["delta_day"] is None
+    assert sol["rank"] == 5
+    dead = values(publisher, TOPICS.dead_letter)
+    assert len(dead) == 2
+    assert stats.dead_letters == 2
+    assert dead[0]["code"] == "ETH"
+    assert str(dead[0]["error"]).startswith("rate:")
+    assert json.loads(str(dead[0]["raw"]))["rate"] == "not-a-number"
+
+
+async def test_a_malformed_answer_is_kept_as_a_dead_letter_and_the_loop_goes_on() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    fake.fail_next("malformed", endpoint="/coins/map")
+    _stats, publisher, _ = await run_stream(fake, clock, cycles=3)
+    dead = values(publisher, TOPICS.dead_letter)
+    assert len(dead) == 1
+    assert dead[0]["code"] == ""
+    assert "not JSON" in str(dead[0]["error"])
+    assert len(values(publisher, TOPICS.current)) == 2 * len(COINS)
+
+
+async def test_transient_failures_are_retried_within_the_cycle() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    fake.fail_next(503, endpoint="/coins/map")
+    fake.fail_next("timeout", endpoint="/coins/map")
+    fake.fail_next(429, retry_after="1", endpoint="/coins/map")
+    stats, _publisher, budget = await run_stream(fake, clock, cycles=2)
+    assert stats.published_messages == 2 * len(COINS)
+    assert budget.total_calls == len(fake.calls), "failed attempts are counted as credits"
+
+
+async def test_a_wrong_key_stops_the_stream() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    with pytest.raises(AuthenticationError, match="COINS_LCW_API_KEY"):
+        await run_stream(fake, clock, cycles=3, api_key="not-the-right-one")
+    assert len(fake.calls) == 1
+
+
+async def test_exhausted_credits_pause_until_the_reset_without_calling() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms, credits_remaining=3)
+    stats, publisher, _ = await run_stream(fake, clock, cycles=3)
+    next_midnight = (START // DAY_MS + 1) * DAY_MS
+    assert stats.cycles == 3
+    # Two credits cannot pay for a cycle and the refreshes still due today: wait for 00:00.
+    before = [c for c in fake.calls if c.at_ms < next_midnight]
+    assert [c.endpoint for c in before] == ["/credits"]
+    stamps = sorted({int(m["timestamp_ms"]) for m in values(publisher, TOPICS.current)})
+    assert next_midnight <= stamps[0] < next_midnight + 60_000
+    assert all(c.status == 200 for c in fake.calls), "no call was made without credits"
+
+
+async def test_simulated_days_stay_within_the_share_and_close_to_it() -> None:
+    midnight = 1_735_689_600_000
+    clock = VirtualClock(midnight)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms, credits_limit=1_000)
+    await run_stream(fake, clock, cycles=2_000, share=0.9)
+    per_day: dict[int, int] = {}
+    for call in fake.calls:
+        per_day[call.at_ms // DAY_MS] = per_day.get(call.at_ms // DAY_MS, 0) + 1
+    full_days = sorted(per_day)[:-1]
+    assert len(full_days) >= 2
+    for day in full_days:
+        assert 0.95 * 900 <= per_day[day] <= 900, per_day
+
+
+class SlowBroker(MemoryPublisher):
+    """Never acknowledges: the shutdown flush must give up at its deadline."""
+
+    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
+        for _ in range(1_000):
+            if deadline is not None and deadline.at_ms is not None:
+                raise PublishTimeoutError(len(records))
+            await asyncio.sleep(0.01)
+        raise AssertionError("the runner never set a shutdown deadline")
+
+
+async def test_stop_with_unacknowledged_data_reports_it() -> None:
+    clock = VirtualClock(START)
+    stop = asyncio.Event()
+    runner = StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=SlowBroker(),
+        clock=clock,
+        topics=TOPICS,
+        stop=stop,
+        fixed_interval_seconds=1.0,
+        shutdown_timeout_seconds=1.0,
+    )
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.05)
+    stop.set()
+    with pytest.raises(PublishTimeoutError) as caught:
+        await asyncio.wait_for(task, 5)
+    assert caught.value.unacknowledged >= len(COINS)
+
+
+class StopAfter(MemoryPublisher):
+    """Requests a stop (as SIGTERM would) once ``count`` records are acknowledged."""
+
+    def __init__(self, count: int, stop: asyncio.Event) -> None:
+        super().__init__()
+        self._count, self._stop = count, stop
+
+    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
+        await super().publish(records)
+        if len(self.records) >= self._count:
+            self._stop.set()
+
+
+async def test_stop_flushes_everything_fetched() -> None:
+    clock = VirtualClock(START)
+    stop = asyncio.Event()
+    publisher = StopAfter(30, stop)
+    runner = StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=publisher,
+        clock=clock,
+        topics=TOPICS,
+        stop=stop,
+        fixed_interval_seconds=1.0,
+    )
+    stats = await asyncio.wait_for(runner.run(), 5)
+    assert len(publisher.records) >= 30
+    assert stats.published_messages == len(publisher.records)
+    assert stats.cycles * len(COINS) == len(publisher.records)
+
+
+async def test_demo_source_walks_plausibly_and_says_so() -> None:
+    clock = VirtualClock(START)
+    source = DemoSource(coins=["BTC", "USDT", "NEWCOIN"], currency="USD", clock=clock, seed=7)
+    prices: dict[str, list[float]] = {"BTC": [], "USDT": [], "NEWCOIN": []}
+    for _ in range(8_640):  # one day at 10 s
+        clock.advance(10)
+        result = await source.fetch()
+        for message in result.messages:
+            assert message.source == "demo"
+            assert message.rate > 0
+            prices[message.code].append(message.rate)
+    btc = prices["BTC"]
+    assert 50_000 < btc[0] < 150_000
+    returns = [math.log(b / a) for a, b in itertools.pairwise(btc)]
+    daily_vol = math.sqrt(sum(r * r for r in returns))
+    assert 0.01 < daily_vol < 0.06, "BTC moves a few percent a day"
+    assert max(abs(p - 1.0) for p in prices["USDT"]) < 0.01, "stablecoins stay near 1"
+    assert all(p > 0 for p in prices["NEWCOIN"])
+
+
+async def test_unreadable_credits_slow_the_stream_down_instead_of_guessing() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    fake.fail_next(503, times=3, endpoint="/credits")
+    stats, publisher, _ = await run_stream(fake, clock, cycles=2)
+    stamps = sorted({int(m["timestamp_ms"]) for m in values(publisher, TOPICS.current)})
+    assert stats.cycles == 2
+    assert stamps[1] - stamps[0] >= 60_000, "60 s while the limit is unknown"
