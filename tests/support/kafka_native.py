@@ -29,6 +29,7 @@ from tests.support.images import kafka_version
 MAVEN_TIMEOUT_S = 900
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
+START_ATTEMPTS = 3
 
 _POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -64,6 +65,10 @@ log4j.logger.state.change.logger=WARN
 
 class KafkaUnavailableError(RuntimeError):
     """The native broker cannot be provided on this machine (no Java, no Maven, no jars)."""
+
+
+class BrokerExitedError(KafkaUnavailableError):
+    """The broker process ended while starting (its log tail is in the message)."""
 
 
 def cache_root() -> Path:
@@ -131,6 +136,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (base64 of a UUID) that kafka-storage's parser cannot take for an option."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM the broker if the test process dies, so no broker outlives it."""
     with contextlib.suppress(OSError, AttributeError):
@@ -173,6 +186,7 @@ class NativeKafkaBroker:
         self.controller_port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._formatted = False
+        self._started_once = False
 
     @property
     def bootstrap(self) -> str:
@@ -225,7 +239,7 @@ class NativeKafkaBroker:
         ]
 
     def _format_storage(self, config: Path) -> None:
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster = new_cluster_id()
         result = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)),
             capture_output=True,
@@ -240,8 +254,25 @@ class NativeKafkaBroker:
         self._formatted = True
 
     def start(self) -> None:
+        """Start the broker and return once it answers an admin call.
+
+        Call it from a thread that lives as long as the broker (the test session's main thread):
+        Linux delivers the parent-death signal when the *thread* that started it exits.
+        """
         if self.running:
             return
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start_once()
+                return
+            except BrokerExitedError:
+                # Another process may have taken a port between free_port() and the bind; a
+                # restart after stop() keeps its ports so that clients find the broker again.
+                if self._started_once or attempt == START_ATTEMPTS:
+                    raise
+                self.port, self.controller_port = free_port(), free_port()
+
+    def _start_once(self) -> None:
         config = self._write_config()
         if not self._formatted:
             self._format_storage(config)
@@ -254,13 +285,14 @@ class NativeKafkaBroker:
         )
         log.close()
         self._await_ready()
+        self._started_once = True
 
     def _await_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         delay = 0.1
         while time.monotonic() < deadline:
             if not self.running:
-                raise KafkaUnavailableError(
+                raise BrokerExitedError(
                     f"the Kafka broker exited during start; log tail:\n{self.log_tail()}"
                 )
             if asyncio.run(_cluster_answers(self.bootstrap)):

@@ -36,3 +36,11 @@ def test_native_broker_runs_the_compose_kafka_version() -> None:
     assert image.startswith("apache/kafka:")
     assert kafka_version() == image.rsplit(":", 1)[1]
     assert kafka_version().split(".")[0] == "4"
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    from tests.support.kafka_native import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(cluster) == 22 and not cluster.startswith("-") for cluster in ids)
