@@ -137,7 +137,7 @@ def free_port() -> int:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id (base64 of a UUID) that kafka-storage's parser cannot take for an option."""
+    """A KRaft cluster id (base64 of a UUID) that kafka-storage cannot take for an option."""
     while True:
         cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster.startswith("-"):
