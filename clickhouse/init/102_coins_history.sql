@@ -1,0 +1,19 @@
+-- History points from coins_historical (backfill), one row per (code, ts) after merges; reruns of the backfill never double-count.
+CREATE TABLE IF NOT EXISTS crypto.coins_history
+(
+    code LowCardinality(String),
+    ts DateTime64(3, 'UTC'),
+    source LowCardinality(String),
+    currency LowCardinality(String),
+    schema_version UInt16,
+    rate Float64,
+    volume Nullable(Float64),
+    cap Nullable(Float64),
+    liquidity Nullable(Float64),
+    kafka_partition UInt64,
+    kafka_offset UInt64,
+    ingested_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+PARTITION BY toYear(ts)
+ORDER BY (code, ts);

@@ -1,0 +1,16 @@
+-- 1-day OHLC and the 12:00 UTC close of the live ticks as partial aggregates; every state is idempotent so duplicated ticks change nothing (read with -Merge).
+CREATE TABLE IF NOT EXISTS crypto.rollup_ohlc_day
+(
+    code LowCardinality(String),
+    day Date,
+    open AggregateFunction(argMin, Float64, DateTime64(3, 'UTC')),
+    close AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')),
+    high SimpleAggregateFunction(max, Float64),
+    low SimpleAggregateFunction(min, Float64),
+    volume_24h AggregateFunction(argMax, Nullable(Float64), DateTime64(3, 'UTC')),
+    tick_seconds AggregateFunction(groupBitmap, UInt32),
+    last_tick_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    noon_close AggregateFunction(argMaxIf, Tuple(Float64, DateTime64(3, 'UTC')), DateTime64(3, 'UTC'), UInt8)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (code, day);

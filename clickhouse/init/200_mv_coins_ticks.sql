@@ -1,0 +1,41 @@
+-- Moves valid live ticks from the Kafka table into coins_ticks, converting epoch milliseconds explicitly (an integer in a DateTime64 column would be read as seconds).
+CREATE MATERIALIZED VIEW IF NOT EXISTS crypto.mv_coins_ticks TO crypto.coins_ticks AS
+SELECT
+    code,
+    fromUnixTimestamp64Milli(timestamp_ms, 'UTC') AS ts,
+    source,
+    currency,
+    schema_version,
+    assumeNotNull(rate) AS rate,
+    volume,
+    cap,
+    liquidity,
+    delta_hour,
+    delta_day,
+    delta_week,
+    delta_month,
+    delta_quarter,
+    delta_year,
+    name,
+    symbol,
+    rank,
+    age,
+    color,
+    png32,
+    png64,
+    webp32,
+    webp64,
+    exchanges,
+    markets,
+    pairs,
+    all_time_high_usd,
+    circulating_supply,
+    total_supply,
+    max_supply,
+    categories,
+    _partition AS kafka_partition,
+    _offset AS kafka_offset,
+    now64(3, 'UTC') AS ingested_at
+FROM crypto.kafka_coins_current_full AS message
+-- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns
+WHERE message._error = '' AND message.code != '' AND message.timestamp_ms > 0 AND message.rate IS NOT NULL AND isFinite(message.rate);

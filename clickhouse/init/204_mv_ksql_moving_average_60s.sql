@@ -1,0 +1,14 @@
+-- Moves every valid ksqlDB moving-average update into ksql_moving_average_60s; readers keep the update with the highest tick_count per window.
+CREATE MATERIALIZED VIEW IF NOT EXISTS crypto.mv_ksql_moving_average_60s TO crypto.ksql_moving_average_60s AS
+SELECT
+    code,
+    fromUnixTimestamp64Milli(window_start_ms, 'UTC') AS window_start,
+    fromUnixTimestamp64Milli(window_end_ms, 'UTC') AS window_end,
+    moving_average,
+    toUInt64(tick_count) AS tick_count,
+    _partition AS kafka_partition,
+    _offset AS kafka_offset,
+    now64(3, 'UTC') AS ingested_at
+FROM crypto.kafka_coins_moving_average_60s AS message
+-- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns
+WHERE message._error = '' AND message.code != '' AND message.window_start_ms > 0 AND message.tick_count > 0;

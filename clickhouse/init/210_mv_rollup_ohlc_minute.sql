@@ -1,0 +1,13 @@
+-- Maintains rollup_ohlc_minute from every stored live tick; the tick count is a bitmap of millisecond offsets, so a duplicated tick is counted once.
+CREATE MATERIALIZED VIEW IF NOT EXISTS crypto.mv_rollup_ohlc_minute TO crypto.rollup_ohlc_minute AS
+SELECT
+    code,
+    toStartOfMinute(ts) AS minute,
+    argMinState(rate, ts) AS open,
+    argMaxState(rate, ts) AS close,
+    max(rate) AS high,
+    min(rate) AS low,
+    argMaxState(volume, ts) AS volume_24h,
+    groupBitmapState(toUInt32(toUnixTimestamp64Milli(ts) % 60000)) AS tick_offsets
+FROM crypto.coins_ticks
+GROUP BY code, minute;

@@ -1,0 +1,13 @@
+-- 1-minute OHLC of the live stream, merged from rollup_ohlc_minute (never scans raw ticks).
+CREATE VIEW IF NOT EXISTS crypto.ohlc_minute_live AS
+SELECT
+    code,
+    minute,
+    argMinMerge(open) AS open,
+    max(high) AS high,
+    min(low) AS low,
+    argMaxMerge(close) AS close,
+    argMaxMerge(volume_24h) AS volume_24h,
+    groupBitmapMerge(tick_offsets) AS tick_count
+FROM crypto.rollup_ohlc_minute
+GROUP BY code, minute;

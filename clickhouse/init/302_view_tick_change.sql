@@ -1,0 +1,29 @@
+-- Percent change of each live tick of the last 24 h versus the previous tick of the same coin (looked up within the last 48 h).
+CREATE VIEW IF NOT EXISTS crypto.tick_change AS
+SELECT
+    code,
+    ts,
+    rate,
+    if(position = 1, NULL, previous_ts_or_default) AS previous_ts,
+    if(position = 1, NULL, previous_rate_or_default) AS previous_rate,
+    if(position = 1 OR previous_rate_or_default = 0, NULL, (rate / previous_rate_or_default - 1) * 100) AS change_pct
+FROM
+(
+    SELECT
+        code,
+        ts,
+        rate,
+        lagInFrame(ts) OVER by_time AS previous_ts_or_default,
+        lagInFrame(rate) OVER by_time AS previous_rate_or_default,
+        row_number() OVER by_time AS position
+    FROM
+    (
+        -- one row per tick even before ReplacingMergeTree has merged duplicates
+        SELECT code, ts, any(rate) AS rate
+        FROM crypto.coins_ticks
+        WHERE ts >= now64(3, 'UTC') - INTERVAL 48 HOUR
+        GROUP BY code, ts
+    )
+    WINDOW by_time AS (PARTITION BY code ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+)
+WHERE ts >= now64(3, 'UTC') - INTERVAL 24 HOUR;

@@ -1,0 +1,267 @@
+"""Edge cases of the ClickHouse path: duplicates, gaps, single ticks, nulls, disorder, ksqlDB
+updates and malformed messages, all through the Kafka tables."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.integration.test_clickhouse_views import SCENARIO, feed_scenario, rows
+from tests.support.clickhouse_loader import INIT_DIR, load_sql_dir
+from tests.support.tick_data import (
+    MS_PER_DAY,
+    NOON_MS,
+    Tick,
+    as_json,
+    current_full_message,
+    epoch_ms,
+    moving_average_message,
+    ohlc_minute_message,
+)
+
+# Every view, with what depends on the wall clock left out: tick_change is cut at a fixed time
+# inside its sliding 24 h window, live rows_last_hour would move as ticks age past one hour.
+VIEW_SNAPSHOTS = {
+    "ohlc_minute_live": "*",
+    "ohlc_daily_live": "*",
+    "tick_change": "*",
+    "coin_overview": "*",
+    "history_daily": "*",
+    "daily_close": "*",
+    "change_by_day": "*",
+    "change_latest": "*",
+    "ksql_ohlc_minute_final": "*",
+    "ksql_moving_average_60s_final": "*",
+    "moving_averages_daily": "*",
+    "ema_macd_daily": "*",
+    "rsi_daily": "*",
+    "bollinger_daily": "*",
+    "risk_daily": "*",
+    "risk_summary": "*",
+    "performance_returns": "*",
+    "performance_ranking": "*",
+    "ingestion_health": (
+        "dataset, code, source, last_tick_at, if(dataset = 'history', rows_last_hour, 0)"
+    ),
+    "ingestion_errors_by_topic": "topic, errors_total, errors_last_hour",
+}
+
+
+TICK_CHANGE_CUTOFF = datetime.now(tz=UTC) - timedelta(hours=23)
+
+
+def snapshot(client: Any) -> dict[str, list[tuple[Any, ...]]]:
+    cutoff = TICK_CHANGE_CUTOFF.strftime("%Y-%m-%d %H:%M:%S")
+    result = {}
+    for view, columns in VIEW_SNAPSHOTS.items():
+        where = f" WHERE ts >= toDateTime64('{cutoff}', 3, 'UTC')" if view == "tick_change" else ""
+        query = f"SELECT {columns} FROM crypto.{view}{where} ORDER BY ALL"
+        result[view] = [
+            tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+            for row in client.query(query).result_rows
+        ]
+    return result
+
+
+def feed_ksql(bridge: Any, first_offset: int = 0) -> None:
+    start = epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    prices = [100.0, 101.5, 99.25, 100.75, 102.0]
+    ohlc = [ohlc_minute_message("BTC", start, prices[: n + 1]) for n in range(5)]
+    average = [moving_average_message("BTC", start, prices[: n + 1]) for n in range(5)]
+    bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc), first_offset=first_offset)
+    bridge.insert_values(
+        "kafka_coins_moving_average_60s", as_json(average), first_offset=first_offset
+    )
+
+
+def test_duplicated_messages_leave_every_result_unchanged(clickhouse: Any, bridge: Any) -> None:
+    feed_scenario(bridge, SCENARIO)
+    feed_ksql(bridge)
+    bridge.insert_values("kafka_coins_current_full", ["{not json"], first_offset=10**6)
+    before = snapshot(clickhouse)
+    assert all(before[view] for view in VIEW_SNAPSHOTS), [
+        v for v in VIEW_SNAPSHOTS if not before[v]
+    ]
+
+    # at-least-once delivery: everything again, other offsets, other order, not yet merged
+    feed_scenario(bridge, SCENARIO, seed=99, first_offset=500_000)
+    feed_ksql(bridge, first_offset=100)
+    assert snapshot(clickhouse) == before
+
+    for table in (
+        "coins_ticks",
+        "coins_history",
+        "rollup_ohlc_minute",
+        "rollup_ohlc_day",
+        "ksql_ohlc_minute",
+        "ksql_moving_average_60s",
+    ):
+        clickhouse.command(f"OPTIMIZE TABLE crypto.{table} FINAL")
+    assert snapshot(clickhouse) == before
+
+
+def test_a_coin_with_a_single_tick(clickhouse: Any, bridge: Any) -> None:
+    # in the last 24 h and at or before 12:00 UTC of its day, so the day has a close
+    moment = epoch_ms(datetime.now(tz=UTC)) - 30_000
+    if moment % MS_PER_DAY > NOON_MS:
+        moment = moment - moment % MS_PER_DAY + NOON_MS - 60_000
+    tick = Tick("PEPE", moment, 0.00001234, volume=5.0, cap=None)
+    bridge.insert_values("kafka_coins_current_full", as_json([current_full_message(tick)]))
+
+    day = rows(clickhouse, "SELECT * FROM crypto.ohlc_daily_live")
+    assert [(r["open"], r["high"], r["low"], r["close"], r["tick_count"]) for r in day] == [
+        (tick.rate, tick.rate, tick.rate, tick.rate, 1)
+    ]
+    overview = rows(clickhouse, "SELECT * FROM crypto.coin_overview")
+    assert [r["rate"] for r in overview] == [tick.rate]
+    assert rows(clickhouse, "SELECT * FROM crypto.tick_change")[0]["change_pct"] is None
+    closes = rows(clickhouse, "SELECT * FROM crypto.daily_close")
+    assert [(r["close"], r["close_source"]) for r in closes] == [(tick.rate, "live")]
+    performance = rows(clickhouse, "SELECT * FROM crypto.performance_returns")[0]
+    assert performance["return_1d_pct"] is None
+    assert performance["return_since_first_pct"] == 0.0
+    indicators = rows(clickhouse, "SELECT * FROM crypto.ema_macd_daily")[0]
+    assert indicators["ema_12"] is None
+    assert indicators["macd"] is None
+    assert rows(clickhouse, "SELECT * FROM crypto.rsi_daily")[0]["rsi_14"] is None
+    assert rows(clickhouse, "SELECT * FROM crypto.risk_daily")[0]["log_return"] is None
+    assert rows(clickhouse, "SELECT * FROM crypto.moving_averages_daily")[0]["days_in_sma_10"] == 1
+
+
+def test_null_supply_fields_are_stored_as_null(clickhouse: Any, bridge: Any) -> None:
+    tick = Tick("XRP", epoch_ms(datetime.now(tz=UTC)) - 10_000, 2.15, volume=None, cap=None)
+    message = current_full_message(
+        tick,
+        circulating_supply=None,
+        total_supply=None,
+        max_supply=None,
+        all_time_high_usd=None,
+        name=None,
+        rank=None,
+        liquidity=None,
+    )
+    bridge.insert_values("kafka_coins_current_full", [json.dumps(message)])
+
+    stored = rows(clickhouse, "SELECT * FROM crypto.coins_ticks")
+    assert len(stored) == 1
+    assert stored[0]["circulating_supply"] is None
+    assert stored[0]["max_supply"] is None
+    assert stored[0]["volume"] is None
+    overview = rows(clickhouse, "SELECT * FROM crypto.coin_overview")[0]
+    assert (overview["total_supply"], overview["cap"], overview["name"]) == (None, None, None)
+    assert overview["all_time_high"] == 2.15  # only the observed price is known
+    assert (
+        rows(clickhouse, "SELECT volume_24h FROM crypto.ohlc_minute_live")[0]["volume_24h"] is None
+    )
+
+
+def test_out_of_order_ticks_give_the_same_ohlc(clickhouse: Any, bridge: Any) -> None:
+    start = epoch_ms(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    ticks = [Tick("ETH", start + i * 7_000, 2000.0 + (i * 37 % 11)) for i in range(30)]
+    reversed_values = as_json(current_full_message(t) for t in reversed(ticks))
+    for index, value in enumerate(reversed_values):  # one message per insert, newest first
+        bridge.insert_values("kafka_coins_current_full", [value], first_offset=index)
+
+    minutes = rows(clickhouse, "SELECT * FROM crypto.ohlc_minute_live ORDER BY minute")
+    for row in minutes:
+        start_ms = int(row["minute"].replace(tzinfo=UTC).timestamp() * 1000)
+        members = [t for t in ticks if start_ms <= t.timestamp_ms < start_ms + 60_000]
+        assert row["open"] == members[0].rate
+        assert row["close"] == members[-1].rate
+        assert row["high"] == max(t.rate for t in members)
+        assert row["low"] == min(t.rate for t in members)
+        assert row["tick_count"] == len(members)
+    assert sum(r["tick_count"] for r in minutes) == len(ticks)
+
+
+@pytest.mark.parametrize("order", ["in_order", "reversed"])
+def test_a_ksqldb_window_updated_five_times_keeps_the_last_values(
+    clickhouse: Any, bridge: Any, order: str
+) -> None:
+    start = epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    prices = [100.0, 101.5, 99.25, 100.75, 102.0]
+    updates = [ohlc_minute_message("SOL", start, prices[: n + 1]) for n in range(5)]
+    averages = [moving_average_message("SOL", start, prices[: n + 1]) for n in range(5)]
+    if order == "reversed":
+        updates.reverse()
+        averages.reverse()
+    for offset, (update, average) in enumerate(zip(updates, averages, strict=True)):
+        bridge.insert_values("kafka_coins_ohlc_minute", [json.dumps(update)], first_offset=offset)
+        bridge.insert_values(
+            "kafka_coins_moving_average_60s", [json.dumps(average)], first_offset=offset
+        )
+
+    ohlc = rows(clickhouse, "SELECT * FROM crypto.ksql_ohlc_minute_final")
+    assert len(ohlc) == 1
+    row = ohlc[0]
+    assert (row["open"], row["high"], row["low"], row["close"], row["tick_count"]) == (
+        100.0,
+        102.0,
+        99.25,
+        102.0,
+        5,
+    )
+    assert int(row["window_end"].replace(tzinfo=UTC).timestamp() * 1000) == start + 60_000
+    average_rows = rows(clickhouse, "SELECT * FROM crypto.ksql_moving_average_60s_final")
+    assert [(r["moving_average"], r["tick_count"]) for r in average_rows] == [(sum(prices) / 5, 5)]
+    stored = rows(clickhouse, "SELECT count() AS n FROM crypto.ksql_ohlc_minute")[0]["n"]
+    assert stored == 5  # every update is kept until merged; the view reduces them
+
+
+def test_a_malformed_message_is_kept_as_an_error_and_the_next_one_is_ingested(
+    clickhouse: Any, bridge: Any
+) -> None:
+    now_ms = epoch_ms(datetime.now(tz=UTC))
+    valid = json.dumps(current_full_message(Tick("BTC", now_ms - 5_000, 97_000.5)))
+    missing_rate = json.dumps(current_full_message(Tick("BTC", now_ms - 4_000, 1.0), rate=None))
+    values = ['{"code": "BTC", "rate": "not-a-number', missing_rate, valid]
+    bridge.insert_values(
+        "kafka_coins_current_full",
+        values,
+        topic="coins_current_full",
+        first_offset=41,
+        keys=["BTC"] * 3,
+    )
+    bridge.insert_values("kafka_coins_ohlc_minute", ["not json at all"], topic="coins_ohlc_minute")
+
+    assert [r["rate"] for r in rows(clickhouse, "SELECT rate FROM crypto.coins_ticks")] == [
+        97_000.5
+    ]
+    errors = rows(clickhouse, "SELECT * FROM crypto.ingest_errors ORDER BY topic, kafka_offset")
+    assert [(e["topic"], e["kafka_offset"]) for e in errors] == [
+        ("coins_current_full", 41),
+        ("coins_current_full", 42),
+        ("coins_ohlc_minute", 0),
+    ]
+    assert errors[0]["raw_message"] == values[0]
+    assert errors[0]["kafka_key"] == "BTC"
+    assert errors[0]["error"]
+    assert "rate" in errors[1]["error"]
+    assert '"rate":null' in errors[1]["raw_message"]
+    assert errors[2]["raw_message"] == "not json at all"
+    by_topic = {
+        r["topic"]: r for r in rows(clickhouse, "SELECT * FROM crypto.ingestion_errors_by_topic")
+    }
+    assert by_topic["coins_current_full"]["errors_total"] == 2
+    assert by_topic["coins_current_full"]["errors_last_hour"] == 2
+    assert by_topic["coins_ohlc_minute"]["errors_total"] == 1
+
+
+def test_every_init_file_applies_twice_on_an_empty_database(
+    clickhouse: Any, clickhouse_backend: Any
+) -> None:
+    replace_kafka = clickhouse_backend.kind == "chdb"
+    clickhouse.command("DROP DATABASE IF EXISTS crypto SYNC")
+    first = load_sql_dir(clickhouse, INIT_DIR, replace_kafka=replace_kafka)
+    second = load_sql_dir(clickhouse, INIT_DIR, replace_kafka=replace_kafka)
+
+    assert first.keys() == second.keys()
+    assert len(first) == 4
+    objects = rows(clickhouse, "SELECT name FROM system.tables WHERE database = 'crypto'")
+    declared = [p for p in INIT_DIR.glob("*.sql") if not p.name.startswith("000_")]
+    assert len(objects) == len(declared)
+    for view in VIEW_SNAPSHOTS:
+        clickhouse.query(f"SELECT * FROM crypto.{view} LIMIT 1")

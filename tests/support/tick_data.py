@@ -1,0 +1,203 @@
+"""Known ticks, history points and ksqlDB results for the ClickHouse tests and benchmark.
+
+Every message is built from the example in contracts/, so a change of contract changes what the
+tests send. Prices follow a seeded geometric random walk: reproducible, never zero, with
+realistic day-to-day moves so that indicators (RSI, MACD, drawdown) take varied values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+MS_PER_DAY = 86_400_000
+NOON_MS = 43_200_000
+
+
+def contract_example(topic: str) -> dict[str, Any]:
+    """The example message of a topic, as written in contracts/<topic>.json."""
+    example: dict[str, Any] = json.loads((CONTRACTS_DIR / f"{topic}.json").read_text())
+    return example
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One price observation of a coin (a live tick or a history point)."""
+
+    code: str
+    timestamp_ms: int
+    rate: float
+    volume: float | None = None
+    cap: float | None = None
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def day_start_ms(day: date) -> int:
+    return epoch_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
+def utc_day(timestamp_ms: int) -> date:
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).date()
+
+
+def random_walk(
+    start: float, steps: int, daily_volatility: float, rng: random.Random
+) -> list[float]:
+    """A geometric random walk of ``steps`` prices starting at ``start``."""
+    prices = [start]
+    for _ in range(steps - 1):
+        prices.append(prices[-1] * math.exp(rng.gauss(0.0, daily_volatility)))
+    return prices
+
+
+def daily_history(
+    code: str,
+    days: Sequence[date],
+    *,
+    start_price: float,
+    seed: int,
+    extra_hours: Sequence[float] = (0.0, 18.5),
+) -> list[Tick]:
+    """History points for each day: one at exactly 12:00 UTC plus points at ``extra_hours``.
+
+    The extra points (e.g. 00:00 and 18:30) must not change the daily close, which is the last
+    point at or before 12:00 UTC.
+    """
+    rng = random.Random(seed)
+    noon_prices = random_walk(start_price, len(days), 0.03, rng)
+    ticks: list[Tick] = []
+    for day, price in zip(days, noon_prices, strict=True):
+        base = day_start_ms(day)
+        ticks.append(Tick(code, base + NOON_MS, price, volume=price * 1e6, cap=price * 1e9))
+        for hours in extra_hours:
+            moved = price * math.exp(rng.gauss(0.0, 0.01))
+            ticks.append(
+                Tick(code, base + int(hours * 3_600_000), moved, volume=moved * 1e6, cap=None)
+            )
+    return ticks
+
+
+def live_ticks(
+    code: str, *, start_ms: int, count: int, spacing_ms: int, start_price: float, seed: int
+) -> list[Tick]:
+    """``count`` live ticks every ``spacing_ms`` from ``start_ms``."""
+    rng = random.Random(seed)
+    prices = random_walk(start_price, count, 0.001, rng)
+    return [
+        Tick(code, start_ms + index * spacing_ms, price, volume=1e9 + index, cap=price * 1e9)
+        for index, price in enumerate(prices)
+    ]
+
+
+def current_full_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
+    """A coins_current_full message for ``tick`` (meta fields from the contract example)."""
+    message = contract_example("coins_current_full")
+    message.update(
+        code=tick.code,
+        timestamp_ms=tick.timestamp_ms,
+        rate=tick.rate,
+        volume=tick.volume,
+        cap=tick.cap,
+        name=f"{tick.code} coin",
+        symbol=tick.code[:1],
+    )
+    message.update(overrides)
+    return message
+
+
+def history_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
+    message = contract_example("coins_historical")
+    message.update(
+        code=tick.code,
+        timestamp_ms=tick.timestamp_ms,
+        rate=tick.rate,
+        volume=tick.volume,
+        cap=tick.cap,
+    )
+    message.update(overrides)
+    return message
+
+
+def ohlc_minute_message(code: str, window_start_ms: int, prices: Sequence[float]) -> dict[str, Any]:
+    """What ksqlDB emits for a 1-minute window after seeing ``prices`` in order."""
+    return {
+        "code": code,
+        "window_start_ms": window_start_ms,
+        "window_end_ms": window_start_ms + 60_000,
+        "open": prices[0],
+        "high": max(prices),
+        "low": min(prices),
+        "close": prices[-1],
+        "tick_count": len(prices),
+    }
+
+
+def moving_average_message(
+    code: str, window_start_ms: int, prices: Sequence[float]
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "window_start_ms": window_start_ms,
+        "window_end_ms": window_start_ms + 60_000,
+        "moving_average": sum(prices) / len(prices),
+        "tick_count": len(prices),
+    }
+
+
+def as_json(messages: Iterable[dict[str, Any]]) -> list[str]:
+    return [json.dumps(message) for message in messages]
+
+
+def days_ending(last_day: date, count: int) -> list[date]:
+    """``count`` consecutive days ending with ``last_day``."""
+    return [last_day - timedelta(days=count - 1 - offset) for offset in range(count)]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A known data set for the golden tests: history, live ticks and ksqlDB updates."""
+
+    history: list[Tick]
+    live: list[Tick]
+    missing_day: tuple[str, date]
+
+
+def golden_scenario(now: datetime, *, history_days: int = 400) -> Scenario:
+    """History for BTC, ETH and AAVE up to yesterday (ETH misses one day 40 days ago), live
+    ticks every 5 minutes for BTC and ETH from two days ago until ``now``, and one single
+    live tick for SOL."""
+    today = now.astimezone(UTC).date()
+    days = days_ending(today - timedelta(days=1), history_days)
+    missing_day = today - timedelta(days=40)
+    history: list[Tick] = []
+    for seed, (code, price) in enumerate((("BTC", 42_000.0), ("ETH", 2_300.0), ("AAVE", 95.0))):
+        coin_days = [day for day in days if not (code == "ETH" and day == missing_day)]
+        history.extend(daily_history(code, coin_days, start_price=price, seed=seed))
+    start_ms = day_start_ms(today - timedelta(days=2)) + 180_000
+    spacing_ms = 300_000
+    count = max(1, (epoch_ms(now) - 60_000 - start_ms) // spacing_ms)
+    live: list[Tick] = []
+    last_close = {code: [t for t in history if t.code == code][-1].rate for code in ("BTC", "ETH")}
+    for seed, code in enumerate(("BTC", "ETH"), start=10):
+        live.extend(
+            live_ticks(
+                code,
+                start_ms=start_ms,
+                count=count,
+                spacing_ms=spacing_ms,
+                start_price=last_close[code],
+                seed=seed,
+            )
+        )
+    live.append(Tick("SOL", epoch_ms(now) - 120_000, 187.25, volume=None, cap=None))
+    return Scenario(history=history, live=live, missing_day=("ETH", missing_day))

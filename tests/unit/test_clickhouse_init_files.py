@@ -1,0 +1,140 @@
+"""Static rules of clickhouse/init and its server config: order, one object per file, idempotent
+DDL, contract-exact Kafka columns, no credentials in SQL, every file listed in the README."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.support.clickhouse_loader import (
+    INIT_DIR,
+    SERVER_CONFIG_DIR,
+    rewrite_kafka_table,
+    split_statements,
+)
+
+REPO_ROOT = INIT_DIR.parents[1]
+SQL_FILES = sorted(INIT_DIR.glob("*.sql"))
+USERS_FILE = REPO_ROOT / "clickhouse" / "users.d" / "crypto_users.xml"
+KAFKA_CONFIG_FILE = SERVER_CONFIG_DIR / "crypto_kafka.xml"
+CREATE = re.compile(
+    r"CREATE\s+(?P<kind>DATABASE|TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?P<guard>IF\s+NOT\s+EXISTS\s+)?"
+    r"(?P<name>[\w.]+)",
+    re.IGNORECASE,
+)
+TOPIC_TABLES = {
+    "coins_current_full": "crypto.kafka_coins_current_full",
+    "coins_historical": "crypto.kafka_coins_historical",
+    "coins_ohlc_minute": "crypto.kafka_coins_ohlc_minute",
+    "coins_moving_average_60s": "crypto.kafka_coins_moving_average_60s",
+}
+
+
+def test_files_are_numbered_and_unique() -> None:
+    assert SQL_FILES, "clickhouse/init has no SQL"
+    prefixes = [path.name.split("_", 1)[0] for path in SQL_FILES]
+    assert all(re.fullmatch(r"\d{3}", prefix) for prefix in prefixes)
+    assert len(set(prefixes)) == len(prefixes)
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
+def test_each_file_starts_with_a_comment_and_creates_one_object_idempotently(path: Path) -> None:
+    text = path.read_text()
+    first_line = text.splitlines()[0]
+    assert first_line.startswith("-- ")
+    assert len(first_line) > 20
+    statements = split_statements(text)
+    assert len(statements) == 1
+    creates = CREATE.findall(re.sub(r"--[^\n]*", "", statements[0]))
+    assert len(creates) == 1
+    kind, guard, name = creates[0]
+    assert guard, f"{path.name}: CREATE {kind} without IF NOT EXISTS"
+    object_name = name.split(".")[-1]
+    assert not object_name[0].isdigit()
+    if kind.upper() != "DATABASE":
+        assert name.startswith("crypto.")
+
+
+def test_readme_lists_every_file_in_order() -> None:
+    readme = (INIT_DIR / "README.md").read_text()
+    listed = re.findall(r"^\| `(\d{3}_[\w]+\.sql)` \|", readme, re.MULTILINE)
+    assert listed == [path.name for path in SQL_FILES]
+
+
+@pytest.mark.parametrize("topic", sorted(TOPIC_TABLES))
+def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None:
+    contract = json.loads((REPO_ROOT / "contracts" / f"{topic}.json").read_text())
+    tables = [
+        rewritten[1]
+        for path in SQL_FILES
+        for statement in split_statements(path.read_text())
+        if (rewritten := rewrite_kafka_table(statement)) is not None
+    ]
+    readers = [table for table in tables if topic in table.topics]
+    assert [table.name for table in readers] == [TOPIC_TABLES[topic]]
+    table = readers[0]
+    assert [name for name, _ in table.columns] == list(contract)
+    types = dict(table.columns)
+    assert not any("Float32" in column_type for column_type in types.values())
+    for field, value in contract.items():
+        if field.endswith("_ms"):
+            assert types[field] == "Int64", "epoch ms stay integers on the wire"
+        if isinstance(value, float):
+            assert "Float64" in types[field]
+    assert table.settings["kafka_format"] == "JSONEachRow"
+    assert table.settings["kafka_handle_error_mode"] == "stream"
+    assert int(table.settings["kafka_flush_interval_ms"]) <= 1000
+    # broker list and consumer group come from the named collection, filled from the environment
+    assert "kafka_broker_list" in table.settings
+    assert "kafka_group_name" in table.settings
+
+
+def test_named_collections_read_brokers_and_groups_from_the_environment() -> None:
+    root = ET.parse(KAFKA_CONFIG_FILE).getroot()
+    collections = root.find("named_collections")
+    assert collections is not None
+    for table in TOPIC_TABLES.values():
+        node = collections.find(table.split(".")[1])
+        assert node is not None, table
+        for key in ("kafka_broker_list", "kafka_group_name"):
+            element = node.find(key)
+            assert element is not None, (table, key)
+            assert element.get("from_env"), (table, key)
+            assert not (element.text or "").strip()
+
+
+def test_users_have_passwords_from_the_environment_and_metabase_only_reads() -> None:
+    users = ET.parse(USERS_FILE).getroot().find("users")
+    assert users is not None
+    for name in ("ingest", "metabase"):
+        user = users.find(name)
+        assert user is not None
+        password = user.find("password")
+        assert password is not None
+        assert password.get("from_env")
+        assert not (password.text or "").strip()
+    grants = [q.text or "" for q in users.findall("metabase/grants/query")]
+    assert grants == ["GRANT SELECT, SHOW ON crypto.*"]
+
+
+def test_no_credentials_or_hosts_in_sql() -> None:
+    for path in SQL_FILES:
+        text = path.read_text().lower()
+        for forbidden in ("password", "kafka_broker_list", "kafka_group_name", "sasl", ":9092"):
+            assert forbidden not in text, (path.name, forbidden)
+
+
+def test_epoch_milliseconds_are_converted_explicitly_into_storage() -> None:
+    # an integer inserted into DateTime64(3) is read as seconds: every stored time is converted
+    storing = [p for p in SQL_FILES if "_mv_" in p.name and "_mv_errors_" not in p.name]
+    checked = 0
+    for path in storing:
+        text = path.read_text()
+        for column in set(re.findall(r"\b(timestamp_ms|window_start_ms|window_end_ms)\b", text)):
+            assert f"fromUnixTimestamp64Milli({column}, 'UTC')" in text, (path.name, column)
+            checked += 1
+    assert checked == 6
