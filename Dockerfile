@@ -1,0 +1,29 @@
+# App image: the producers (`coins stream`, `coins backfill`), the ksqlDB applier
+# (`coins-ksql-apply`), the backfill scheduler (`coins-daily`) and the stream healthcheck.
+# No secret is baked in: every setting comes from the environment at run time.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print(chr(10).join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+COPY producers ./producers
+COPY provisioning ./provisioning
+RUN pip install --no-deps .
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin coins
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY ksqldb ./ksqldb
+USER coins
+CMD ["coins", "stream"]

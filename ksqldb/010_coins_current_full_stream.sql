@@ -1,0 +1,13 @@
+-- Source stream over the producers' live ticks; event time is the tick's own timestamp_ms.
+-- Only the columns the windows need are declared (ksqlDB ignores the other JSON fields).
+-- The Kafka key is the coin code (UTF-8), so grouping by it needs no repartition topic.
+CREATE STREAM IF NOT EXISTS coins_current_full_stream (
+    code VARCHAR KEY,
+    rate DOUBLE,
+    timestamp_ms BIGINT
+) WITH (
+    KAFKA_TOPIC = 'coins_current_full',
+    KEY_FORMAT = 'KAFKA',
+    VALUE_FORMAT = 'JSON',
+    TIMESTAMP = 'timestamp_ms'
+);

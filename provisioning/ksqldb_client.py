@@ -1,0 +1,215 @@
+"""A small synchronous client for the ksqlDB REST API (the calls the applier needs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+KSQL_MEDIA_TYPE = "application/vnd.ksql.v1+json"
+TERMINAL_COMMAND_STATES = frozenset({"SUCCESS", "ERROR", "TERMINATED"})
+
+
+class KsqlError(Exception):
+    """ksqlDB refused or failed a request; the message carries the server's own text."""
+
+
+class KsqlTimeoutError(KsqlError):
+    """A deadline passed while waiting for the server, a topic or a command."""
+
+
+class KsqlStatementError(KsqlError):
+    """The server rejected a statement (HTTP 4xx/5xx or a command that ended in ERROR)."""
+
+    def __init__(
+        self, statement: str, status_code: int, message: str, error_code: int | None = None
+    ) -> None:
+        self.statement = statement
+        self.status_code = status_code
+        self.server_message = message
+        self.error_code = error_code
+        code = f" error_code {error_code}" if error_code is not None else ""
+        super().__init__(f"ksqlDB HTTP {status_code}{code}: {message}\n  statement: {statement}")
+
+    @property
+    def already_exists(self) -> bool:
+        return "already exists" in self.server_message.lower()
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    """What the server said about one executed statement."""
+
+    statement: str
+    entity_type: str
+    message: str
+    command_id: str | None
+    command_sequence_number: int | None
+
+    @property
+    def already_existed(self) -> bool:
+        return "already exists" in self.message.lower()
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point on a monotonic clock; tests pass a fake clock and sleep."""
+
+    expires_at: float
+    clock: Callable[[], float]
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(expires_at=clock() + seconds, clock=clock)
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - self.clock())
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining <= 0.0
+
+
+class KsqlClient:
+    """``/healthcheck``, ``/ksql`` and ``/status`` of one ksqlDB server."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        poll_interval_s: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = http
+        self._poll_interval_s = poll_interval_s
+        self._sleep = sleep
+
+    def wait_until_healthy(self, deadline: Deadline) -> None:
+        """Poll ``/healthcheck`` until the server reports itself healthy or the deadline passes."""
+        last_problem = "no answer yet"
+        while True:
+            try:
+                response = self._http.get("/healthcheck", headers={"Accept": "application/json"})
+                body = _json_or_none(response)
+                if response.status_code == 200 and isinstance(body, dict) and body.get("isHealthy"):
+                    return
+                last_problem = f"HTTP {response.status_code}: {response.text[:500]}"
+            except httpx.TransportError as error:
+                last_problem = f"{type(error).__name__}: {error}"
+            if deadline.expired:
+                raise KsqlTimeoutError(f"ksqlDB not healthy before the deadline ({last_problem})")
+            self._sleep(min(self._poll_interval_s, deadline.remaining))
+
+    def list_topics(self) -> set[str]:
+        entities = self._post_ksql("SHOW TOPICS;", properties={})
+        names: set[str] = set()
+        for entity in entities:
+            for topic in entity.get("topics", []) or []:
+                if isinstance(topic, dict) and isinstance(topic.get("name"), str):
+                    names.add(topic["name"])
+        return names
+
+    def wait_for_topic(self, topic: str, deadline: Deadline) -> None:
+        while topic not in self.list_topics():
+            if deadline.expired:
+                raise KsqlTimeoutError(
+                    f"Kafka topic {topic!r} does not exist yet; it is created by the producer "
+                    "(is the `producer` service running?)"
+                )
+            self._sleep(min(self._poll_interval_s, deadline.remaining))
+
+    def execute(
+        self,
+        statement: str,
+        *,
+        properties: Mapping[str, str],
+        deadline: Deadline,
+        after_command: int | None = None,
+    ) -> StatementResult:
+        """Run one statement and wait until its command has finished on the server."""
+        entities = self._post_ksql(statement, properties=properties, after_command=after_command)
+        entity = entities[0] if entities else {}
+        entity_type = str(entity.get("@type", ""))
+        command_id = entity.get("commandId")
+        sequence = entity.get("commandSequenceNumber")
+        status = entity.get("commandStatus") or {}
+        message = str(status.get("message") or entity.get("message") or "")
+        state = str(status.get("status") or "SUCCESS")
+        if isinstance(command_id, str) and state not in TERMINAL_COMMAND_STATES:
+            state, message = self._wait_for_command(command_id, statement, deadline)
+        if state != "SUCCESS":
+            raise KsqlStatementError(statement, 200, f"command ended in {state}: {message}")
+        return StatementResult(
+            statement=statement,
+            entity_type=entity_type,
+            message=message,
+            command_id=command_id if isinstance(command_id, str) else None,
+            command_sequence_number=sequence if isinstance(sequence, int) else None,
+        )
+
+    def _wait_for_command(
+        self, command_id: str, statement: str, deadline: Deadline
+    ) -> tuple[str, str]:
+        while True:
+            response = self._http.get(
+                f"/status/{quote(command_id, safe='/')}", headers={"Accept": KSQL_MEDIA_TYPE}
+            )
+            body = _json_or_none(response)
+            if response.status_code >= 400 or not isinstance(body, dict):
+                raise _statement_error(statement, response)
+            state = str(body.get("status", ""))
+            if state in TERMINAL_COMMAND_STATES:
+                return state, str(body.get("message", ""))
+            if deadline.expired:
+                raise KsqlTimeoutError(f"command {command_id} still {state} at the deadline")
+            self._sleep(min(self._poll_interval_s, deadline.remaining))
+
+    def _post_ksql(
+        self,
+        statement: str,
+        *,
+        properties: Mapping[str, str],
+        after_command: int | None = None,
+    ) -> list[dict[str, Any]]:
+        payload: dict[str, Any] = {"ksql": statement, "streamsProperties": dict(properties)}
+        if after_command is not None:
+            # The server runs this statement only after that command: keeps the files' order.
+            payload["commandSequenceNumber"] = after_command
+        response = self._http.post(
+            "/ksql",
+            json=payload,
+            headers={"Accept": KSQL_MEDIA_TYPE, "Content-Type": KSQL_MEDIA_TYPE},
+        )
+        body = _json_or_none(response)
+        if response.status_code >= 400:
+            raise _statement_error(statement, response)
+        if not isinstance(body, list):
+            raise KsqlStatementError(
+                statement, response.status_code, f"unexpected response: {response.text[:500]}"
+            )
+        return [entity for entity in body if isinstance(entity, dict)]
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _statement_error(statement: str, response: httpx.Response) -> KsqlStatementError:
+    body = _json_or_none(response)
+    if isinstance(body, dict) and body.get("message"):
+        error_code = body.get("error_code")
+        return KsqlStatementError(
+            statement,
+            response.status_code,
+            str(body["message"]),
+            error_code if isinstance(error_code, int) else None,
+        )
+    return KsqlStatementError(statement, response.status_code, response.text[:2000] or "(empty)")

@@ -1,0 +1,153 @@
+"""The ksqlDB statements of ``ksqldb/``: files in name order, each split into statements."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_CREATE_WITH_TOPIC = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:SOURCE\s+)?(?:STREAM|TABLE)\b", re.IGNORECASE
+)
+_AS_SELECT = re.compile(r"\bAS\s+SELECT\b", re.IGNORECASE)
+_WITH_PROPERTY = r"\b{name}\s*=\s*'(?P<value>(?:[^']|'')*)'"
+
+
+@dataclass(frozen=True)
+class KsqlStatement:
+    """One statement, with where it came from so an error can name the file."""
+
+    source: Path
+    index: int
+    text: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.source.name} statement {self.index}"
+
+    @property
+    def source_topic(self) -> str | None:
+        """The existing topic a plain CREATE STREAM/TABLE reads (None for CREATE ... AS SELECT).
+
+        ksqlDB refuses such a statement while its topic is missing, and the topic is created by
+        the producer, so the applier waits for it instead of failing on a start-up race.
+        """
+        code = strip_comments(self.text)
+        if not _CREATE_WITH_TOPIC.match(code) or _AS_SELECT.search(code):
+            return None
+        if with_property(code, "PARTITIONS") is not None:
+            return None  # ksqlDB creates the topic itself
+        return with_property(code, "KAFKA_TOPIC")
+
+
+def with_property(statement: str, name: str) -> str | None:
+    """The value of a quoted ``NAME = 'value'`` property, or a bare number, in a statement."""
+    quoted = re.search(_WITH_PROPERTY.format(name=name), statement, re.IGNORECASE)
+    if quoted:
+        return quoted.group("value").replace("''", "'")
+    bare = re.search(rf"\b{name}\s*=\s*(?P<value>\d+)", statement, re.IGNORECASE)
+    return bare.group("value") if bare else None
+
+
+def strip_comments(sql: str) -> str:
+    """The SQL with ``--`` and ``/* */`` comments removed (quoted text left intact)."""
+    return "".join(_scan(sql, keep_comments=False))
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements separated by top-level semicolons, each ending with ``;``, comments dropped.
+
+    Semicolons inside single-quoted strings, backtick- or double-quoted identifiers and comments
+    do not split; a trailing statement without a semicolon is an error (ksqlDB rejects it too).
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    for piece in _scan(sql, keep_comments=False):
+        if piece == ";":
+            text = "".join(current).strip()
+            if text:
+                statements.append(text + ";")
+            current = []
+        else:
+            current.append(piece)
+    rest = "".join(current).strip()
+    if rest:
+        raise ValueError(f"statement not terminated by ';': {rest[:80]!r}")
+    return statements
+
+
+def load_statements(directory: Path) -> list[KsqlStatement]:
+    """Every statement of every ``*.sql`` file in ``directory``, files in name order."""
+    files = sorted(path for path in directory.glob("*.sql") if path.is_file())
+    if not files:
+        raise FileNotFoundError(f"no *.sql files in {directory}")
+    statements: list[KsqlStatement] = []
+    for path in files:
+        try:
+            texts = split_statements(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
+        statements.extend(
+            KsqlStatement(source=path, index=number, text=text)
+            for number, text in enumerate(texts, start=1)
+        )
+    return statements
+
+
+def _scan(sql: str, *, keep_comments: bool) -> list[str]:
+    """Pieces of ``sql``: each top-level ``;`` alone, everything else in runs of text."""
+    pieces: list[str] = []
+    position = 0
+    length = len(sql)
+    run_start = 0
+
+    def flush(until: int) -> None:
+        if until > run_start:
+            pieces.append(sql[run_start:until])
+
+    while position < length:
+        char = sql[position]
+        if char in "'`\"":
+            end = _closing_quote(sql, position, char)
+            position = end + 1
+        elif sql.startswith("--", position):
+            end = sql.find("\n", position)
+            end = length if end == -1 else end
+            flush(position)
+            if keep_comments:
+                pieces.append(sql[position:end])
+            position = end
+            run_start = position
+        elif sql.startswith("/*", position):
+            end = sql.find("*/", position + 2)
+            if end == -1:
+                raise ValueError("unterminated /* comment")
+            flush(position)
+            if keep_comments:
+                pieces.append(sql[position : end + 2])
+            # a comment separates tokens, so keep a space in its place
+            pieces.append(" ")
+            position = end + 2
+            run_start = position
+        elif char == ";":
+            flush(position)
+            pieces.append(";")
+            position += 1
+            run_start = position
+        else:
+            position += 1
+    flush(length)
+    return pieces
+
+
+def _closing_quote(sql: str, start: int, quote: str) -> int:
+    """Index of the quote closing the one at ``start``; a doubled quote is an escaped one."""
+    position = start + 1
+    while True:
+        end = sql.find(quote, position)
+        if end == -1:
+            raise ValueError(f"unterminated {quote} quote starting at offset {start}")
+        if sql.startswith(quote * 2, end):
+            position = end + 2
+            continue
+        return end

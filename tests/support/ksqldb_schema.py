@@ -1,0 +1,252 @@
+"""What each ksqlDB table writes and what each ClickHouse Kafka table reads, parsed from the SQL.
+
+Both sides are read from the files the stack runs (``ksqldb/*.sql`` and ``clickhouse/init/*.sql``)
+so the contract between them is checked by a test instead of by eye.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning.ksqldb_statements import load_statements, strip_comments, with_property
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KSQLDB_DIR = REPO_ROOT / "ksqldb"
+CLICKHOUSE_INIT_DIR = REPO_ROOT / "clickhouse" / "init"
+
+_TYPED_FUNCTIONS = {
+    "COUNT": "BIGINT",
+    "AVG": "DOUBLE",
+    "WINDOWSTART": "BIGINT",
+    "WINDOWEND": "BIGINT",
+}
+_TYPE_PRESERVING_FUNCTIONS = {
+    "AS_VALUE",
+    "MIN",
+    "MAX",
+    "SUM",
+    "EARLIEST_BY_OFFSET",
+    "LATEST_BY_OFFSET",
+}
+# ksqlDB type -> ClickHouse types that read its JSON value without loss.
+COMPATIBLE_TYPES = {
+    "VARCHAR": {"String", "LowCardinality(String)"},
+    "STRING": {"String", "LowCardinality(String)"},
+    "BIGINT": {"Int64", "UInt64"},
+    "INTEGER": {"Int32", "Int64", "UInt32", "UInt64"},
+    "INT": {"Int32", "Int64", "UInt32", "UInt64"},
+    "DOUBLE": {"Float64"},
+    "BOOLEAN": {"Bool", "UInt8"},
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class KsqlSink:
+    """A ksqlDB CREATE ... AS SELECT: its name, output topic and value columns in order."""
+
+    name: str
+    topic: str
+    value_columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True)
+class ClickHouseKafkaTable:
+    name: str
+    topics: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split on ``separator`` outside parentheses, quotes and backticks."""
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    start = 0
+    for position, char in enumerate(text):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'`\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append(text[start:position].strip())
+            start = position + 1
+    tail = text[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts
+
+
+def parenthesised(text: str, open_at: int) -> tuple[str, int]:
+    """The text inside the parentheses opening at ``open_at``, and the index after them."""
+    depth = 0
+    quote: str | None = None
+    for position in range(open_at, len(text)):
+        char = text[position]
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'`\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return text[open_at + 1 : position], position + 1
+    raise ValueError(f"unbalanced parentheses from offset {open_at}")
+
+
+def ksql_identifier(token: str) -> str:
+    """ksqlDB identifier rules: backticks keep case, bare names are upper-cased."""
+    token = token.strip()
+    if token.startswith("`") and token.endswith("`"):
+        return token[1:-1]
+    return token.upper()
+
+
+def _source_streams(statements: list[str]) -> dict[str, dict[str, tuple[str, bool]]]:
+    """Declared streams: name -> column -> (type, is_key)."""
+    streams: dict[str, dict[str, tuple[str, bool]]] = {}
+    pattern = re.compile(
+        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:SOURCE\s+)?(?:STREAM|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+        r"(?P<name>`[^`]+`|\w+)\s*\(",
+        re.IGNORECASE,
+    )
+    for statement in statements:
+        match = pattern.match(statement)
+        if not match or re.search(r"\bAS\s+SELECT\b", statement, re.IGNORECASE):
+            continue
+        body, _ = parenthesised(statement, match.end() - 1)
+        columns: dict[str, tuple[str, bool]] = {}
+        for definition in split_top_level(body):
+            tokens = definition.split()
+            is_key = tokens[-1].upper() in {"KEY", "PRIMARY"} or "PRIMARY KEY" in definition.upper()
+            type_tokens = [token for token in tokens[1:] if token.upper() not in {"KEY", "PRIMARY"}]
+            columns[ksql_identifier(tokens[0])] = (" ".join(type_tokens).upper(), is_key)
+        streams[ksql_identifier(match.group("name"))] = columns
+    return streams
+
+
+def _expression_type(expression: str, source: dict[str, tuple[str, bool]]) -> str:
+    expression = expression.strip()
+    call = re.match(r"^(?P<function>\w+)\s*\((?P<argument>.*)\)$", expression, re.DOTALL)
+    if call:
+        function = call.group("function").upper()
+        if function in _TYPED_FUNCTIONS:
+            return _TYPED_FUNCTIONS[function]
+        if function in _TYPE_PRESERVING_FUNCTIONS:
+            return _expression_type(call.group("argument"), source)
+        raise ValueError(f"no type rule for ksqlDB function {function}")
+    if expression.upper() in _TYPED_FUNCTIONS:
+        return _TYPED_FUNCTIONS[expression.upper()]
+    name = ksql_identifier(expression)
+    if name not in source:
+        raise ValueError(f"unknown column {expression!r}")
+    return source[name][0]
+
+
+def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlSink]:
+    """Every CREATE ... AS SELECT in the ksqlDB files with the value columns it writes."""
+    texts = [strip_comments(statement.text) for statement in load_statements(directory)]
+    streams = _source_streams(texts)
+    sinks: list[KsqlSink] = []
+    header = re.compile(
+        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:STREAM|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+        r"(?P<name>`[^`]+`|\w+)",
+        re.IGNORECASE,
+    )
+    for text in texts:
+        select = re.search(
+            r"\bAS\s+SELECT\b(?P<items>.*?)\bFROM\s+(?P<source>`[^`]+`|\w+)",
+            text,
+            re.IGNORECASE | re.DOTALL,
+        )
+        match = header.match(text)
+        if not select or not match:
+            continue
+        source = streams[ksql_identifier(select.group("source"))]
+        columns: list[Column] = []
+        for item in split_top_level(select.group("items")):
+            aliased = re.match(
+                r"^(?P<expression>.*?)\s+AS\s+(?P<alias>`[^`]+`|\w+)$",
+                item,
+                re.IGNORECASE | re.DOTALL,
+            )
+            expression = aliased.group("expression") if aliased else item
+            name = ksql_identifier(aliased.group("alias") if aliased else item)
+            if not aliased and source.get(name, ("", False))[1]:
+                continue  # a bare key column stays in the (binary, windowed) Kafka key
+            columns.append(Column(name, _expression_type(expression, source)))
+        topic = with_property(text, "KAFKA_TOPIC") or ksql_identifier(match.group("name"))
+        sinks.append(KsqlSink(ksql_identifier(match.group("name")), topic, tuple(columns)))
+    return sinks
+
+
+_CLICKHOUSE_COLUMN_KEYWORDS = re.compile(
+    r"\s+(?:DEFAULT|MATERIALIZED|ALIAS|EPHEMERAL|CODEC|COMMENT|TTL|SETTINGS)\b", re.IGNORECASE
+)
+
+
+def _clickhouse_statements(directory: Path) -> list[str]:
+    statements: list[str] = []
+    for path in sorted(directory.glob("*.sql")):
+        statements.extend(
+            piece.strip()
+            for piece in split_top_level(strip_comments(path.read_text(encoding="utf-8")), ";")
+            if piece.strip()
+        )
+    return statements
+
+
+def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[ClickHouseKafkaTable]:
+    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL with its topics and columns."""
+    header = re.compile(
+        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+        r"(?P<name>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))?)\s*\(",
+        re.IGNORECASE,
+    )
+    tables: list[ClickHouseKafkaTable] = []
+    for statement in _clickhouse_statements(directory):
+        match = header.match(statement)
+        if not match:
+            continue
+        body, after = parenthesised(statement, match.end() - 1)
+        if not re.match(r"\s*ENGINE\s*=\s*Kafka\b", statement[after:], re.IGNORECASE):
+            continue
+        columns: list[Column] = []
+        for definition in split_top_level(body):
+            if re.match(r"^(?:INDEX|PROJECTION|CONSTRAINT)\b", definition, re.IGNORECASE):
+                continue
+            name, _, rest = definition.partition(" ")
+            column_type = _CLICKHOUSE_COLUMN_KEYWORDS.split(rest.strip(), maxsplit=1)[0]
+            columns.append(Column(name.strip('`"'), re.sub(r"\s+", "", column_type)))
+        topic_list = with_property(statement[after:], "kafka_topic_list") or ""
+        topics = tuple(topic.strip() for topic in topic_list.split(",") if topic.strip())
+        tables.append(
+            ClickHouseKafkaTable(match.group("name").replace("`", ""), topics, tuple(columns))
+        )
+    return tables
+
+
+def clickhouse_type_accepts(clickhouse_type: str, ksql_type: str) -> bool:
+    """Whether a ClickHouse column of ``clickhouse_type`` reads a ksqlDB ``ksql_type`` value."""
+    unwrapped = clickhouse_type
+    nullable = re.fullmatch(r"Nullable\((?P<inner>.+)\)", unwrapped)
+    if nullable:
+        unwrapped = nullable.group("inner")
+    if unwrapped.startswith("LowCardinality(Nullable("):
+        unwrapped = "LowCardinality(" + unwrapped[len("LowCardinality(Nullable(") : -2] + ")"
+    return unwrapped in COMPATIBLE_TYPES.get(ksql_type.upper(), set())
