@@ -105,6 +105,17 @@ def load_through_pipeline(
     return time.perf_counter() - started
 
 
+def refresh_every_snapshot(client: Any) -> dict[str, float]:
+    """Run one refresh of every dashboard snapshot; return its duration in ms, by snapshot."""
+    snapshots = importlib.import_module("tests.support.clickhouse_snapshots")
+    durations = {}
+    for item in snapshots.snapshots(INIT_DIR):
+        started = time.perf_counter()
+        snapshots.refresh_snapshots(client, [item])
+        durations[item.snapshot] = (time.perf_counter() - started) * 1000
+    return durations
+
+
 def median_seconds(action: Callable[[], object], runs: int) -> float:
     """Median wall time of ``runs`` calls, after one warm-up call."""
     action()

@@ -2,26 +2,38 @@
 CREATE VIEW IF NOT EXISTS crypto.ingestion_health AS
 SELECT
     'live' AS dataset,
-    latest.code AS code,
-    latest.source AS source,
-    latest.last_tick_at AS last_tick_at,
-    dateDiff('millisecond', latest.last_tick_at, now64(3, 'UTC')) / 1000 AS age_seconds,
-    ifNull(recent.rows_last_hour, 0) AS rows_last_hour
+    code,
+    latest.1 AS source,
+    last_tick_at,
+    dateDiff('millisecond', last_tick_at, now64(3, 'UTC')) / 1000 AS age_seconds,
+    latest.2 AS rows_last_hour
 FROM
 (
-    -- the rollup knows each coin's last tick time; a primary-key lookup fetches that one row
-    SELECT code, argMax(source, ts) AS source, max(ts) AS last_tick_at
-    FROM crypto.coins_ticks
-    WHERE (code, ts) IN (SELECT code, max(last_tick_at) FROM crypto.rollup_ohlc_day GROUP BY code)
+    SELECT
+        code,
+        argMax((source, ticks_last_hour), last_tick_of_source) AS latest,
+        max(last_tick_of_source) AS last_tick_at
+    FROM
+    (
+        SELECT
+            code,
+            source,
+            max(ts) AS last_tick_of_source,
+            uniqExactIf(ts, ts >= now64(3, 'UTC') - INTERVAL 1 HOUR) AS ticks_last_hour
+        FROM crypto.coins_ticks
+        -- one pass over the last hour, or further back to the stalest coin's last tick, which the
+        -- rollup knows: the primary key and the monthly partitions bound the scan to those ticks
+        WHERE ts >= least(
+            now64(3, 'UTC') - INTERVAL 1 HOUR,
+            (
+                SELECT min(last_tick_of_coin)
+                FROM (SELECT max(last_tick_at) AS last_tick_of_coin FROM crypto.rollup_ohlc_day GROUP BY code)
+            )
+        )
+        GROUP BY code, source
+    )
     GROUP BY code
-) AS latest
-LEFT JOIN
-(
-    SELECT code, source, uniqExact(ts) AS rows_last_hour
-    FROM crypto.coins_ticks
-    WHERE ts >= now64(3, 'UTC') - INTERVAL 1 HOUR
-    GROUP BY code, source
-) AS recent ON recent.code = latest.code AND recent.source = latest.source
+)
 UNION ALL
 SELECT
     'history' AS dataset,

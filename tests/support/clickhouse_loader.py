@@ -279,8 +279,10 @@ def truncate_project_tables(client: Any, databases: list[str]) -> None:
     rows = client.query(
         "SELECT database, name FROM system.tables "
         "WHERE database IN {databases:Array(String)} "
-        "AND (engine LIKE '%MergeTree' OR engine IN ('Memory', 'Log', 'TinyLog', 'StripeLog'))",
+        "AND (engine LIKE '%MergeTree' OR engine IN ('Memory', 'Log', 'TinyLog', 'StripeLog')) "
+        # the hidden table a refreshable materialized view fills before swapping it in
+        "AND NOT startsWith(name, '.')",
         parameters={"databases": databases},
     ).result_rows
     for database, name in rows:
-        client.command(f"TRUNCATE TABLE `{database}`.`{name}`")
+        client.command(f"TRUNCATE TABLE IF EXISTS `{database}`.`{name}`")
