@@ -269,8 +269,11 @@ def test_coin_overview_latest_tick_deltas_and_all_time_high(loaded: Any) -> None
 
 def test_tick_change_versus_the_previous_tick_of_the_same_coin(loaded: Any) -> None:
     stored = rows(loaded, "SELECT * FROM crypto.tick_change ORDER BY code, ts")
-    horizon_ms = int(NOW.timestamp() * 1000) - MS_PER_DAY
-    window_ms = int(NOW.timestamp() * 1000) - 2 * MS_PER_DAY
+    # The view's 24 h / 48 h windows end at the query's now(), seconds or minutes after the
+    # scenario's NOW (collection time): only ticks inside the windows at query time count.
+    queried_at_ms = int(loaded.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0])
+    horizon_ms = queried_at_ms - MS_PER_DAY
+    window_ms = queried_at_ms - 2 * MS_PER_DAY
     checked = 0
     for code in ("BTC", "ETH"):
         ticks = sorted((t for t in SCENARIO.live if t.code == code), key=lambda t: t.timestamp_ms)
