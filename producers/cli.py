@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import logging
 import signal
 import sys
@@ -106,6 +107,16 @@ async def run_stream(
     await ensure_topics(KafkaConnection.from_settings(settings), producer_topics(settings))
     publisher = make_publisher(settings, clock)
     topics = StreamTopics(current=settings.topic_current, dead_letter=settings.topic_dead_letter)
+    stream_runner = functools.partial(
+        StreamRunner,
+        publisher=publisher,
+        clock=clock,
+        topics=topics,
+        stop=stop,
+        buffer_cycles=settings.stream_buffer_cycles,
+        shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+        max_cycles=max_cycles,
+    )
     try:
         if settings.lcw_api_key is None:
             sys.stderr.write(DEMO_BANNER)
@@ -116,16 +127,8 @@ async def run_stream(
                 clock=clock,
                 seed=settings.demo_seed,
             )
-            runner = StreamRunner(
-                source=demo,
-                publisher=publisher,
-                clock=clock,
-                topics=topics,
-                stop=stop,
-                fixed_interval_seconds=settings.demo_interval_seconds,
-                buffer_cycles=settings.stream_buffer_cycles,
-                shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
-                max_cycles=max_cycles,
+            runner = stream_runner(
+                source=demo, fixed_interval_seconds=settings.demo_interval_seconds
             )
             return await runner.run()
         budget = CreditBudget(
@@ -145,18 +148,7 @@ async def run_stream(
                 clock=clock,
                 intended_topic=settings.topic_current,
             )
-            runner = StreamRunner(
-                source=source,
-                publisher=publisher,
-                clock=clock,
-                topics=topics,
-                stop=stop,
-                budget=budget,
-                read_credits=client.credits,
-                buffer_cycles=settings.stream_buffer_cycles,
-                shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
-                max_cycles=max_cycles,
-            )
+            runner = stream_runner(source=source, budget=budget, read_credits=client.credits)
             return await runner.run()
     finally:
         await publisher.close()
