@@ -15,10 +15,11 @@ COMPOSE ?= docker compose
 PYTEST_ARGS ?=
 
 .PHONY: help install test test-unit test-integration test-stack lint format bench \
-        up down logs ps backfill clean clean-venv
+        up down logs ps backfill ksql-apply metabase-provision metabase-export clickhouse-client \
+        clean clean-venv
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(INSTALLED): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required: install it or set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -63,6 +64,8 @@ up: ## Build and start the stack, wait until healthy, print the URLs
 	@echo "  ClickHouse  http://localhost:8123/play"
 	@echo "  ksqlDB      http://localhost:8088/info"
 	@echo "  Kafka       localhost:9094"
+	@echo "  (default ports; with a .env that moves them, see the table below)"
+	@$(COMPOSE) ps --format 'table {{.Service}}\t{{.Status}}\t{{.Ports}}'
 
 down: ## Stop the stack (keeps the data volumes)
 	$(COMPOSE) down
@@ -75,6 +78,19 @@ ps: ## Show the services and their health
 
 backfill: ## Run the history backfill once now (resumes where it stopped)
 	$(COMPOSE) run --rm backfill coins backfill
+
+ksql-apply: ## Re-apply ksqldb/*.sql to the running stack (idempotent)
+	$(COMPOSE) run --rm ksqldb-init
+
+metabase-provision: ## Re-apply metabase/ (questions, dashboards) to the running stack
+	$(COMPOSE) restart metabase-provision
+
+metabase-export: $(INSTALLED) ## Write a dashboard edited in Metabase back to metabase/ (DASHBOARD="Market now")
+	@test -n "$(DASHBOARD)" || { echo 'usage: make metabase-export DASHBOARD="Market now"' >&2; exit 1; }
+	$(BIN)/coins-metabase export "$(DASHBOARD)"
+
+clickhouse-client: ## Open clickhouse-client in the ClickHouse container as the administrator
+	$(COMPOSE) exec clickhouse sh -c 'clickhouse-client --user "$$CLICKHOUSE_USER" --password "$$CLICKHOUSE_PASSWORD"'
 
 clean: ## Stop the stack and DELETE its volumes (asks first)
 	@read -r -p "This deletes every volume of the stack (Kafka, ClickHouse, Metabase data). Continue? [y/N] " answer; \

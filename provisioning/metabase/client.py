@@ -1,0 +1,181 @@
+"""A small, typed httpx client for the Metabase REST API with bounded retries.
+
+Retry policy: connection errors, timeouts and 502/503/504 are retried for every method
+(the request did not reach the application, or Metabase is still starting); a plain 500 is
+retried only for GET/PUT/DELETE, because a POST that failed half-way may already have
+created the object and repeating it would make a duplicate. Everything else (4xx) fails at
+once with the method, path, status and response body.
+
+Request bodies are never logged or put in errors (they carry passwords), and every known
+secret is masked in response bodies before they reach an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from provisioning.metabase.errors import ContractError, MetabaseApiError, MetabaseUnreachableError
+
+log = logging.getLogger(__name__)
+
+SESSION_HEADER = "X-Metabase-Session"
+ALWAYS_RETRIED_STATUSES = frozenset({502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+MASK = "***"
+
+JsonObject = dict[str, Any]
+
+
+class _RetryableStatusError(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, _RetryableStatusError | httpx.TransportError)
+
+
+class MetabaseClient:
+    """JSON calls against `<base_url>/api/...`, authenticated once a session is set."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 60.0,
+        attempts: int = 5,
+        retry_wait_seconds: float = 1.0,
+        secrets: Iterable[str] = (),
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+        self._attempts = attempts
+        self._retry_wait_seconds = retry_wait_seconds
+        self._secrets = [secret for secret in secrets if secret]
+        self.calls: list[tuple[str, str]] = []
+
+    def __enter__(self) -> MetabaseClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def use_session(self, session_id: str) -> None:
+        self._secrets.append(session_id)
+        self._http.headers[SESSION_HEADER] = session_id
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def probe(self, path: str) -> int | None:
+        """One unretried GET: the status code, or None when nothing answered."""
+        try:
+            return self._http.get(path).status_code
+        except httpx.TransportError:
+            return None
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: JsonObject | None = None) -> Any:
+        return self.request("POST", path, body=body)
+
+    def put(self, path: str, body: JsonObject) -> Any:
+        return self.request("PUT", path, body=body)
+
+    def get_object(self, path: str, params: dict[str, Any] | None = None) -> JsonObject:
+        answer = self.get(path, params)
+        if not isinstance(answer, dict):
+            raise ContractError(f"GET {path}: expected a JSON object, got {type(answer).__name__}")
+        return answer
+
+    def get_list(self, path: str, params: dict[str, Any] | None = None) -> list[JsonObject]:
+        """A listing endpoint; newer Metabase versions wrap lists as {"data": [...]}."""
+        answer = self.get(path, params)
+        if isinstance(answer, dict) and isinstance(answer.get("data"), list):
+            answer = answer["data"]
+        if not isinstance(answer, list):
+            raise ContractError(f"GET {path}: expected a list, got {type(answer).__name__}")
+        return [item for item in answer if isinstance(item, dict)]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JsonObject | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        retryer = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._retry_wait_seconds, max=30.0),
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=lambda state: self._log_retry(method, path, state),
+            reraise=True,
+        )
+        try:
+            response = retryer(self._send_once, method, path, body, params)
+        except _RetryableStatusError as exhausted:
+            raise self._api_error(method, path, exhausted.response) from None
+        except httpx.TransportError as error:
+            raise MetabaseUnreachableError(
+                method, path, self._attempts, f"{type(error).__name__}: {self.mask(str(error))}"
+            ) from None
+        if response.status_code >= 400:
+            raise self._api_error(method, path, response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ContractError(
+                f"{method} {path}: answer is not JSON: {self.mask(response.text[:500])}"
+            ) from None
+
+    def _send_once(
+        self, method: str, path: str, body: JsonObject | None, params: dict[str, Any] | None
+    ) -> httpx.Response:
+        self.calls.append((method, path))
+        response = self._http.request(method, path, json=body, params=params)
+        retryable = response.status_code in ALWAYS_RETRIED_STATUSES or (
+            response.status_code == 500 and method in IDEMPOTENT_METHODS
+        )
+        if retryable:
+            raise _RetryableStatusError(response)
+        return response
+
+    def _api_error(self, method: str, path: str, response: httpx.Response) -> MetabaseApiError:
+        return MetabaseApiError(method, path, response.status_code, self.mask(response.text))
+
+    def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "metabase call failed, retrying: %s %s attempt %d/%d (%s)",
+            method,
+            path,
+            state.attempt_number,
+            self._attempts,
+            self.mask(str(error)),
+        )

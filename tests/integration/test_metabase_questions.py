@@ -1,0 +1,258 @@
+"""Every Metabase question's SQL, run on the real ClickHouse engine over known sample data.
+
+The sample data goes in as Kafka message values through the project's Kafka tables (the bridge
+on chDB, the real engine where Docker exists): 260 days of history, live ticks of the last two
+days, ksqlDB window results and one malformed message; then the snapshot tables the daily
+indicator cards read are refreshed once, as ClickHouse does every minute. Each question is
+rendered the way Metabase renders it (template variables replaced by their defaults, optional
+clauses resolved) and must return every column its visualization settings name, at least one
+row, and values that make sense for what the chart shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioning.metabase.definitions import Definitions, QuestionDefinition, load_definitions
+from provisioning.metabase.sql_template import TemplateValue, render
+from provisioning.metabase.visualization import referenced_columns
+from tests.support.clickhouse_snapshots import refresh_snapshots
+from tests.support.tick_data import (
+    Scenario,
+    Tick,
+    as_json,
+    current_full_message,
+    epoch_ms,
+    golden_scenario,
+    history_message,
+    moving_average_message,
+    ohlc_minute_message,
+)
+
+DEFINITIONS = load_definitions(Path(__file__).resolve().parents[2] / "metabase")
+NOW = datetime.now(tz=UTC)
+_GOLDEN = golden_scenario(NOW, history_days=260)
+_LAST_BTC = max((t for t in _GOLDEN.live if t.code == "BTC"), key=lambda t: t.timestamp_ms)
+# One more tick a second ago, so "today" has live data even just after midnight UTC.
+SCENARIO = Scenario(
+    history=_GOLDEN.history,
+    live=[*_GOLDEN.live, Tick("BTC", epoch_ms(NOW) - 1000, _LAST_BTC.rate * 1.001, 1e9, 1e12)],
+    missing_day=_GOLDEN.missing_day,
+)
+MALFORMED_TICK = '{"code": "BTC", "rate": "not-a-number", "timestamp_ms": '
+
+Rows = list[dict[str, Any]]
+
+
+def ksql_results(live: list[Tick]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What ksqlDB would emit for these ticks: minute OHLC and 60 s averages (30 s hop)."""
+    by_window: dict[tuple[str, int], list[Tick]] = defaultdict(list)
+    by_hop: dict[tuple[str, int], list[Tick]] = defaultdict(list)
+    for tick in sorted(live, key=lambda t: t.timestamp_ms):
+        by_window[(tick.code, tick.timestamp_ms // 60_000 * 60_000)].append(tick)
+        hop = tick.timestamp_ms // 30_000 * 30_000
+        for start in (hop, hop - 30_000):
+            by_hop[(tick.code, start)].append(tick)
+    ohlc = [
+        ohlc_minute_message(code, start, [t.rate for t in ticks])
+        for (code, start), ticks in by_window.items()
+    ]
+    averages = [
+        moving_average_message(code, start, [t.rate for t in ticks])
+        for (code, start), ticks in by_hop.items()
+    ]
+    return ohlc, averages
+
+
+def feed(bridge: Any, client: Any, scenario: Scenario) -> None:
+    ohlc, averages = ksql_results(scenario.live)
+    bridge.insert_values(
+        "kafka_coins_historical", as_json(history_message(t) for t in scenario.history)
+    )
+    live = as_json(current_full_message(t) for t in scenario.live)
+    bridge.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
+    bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
+    bridge.insert_values("kafka_coins_moving_average_60s", as_json(averages))
+    # The daily-indicator cards read snapshot tables that ClickHouse refreshes every minute.
+    refresh_snapshots(client)
+
+
+def run_question(
+    client: Any, question: QuestionDefinition, overrides: dict[str, TemplateValue] | None = None
+) -> tuple[list[str], Rows]:
+    values: dict[str, TemplateValue | None] = {t.name: t.default for t in question.parameters}
+    values.update(overrides or {})
+    result = client.query(render(question.sql, values))
+    names = list(result.column_names)
+    return names, [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def metric_columns(question: QuestionDefinition) -> set[str]:
+    settings = question.visualization_settings
+    metrics = settings.get("graph.metrics", [])
+    single = [settings.get(key) for key in ("scalar.field", "pie.metric") if settings.get(key)]
+    return {*metrics, *single}
+
+
+def values(rows: Rows, column: str) -> list[Any]:
+    return [row[column] for row in rows if row[column] is not None]
+
+
+def ordered(sequence: list[Any], *, descending: bool = False) -> bool:
+    return sequence == sorted(sequence, reverse=descending)
+
+
+# What "sensible" means for each question, beyond columns, rows and finite metrics.
+SENSIBLE: dict[str, Callable[[Rows], bool]] = {
+    "Market now: latest prices": lambda rows: (
+        {"BTC", "ETH", "SOL"} <= {r["code"] for r in rows}
+        and all(r["price_usd"] > 0 and r["distance_from_ath_pct"] <= 1e-9 for r in rows)
+    ),
+    "Market now: total market cap": lambda rows: rows[0]["total_market_cap"] > 0,
+    "Market now: seconds since last tick": lambda rows: (
+        0 <= rows[0]["seconds_since_last_tick"] < 600
+    ),
+    "Market now: winners (24 h)": lambda rows: (
+        len(rows) <= 5 and ordered([r["change_24h_pct"] for r in rows], descending=True)
+    ),
+    "Market now: losers (24 h)": lambda rows: (
+        len(rows) <= 5 and ordered([r["change_24h_pct"] for r in rows])
+    ),
+    "Market now: change 1 h / 24 h / 7 d": lambda rows: (
+        len({r["code"] for r in rows}) == len(rows)
+        and all(abs(r["change_24h_pct"]) < 100 for r in rows)
+    ),
+    "Market now: market cap share": lambda rows: all(r["cap"] > 0 for r in rows),
+    "Market now: price change per tick": lambda rows: (
+        ordered([r["ts"] for r in rows]) and all(abs(v) < 50 for v in values(rows, "change_pct"))
+    ),
+    "Intraday: minute OHLC (ksqlDB)": lambda rows: all(
+        r["low"] <= min(r["open"], r["close"]) <= max(r["open"], r["close"]) <= r["high"]
+        for r in rows
+    ),
+    "Intraday: 60 s moving average (ksqlDB)": lambda rows: all(
+        r["moving_average"] > 0 for r in rows
+    ),
+    "Intraday: minute close and ticks (ClickHouse rollup)": lambda rows: all(
+        r["tick_count"] >= 1 and r["close"] > 0 for r in rows
+    ),
+    "Intraday: today's OHLC per coin": lambda rows: all(
+        r["low"] <= r["close"] <= r["high"] and r["tick_count"] >= 1 for r in rows
+    ),
+    "Indicators: daily close with SMA 10/30/50/200": lambda rows: len(values(rows, "sma_200")) > 0,
+    "Indicators: Bollinger bands (20, 2)": lambda rows: all(
+        r["lower_20"] <= r["middle_20"] <= r["upper_20"] for r in rows if r["upper_20"] is not None
+    ),
+    "Indicators: RSI 14": lambda rows: all(0 <= v <= 100 for v in values(rows, "rsi_14")),
+    "Indicators: MACD (12, 26, 9)": lambda rows: all(
+        math.isclose(r["macd_histogram"], r["macd"] - r["macd_signal"], abs_tol=1e-6)
+        for r in rows
+        if r["macd_histogram"] is not None
+    ),
+    "Risk: 30-day volatility per coin": lambda rows: all(
+        0 < r["volatility_30d_pct"] < 500 for r in rows
+    ),
+    "Risk: drawdown per coin": lambda rows: all(
+        r["max_drawdown_pct"] <= r["current_drawdown_pct"] <= 0 for r in rows
+    ),
+    "Risk: volatility and drawdown over time": lambda rows: all(
+        v <= 0 for v in values(rows, "drawdown_pct")
+    ),
+    "Performance: returns by period": lambda rows: (
+        {"BTC", "ETH", "AAVE"} <= {r["code"] for r in rows}
+    ),
+    "Performance: ranking": lambda rows: (
+        rows[0]["rank_best"] == 1 and ordered([r["return_pct"] for r in rows], descending=True)
+    ),
+    "Pipeline: freshness per coin and source": lambda rows: (
+        {"live", "history"} <= {r["dataset"] for r in rows}
+        and all(r["age_seconds"] >= 0 for r in rows)
+    ),
+    "Pipeline: live ticks per minute": lambda rows: all(r["ticks"] >= 1 for r in rows),
+    "Pipeline: oldest live coin age": lambda rows: rows[0]["oldest_age_seconds"] >= 0,
+    "Pipeline: ingestion errors by topic": lambda rows: any(
+        r["topic"] == "coins_current_full" and r["errors_total"] >= 1 for r in rows
+    ),
+    "Pipeline: latest rejected messages": lambda rows: any(
+        "not-a-number" in r["raw_message_start"] for r in rows
+    ),
+}
+
+
+def test_every_question_has_a_sensibility_check() -> None:
+    assert set(SENSIBLE) == {q.name for q in DEFINITIONS.questions}
+
+
+def check_question(client: Any, question: QuestionDefinition) -> list[str]:
+    try:
+        columns, rows = run_question(client, question)
+    except Exception as error:  # the report names the question and ClickHouse's message
+        return [f"{question.name}: query failed: {error}"]
+    problems: list[str] = []
+    missing = referenced_columns(question.visualization_settings) - set(columns)
+    if missing:
+        problems.append(f"{question.name}: visualization refers to missing columns {missing}")
+    if not rows:
+        return [*problems, f"{question.name}: no rows"]
+    for column in metric_columns(question) - missing:
+        if not any(finite(row[column]) for row in rows):
+            problems.append(f"{question.name}: metric {column!r} has no finite value")
+    if not problems and not SENSIBLE[question.name](rows):
+        problems.append(f"{question.name}: implausible values, first rows {rows[:3]}")
+    return problems
+
+
+def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, bridge: Any) -> None:
+    feed(bridge, clickhouse, SCENARIO)
+
+    problems = [p for q in DEFINITIONS.questions for p in check_question(clickhouse, q)]
+
+    assert problems == []
+
+
+def test_dashboard_filters_change_what_the_cards_show(clickhouse: Any, bridge: Any) -> None:
+    feed(bridge, clickhouse, SCENARIO)
+    definitions: Definitions = DEFINITIONS
+    ohlc = definitions.question("Intraday: minute OHLC (ksqlDB)")
+
+    _, btc = run_question(clickhouse, ohlc, {"coin": "BTC", "hours": 6})
+    _, eth = run_question(clickhouse, ohlc, {"coin": "ETH", "hours": 6})
+    _, btc_one_hour = run_question(clickhouse, ohlc, {"coin": "BTC", "hours": 1})
+
+    assert btc
+    assert eth
+    assert {r["close"] for r in btc}.isdisjoint({r["close"] for r in eth})
+    assert 0 < len(btc_one_hour) < len(btc)
+    ranking = definitions.question("Performance: ranking")
+    _, one_day = run_question(clickhouse, ranking, {"period": "1d"})
+    _, quarter = run_question(clickhouse, ranking, {"period": "90d"})
+    assert {r["code"] for r in one_day} == {r["code"] for r in quarter}
+    assert [r["return_pct"] for r in one_day] != [r["return_pct"] for r in quarter]
+
+
+@pytest.mark.parametrize("dashboard", [d.name for d in DEFINITIONS.dashboards])
+def test_filter_defaults_are_valid_values_of_the_question_variables(dashboard: str) -> None:
+    # A dashboard default overrides the question default: it must be a value the SQL accepts.
+    board = next(d for d in DEFINITIONS.dashboards if d.name == dashboard)
+    for parameter in board.parameters:
+        if parameter.values is not None:
+            assert parameter.default in parameter.values
+        for card in board.cards:
+            tag_name = card.filters.get(parameter.slug)
+            if card.question is None or tag_name is None:
+                continue
+            tag = DEFINITIONS.question(card.question).tag(tag_name)
+            assert tag is not None
+            assert (tag.type == "number") == (parameter.type == "number/="), card.question
+            assert tag.default == parameter.default, card.question
