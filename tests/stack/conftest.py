@@ -63,7 +63,7 @@ class ComposeStack:
         return clickhouse_connect.get_client(
             host="127.0.0.1",
             port=self.host_port("CLICKHOUSE_HTTP_HOST_PORT"),
-            username=settings["CLICKHOUSE_ADMIN_USER"],
+            username="admin",
             password=settings["CLICKHOUSE_ADMIN_PASSWORD"],
         )
 
