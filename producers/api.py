@@ -7,6 +7,7 @@ free calls: the budget must count failed attempts too.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
 import json
 import logging
@@ -19,13 +20,13 @@ import httpx
 from pydantic import SecretStr
 
 from producers.errors import (
-    ApiError,
     AuthenticationError,
     MalformedResponseError,
     RateLimitedError,
     RequestRejectedError,
     ServerUnavailableError,
     TransportError,
+    UnexpectedStatusError,
     missing_key_message,
 )
 from producers.retry import RetryPolicy, call_with_retry
@@ -50,6 +51,11 @@ class CoinsPage:
     body: str
 
 
+def map_pages(codes: Sequence[str]) -> list[list[str]]:
+    """The codes split into /coins/map calls of at most 100."""
+    return [list(codes[i : i + MAP_PAGE_SIZE]) for i in range(0, len(codes), MAP_PAGE_SIZE)]
+
+
 def _retry_after_seconds(header: str | None) -> float | None:
     if header is None:
         return None
@@ -62,6 +68,9 @@ def _retry_after_seconds(header: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # RFC 5322's "-0000" zone parses as a naive datetime; HTTP dates are always UTC.
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - time.time())
 
 
@@ -108,8 +117,8 @@ def raise_for_answer(endpoint: str, response: httpx.Response) -> None:
         )
     if 400 <= response.status_code < 500:
         raise RequestRejectedError(detail, status=response.status_code, endpoint=endpoint)
-    # Other 5xx are not in the documented retry list; treat them as permanent for this call.
-    raise ApiError(detail, status=response.status_code, endpoint=endpoint)
+    # Other statuses are not in the documented retry list: no retry within this call.
+    raise UnexpectedStatusError(detail, status=response.status_code, endpoint=endpoint)
 
 
 class LiveCoinWatchClient:
@@ -198,34 +207,36 @@ class LiveCoinWatchClient:
         self, codes: Sequence[str], currency: str, *, meta: bool = True
     ) -> list[CoinsPage]:
         """Every requested coin, one call per 100 codes."""
-        pages: list[CoinsPage] = []
-        for offset in range(0, len(codes), MAP_PAGE_SIZE):
-            chunk = list(codes[offset : offset + MAP_PAGE_SIZE])
-            body = await self._post(
-                "/coins/map",
-                {
-                    "codes": chunk,
-                    "currency": currency,
-                    "sort": "rank",
-                    "order": "ascending",
-                    "offset": 0,
-                    "limit": len(chunk),
-                    "meta": meta,
-                },
+        return [await self.coins_map_page(chunk, currency, meta=meta) for chunk in map_pages(codes)]
+
+    async def coins_map_page(
+        self, codes: Sequence[str], currency: str, *, meta: bool = True
+    ) -> CoinsPage:
+        """One /coins/map call for at most 100 codes."""
+        if not 0 < len(codes) <= MAP_PAGE_SIZE:
+            raise ValueError(f"/coins/map takes 1 to {MAP_PAGE_SIZE} codes, not {len(codes)}")
+        body = await self._post(
+            "/coins/map",
+            {
+                "codes": list(codes),
+                "currency": currency,
+                "sort": "rank",
+                "order": "ascending",
+                "offset": 0,
+                "limit": len(codes),
+                "meta": meta,
+            },
+        )
+        if not isinstance(body, list):
+            raise MalformedResponseError(
+                "/coins/map: expected a JSON array",
+                endpoint="/coins/map",
+                body=json.dumps(body),
             )
-            if not isinstance(body, list):
-                raise MalformedResponseError(
-                    "/coins/map: expected a JSON array",
-                    endpoint="/coins/map",
-                    body=json.dumps(body),
-                )
-            pages.append(
-                CoinsPage(
-                    coins=[c if isinstance(c, dict) else {"_raw": c} for c in body],
-                    body=json.dumps(body),
-                )
-            )
-        return pages
+        return CoinsPage(
+            coins=[c if isinstance(c, dict) else {"_raw": c} for c in body],
+            body=json.dumps(body),
+        )
 
     async def history(
         self, code: str, currency: str, start_ms: int, end_ms: int

@@ -114,6 +114,7 @@ class BackfillRunner:
         stop: asyncio.Event,
         credit_cap: int | None = None,
         calls_made: Callable[[], int] | None = None,
+        attempts_per_call: int = 1,
         bar: ProgressBar | None = None,
         shutdown_timeout_seconds: float = 30.0,
     ) -> None:
@@ -127,6 +128,7 @@ class BackfillRunner:
         self._stop = stop
         self._credit_cap = credit_cap
         self._calls_made = calls_made
+        self._attempts_per_call = attempts_per_call
         self._bar = bar
         self._shutdown_timeout = shutdown_timeout_seconds
         self._deadline = Deadline()
@@ -179,7 +181,8 @@ class BackfillRunner:
     def _out_of_credits(self) -> bool:
         if self._credit_cap is None or self._calls_made is None:
             return False
-        return self._calls_made() >= self._credit_cap
+        # A call may cost every attempt of the retry policy: start it only if all of them fit.
+        return self._calls_made() + self._attempts_per_call > self._credit_cap
 
     async def run(self, plan: BackfillPlan) -> BackfillReport:
         """Cover the plan; on stop, finish the range in flight within the shutdown timeout

@@ -46,12 +46,18 @@ class CreditBudget:
         coins: int,
         refresh_seconds: float = 900.0,
         min_interval_seconds: float = 1.0,
+        attempts_per_call: int = 1,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
+        if attempts_per_call < 1:
+            raise ValueError("attempts_per_call must be at least 1")
         self._clock = clock
         self._share = share
         self.calls_per_cycle = calls_per_cycle(coins)
+        # A cycle whose every call needs every retry costs this much more: a cycle may only
+        # start if even that fits, so the last cycle of the day cannot cross the limit.
+        self._worst_case_retries = self.calls_per_cycle * (attempts_per_call - 1)
         self._refresh_ms = int(refresh_seconds * 1000)
         self._min_interval = min_interval_seconds
         self._limit = 0
@@ -123,7 +129,7 @@ class CreditBudget:
         )
         # Reserve the /credits refreshes still to come in this window.
         usable -= math.ceil(seconds_left * 1000 / self._refresh_ms) + SAFETY_CREDITS
-        cycles = usable // self.calls_per_cycle
+        cycles = (usable - self._worst_case_retries) // self.calls_per_cycle
         if cycles <= 0:
             raise CreditsExhaustedError(self._window_reset_ms)
         self.last_interval_seconds = max(self._min_interval, seconds_left / cycles)

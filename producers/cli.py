@@ -34,7 +34,7 @@ from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
 from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
 from producers.retry import RetryPolicy
-from producers.settings import Settings
+from producers.settings import COIN_CODE, Settings
 from producers.sources import LiveCoinWatchSource, PriceSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from producers.topics import ensure_topics, producer_topics
@@ -137,6 +137,7 @@ async def run_stream(
             coins=len(settings.coins),
             refresh_seconds=settings.credits_refresh_seconds,
             min_interval_seconds=settings.stream_min_interval_seconds,
+            attempts_per_call=settings.retry_attempts,
         )
         async with make_client(
             settings, settings.lcw_api_key, on_call=budget, transport=transport, clock=clock
@@ -240,6 +241,7 @@ async def run_backfill(
             stop=stop,
             credit_cap=cap,
             calls_made=lambda: calls[0],
+            attempts_per_call=settings.retry_attempts,
             bar=bar,
             shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
         )
@@ -289,6 +291,7 @@ async def show_credits(
         coins=len(settings.coins),
         refresh_seconds=settings.credits_refresh_seconds,
         min_interval_seconds=settings.stream_min_interval_seconds,
+        attempts_per_call=settings.retry_attempts,
     )
     budget.update(credits)
     print(f"credits left today: {credits.remaining} of {credits.limit} (reset 00:00 UTC)")
@@ -316,7 +319,23 @@ def _date(text: str) -> dt.date:
 
 
 def _codes(text: str) -> list[str]:
-    return [c.strip().upper() for c in text.split(",") if c.strip()]
+    codes = [c.strip().upper() for c in text.split(",") if c.strip()]
+    if not codes:
+        raise argparse.ArgumentTypeError("--coins must name at least one coin code, e.g. BTC,ETH")
+    bad = [code for code in codes if not COIN_CODE.fullmatch(code)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"invalid coin codes: {bad}")
+    return codes
+
+
+def _check_backfill_dates(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a range that can hold no day at all, instead of silently doing nothing."""
+    today = utc_datetime(SystemClock().now_ms()).date()
+    for option, day in (("--since", args.since), ("--until", args.until)):
+        if day is not None and day > today:
+            parser.error(f"{option} {day} is in the future (today is {today} UTC)")
+    if args.since is not None and args.until is not None and args.since > args.until:
+        parser.error(f"--since {args.since} is after --until {args.until}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,8 +368,11 @@ def _load_settings() -> Settings | None:
     except ValidationError as error:
         print("invalid configuration:", file=sys.stderr)
         for problem in error.errors(include_url=False, include_input=False):
-            name = "COINS_" + "_".join(str(p) for p in problem["loc"]).upper()
-            print(f"  {name}: {problem['msg']}", file=sys.stderr)
+            if problem["loc"]:
+                name = "COINS_" + "_".join(str(p) for p in problem["loc"]).upper()
+                print(f"  {name}: {problem['msg']}", file=sys.stderr)
+            else:  # a rule across several settings: its message names them
+                print(f"  {problem['msg']}", file=sys.stderr)
         return None
 
 
@@ -394,7 +416,10 @@ async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "backfill":
+        _check_backfill_dates(parser, args)
     settings = _load_settings()
     if settings is None:
         return EXIT_CONFIG

@@ -51,6 +51,11 @@ class RequestRejectedError(ApiError):
     """Any other 4xx (400, 403, 404, 405, 406, 410): a bug or a plan limit, not transient."""
 
 
+class UnexpectedStatusError(ApiError):
+    """A status outside the documented list (a proxy's 502 or 504, a redirect): not retried
+    within the call, but a later call may well succeed."""
+
+
 class MalformedResponseError(ApiError):
     """The answer was not the JSON shape the endpoint documents."""
 

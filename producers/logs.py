@@ -1,7 +1,8 @@
 """Structured logs: one line per event, ``key=value`` text or JSON, UTC timestamps.
 
-Extra fields go in ``extra={"fields": {...}}``. A last-line-of-defence filter masks the API
-key and the Kafka password should any code path ever format them into a message.
+Extra fields go in ``extra={"fields": {...}}``. A last line of defence masks the API key and
+the Kafka password anywhere in a finished line (message, fields, traceback), should any code
+path ever put them there.
 """
 
 from __future__ import annotations
@@ -16,20 +17,24 @@ from typing import Any, TextIO
 MASK = "**********"
 
 
-class _RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
+class _RedactingFormatter(logging.Formatter):
+    """Masks secrets in the finished line, so the message, the extra fields and a traceback
+    are all covered, whatever code path put a secret there."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, MASK)
-            record.msg, record.args = message, ()
-        return True
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        # JSON lines carry a secret in escaped form when it holds quotes or backslashes.
+        forms = {
+            form for secret in secrets if secret for form in (secret, json.dumps(secret)[1:-1])
+        }
+        self._forms = sorted(forms, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for form in self._forms:
+            line = line.replace(form, MASK)
+        return line
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -73,8 +78,8 @@ def configure_logging(
     level: str, fmt: str, secrets: Iterable[str] = (), stream: TextIO | None = None
 ) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(_RedactSecrets(secrets))
+    inner = JsonFormatter() if fmt == "json" else TextFormatter()
+    handler.setFormatter(_RedactingFormatter(inner, secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

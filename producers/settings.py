@@ -36,6 +36,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
+        # Errors must never echo a value: some of them are secrets.
+        hide_input_in_errors=True,
     )
 
     # --- LiveCoinWatch -------------------------------------------------------------------
@@ -138,8 +140,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_key_is_absent(cls, value: object) -> object:
         # An empty COINS_LCW_API_KEY= line in .env means "no key", not "an empty key".
-        if isinstance(value, str) and not value.strip():
-            return None
+        if isinstance(value, str):
+            value = value.strip()  # a pasted key often brings a newline along
+            if not value:
+                return None
+            if not all("!" <= char <= "~" for char in value):
+                # Found now rather than as an encoding error inside the first HTTP call.
+                raise ValueError(
+                    "COINS_LCW_API_KEY holds spaces, control or non-ASCII characters, which "
+                    "an HTTP header cannot carry: check the value you pasted"
+                )
         return value
 
     @field_validator("lcw_base_url")

@@ -9,8 +9,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from producers.api import LiveCoinWatchClient
+from producers.api import LiveCoinWatchClient, map_pages
 from producers.clock import Clock
+from producers.errors import (
+    ApiError,
+    MalformedResponseError,
+    RetryableApiError,
+    UnexpectedStatusError,
+)
 from producers.models import (
     ApiCoin,
     CurrentMessage,
@@ -26,6 +32,7 @@ log = logging.getLogger("producers.sources")
 class FetchResult:
     messages: list[CurrentMessage] = field(default_factory=list)
     dead_letters: list[DeadLetterMessage] = field(default_factory=list)
+    failed_pages: int = 0  # /coins/map pages that failed after earlier ones answered
 
 
 class PriceSource(Protocol):
@@ -87,20 +94,52 @@ class LiveCoinWatchSource:
         self._topic = intended_topic
 
     async def fetch(self) -> FetchResult:
-        pages = await self._client.coins_map(self._coins, self._currency, meta=True)
-        # The API sends no timestamp: the time the answer arrived is the tick's time.
-        fetched_at = self._clock.now_ms()
-        payloads = [coin for page in pages for coin in page.coins]
-        result = validate_coins(
-            payloads,
-            source=self.name,
-            currency=self._currency,
-            timestamp_ms=fetched_at,
-            intended_topic=self._topic,
-        )
+        result = FetchResult()
+        answered: list[str] = []
+        failed_page: ApiError | None = None
+        for chunk in map_pages(self._coins):
+            try:
+                page = await self._client.coins_map_page(chunk, self._currency, meta=True)
+            except (RetryableApiError, UnexpectedStatusError, MalformedResponseError) as error:
+                if not result.messages and not result.dead_letters:
+                    raise  # nothing fetched: the stream decides what a failed cycle means
+                # Earlier pages are paid for and hold real ticks: publish them; the coins of
+                # the failed page and after wait for the next cycle.
+                failed_page = error
+                break
+            # The API sends no timestamp: the time the answer arrived is the tick's time
+            # (per page, so a slow or retried later page does not age the earlier ones).
+            page_result = validate_coins(
+                page.coins,
+                source=self.name,
+                currency=self._currency,
+                timestamp_ms=self._clock.now_ms(),
+                intended_topic=self._topic,
+            )
+            result.messages += page_result.messages
+            result.dead_letters += page_result.dead_letters
+            answered.extend(chunk)
+        if failed_page is not None:
+            result.failed_pages += 1
+            log.warning(
+                "a /coins/map page failed after %d coins were fetched; publishing those: %s",
+                len(answered),
+                failed_page,
+            )
+            if isinstance(failed_page, MalformedResponseError):
+                result.dead_letters.append(
+                    DeadLetterMessage(
+                        source=self.name,
+                        intended_topic=self._topic,
+                        code="",
+                        error=str(failed_page),
+                        raw=failed_page.body,
+                        failed_at_ms=self._clock.now_ms(),
+                    )
+                )
         returned = {message.code for message in result.messages}
         returned |= {letter.code for letter in result.dead_letters}
-        missing = [code for code in self._coins if code not in returned]
+        missing = [code for code in answered if code not in returned]
         if missing:
             log.warning("the API returned no data for %s", ",".join(missing))
         return result

@@ -13,17 +13,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from producers.api import Credits
 from producers.budget import CreditBudget
-from producers.clock import Clock, utc_datetime
+from producers.clock import Clock, next_reset_ms, utc_datetime
 from producers.errors import (
     AuthenticationError,
     CreditsExhaustedError,
     MalformedResponseError,
     RateLimitedError,
     RetryableApiError,
+    UnexpectedStatusError,
 )
 from producers.models import DeadLetterMessage
 from producers.publisher import Deadline, Publisher, PublishTimeoutError, Record
@@ -35,6 +36,9 @@ log = logging.getLogger("producers.stream")
 RESET_GRACE_SECONDS = 5.0
 # Cadence while /credits cannot be read: slow enough for the smallest plan to survive a day.
 UNKNOWN_BUDGET_INTERVAL_SECONDS = 60.0
+# First wait after a cycle that stayed rate limited through every retry; it doubles while
+# that goes on, up to the 00:00 UTC reset (a key spent elsewhere also refuses /credits).
+RATE_LIMITED_FIRST_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class StreamStats:
     published_messages: int = 0
     dead_letters: int = 0
     failed_fetches: int = 0
-    acknowledged_ticks: list[int] = field(default_factory=list)
+    # Only the latest: a list of every tick would grow for as long as the stream runs.
+    last_acknowledged_tick_ms: int | None = None
 
 
 def records_for(result: FetchResult, topics: StreamTopics) -> list[Record]:
@@ -105,6 +110,7 @@ class StreamRunner:
         self._deadline = Deadline()
         self._fetch_done = asyncio.Event()
         self._lost_at_stop = 0
+        self._rate_limited_streak = 0
         self.stats = StreamStats()
 
     async def run(self) -> StreamStats:
@@ -126,6 +132,11 @@ class StreamRunner:
         self._fetch_done.set()
         try:
             await sender
+        except PublishTimeoutError as timeout:
+            # The cycle the fetcher could not queue (buffer full) is unacknowledged too.
+            if fetch_error is None:
+                raise PublishTimeoutError(timeout.unacknowledged + self._lost_at_stop) from None
+            raise
         finally:
             if fetch_error is not None:
                 raise fetch_error
@@ -139,7 +150,7 @@ class StreamRunner:
             return
         try:
             self._budget.update(await self._read_credits())
-        except RetryableApiError as error:
+        except (RetryableApiError, UnexpectedStatusError, MalformedResponseError) as error:
             # Not fatal: the local count of calls keeps the budget honest until next time.
             log.warning("could not refresh /credits: %s", error)
 
@@ -156,7 +167,9 @@ class StreamRunner:
     async def _fetch_once(self) -> FetchResult | None:
         now = self._clock.now_ms()
         try:
-            return await self._source.fetch()
+            result = await self._source.fetch()
+            self._rate_limited_streak = 0
+            return result
         except AuthenticationError:
             raise
         except MalformedResponseError as error:
@@ -176,6 +189,7 @@ class StreamRunner:
             )
         except RateLimitedError as error:
             self.stats.failed_fetches += 1
+            self._rate_limited_streak += 1
             log.warning("rate limited after retries: %s", error)
             # Maybe someone else spent the key's credits: look before calling again.
             await self._refresh_credits()
@@ -183,6 +197,12 @@ class StreamRunner:
         except RetryableApiError as error:
             self.stats.failed_fetches += 1
             log.warning("fetch failed after retries, skipping this cycle: %s", error)
+            return None
+        except UnexpectedStatusError as error:
+            # Not in the documented retry list, so not retried now; the next cycle is a new
+            # call at the budget's pace, and one proxy hiccup must not stop the producer.
+            self.stats.failed_fetches += 1
+            log.warning("unexpected answer, skipping this cycle: %s", error)
             return None
 
     def _next_interval(self) -> float:
@@ -193,6 +213,16 @@ class StreamRunner:
             log.warning("credits unknown, next cycle in %.0f s", UNKNOWN_BUDGET_INTERVAL_SECONDS)
             return UNKNOWN_BUDGET_INTERVAL_SECONDS
         return self._budget.next_interval_seconds()
+
+    def _rate_limited_wait(self) -> float:
+        """Back off harder while every cycle stays rate limited, whatever the budget says:
+        its local count cannot see credits spent by someone else when /credits refuses too."""
+        if not self._rate_limited_streak:
+            return 0.0
+        wait = RATE_LIMITED_FIRST_WAIT_SECONDS * 2.0 ** min(self._rate_limited_streak - 1, 20)
+        now = self._clock.now_ms()
+        until_reset = (next_reset_ms(now) - now) / 1000 + RESET_GRACE_SECONDS
+        return min(wait, until_reset)
 
     async def _fetch_loop(self) -> None:
         cycle = 0
@@ -208,6 +238,7 @@ class StreamRunner:
                     self._budget.next_interval_seconds()
                 result = await self._fetch_once()
                 if result is not None:
+                    self.stats.failed_fetches += result.failed_pages
                     cycle += 1
                     self.stats.cycles = cycle
                     records = records_for(result, self._topics)
@@ -222,9 +253,9 @@ class StreamRunner:
                     # Only a stop while the buffer is full (broker down for long) can cancel
                     # this wait; the batch then counts as unacknowledged in the exit status.
                     self._lost_at_stop = len(records)
-                    await self._queue.put(batch)
+                    await self._enqueue(batch)
                     self._lost_at_stop = 0
-                interval = self._next_interval()
+                interval = max(self._next_interval(), self._rate_limited_wait())
             except CreditsExhaustedError as exhausted:
                 await self._pause_until(
                     exhausted.resume_at_ms, "daily credits for the stream spent"
@@ -233,6 +264,19 @@ class StreamRunner:
             elapsed = (self._clock.now_ms() - started) / 1000
             if await self._clock.wait(max(0.0, interval - elapsed), self._stop):
                 return
+
+    async def _enqueue(self, batch: _Batch) -> None:
+        """Queue ``batch``; when the buffer is full, wait (no fetching, no credits spent)."""
+        if not self._queue.full():
+            self._queue.put_nowait(batch)
+            return
+        log.warning(
+            "buffer is full: %d fetched cycles wait for Kafka; fetching paused until it "
+            "acknowledges them",
+            self._queue.qsize(),
+        )
+        await self._queue.put(batch)
+        log.warning("buffer has room again: fetching resumes")
 
     # --- sending -------------------------------------------------------------------------
     async def _next_batch(self) -> _Batch | None:
@@ -266,7 +310,7 @@ class StreamRunner:
                 raise PublishTimeoutError(len(batch.records) + queued) from None
             self.stats.published_messages += batch.coins
             self.stats.dead_letters += batch.dead_letters
-            self.stats.acknowledged_ticks.append(batch.fetched_at_ms)
+            self.stats.last_acknowledged_tick_ms = batch.fetched_at_ms
             self._log_cycle(batch)
 
     def _log_cycle(self, batch: _Batch) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 
 import httpx
 import pytest
@@ -213,3 +215,35 @@ async def test_the_key_never_appears_in_logs_or_reprs(
         await client.credits()
     assert len(caplog.records) >= 3
     assert KEY not in caplog.text
+
+
+@pytest.mark.parametrize("zone", ["GMT", "+0000", "-0000"])
+async def test_retry_after_as_an_http_date_is_read_in_utc(
+    fake: FakeLiveCoinWatch, monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    # A local zone far from UTC: an HTTP date must never be read as local time.
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+        fake.fail_next(429, retry_after=when.strftime(f"%a, %d %b %Y %H:%M:%S {zone}"))
+        sleeps = Sleeps()
+        async with client_for(fake, sleeps) as client:
+            await client.credits()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    (wait,) = sleeps.waits
+    assert 3.0 <= wait <= 5.0
+
+
+async def test_retry_after_in_the_past_or_unreadable_falls_back_to_backoff(
+    fake: FakeLiveCoinWatch,
+) -> None:
+    fake.fail_next(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    fake.fail_next(503, retry_after="soon")
+    sleeps = Sleeps()
+    async with client_for(fake, sleeps) as client:
+        await client.credits()
+    assert sleeps.waits[0] == 0.0
+    assert 0.5 <= sleeps.waits[1] <= 1.0

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -59,13 +60,14 @@ async def run(
     progress: dict[str, CoinProgress] | None = None,
     learner: SpanLearner | None = None,
     cap: int | None = None,
+    attempts: int = 3,
 ) -> tuple[int, list[tuple[int, int]]]:
     clock = VirtualClock(NOW)
     client = LiveCoinWatchClient(
         api_key=SecretStr(fake.api_key),
         base_url="http://fake.invalid",
         transport=fake.transport(),
-        retry=RetryPolicy(3, 0.0, 0.0),
+        retry=RetryPolicy(attempts, 0.0, 0.0),
         sleep=clock.sleep,
     )
     learner = learner or SpanLearner(30, 365)
@@ -82,6 +84,7 @@ async def run(
         stop=asyncio.Event(),
         credit_cap=cap,
         calls_made=lambda: len(fake.calls),
+        attempts_per_call=attempts,
     )
     async with client:
         await runner.run(plan)
@@ -252,12 +255,38 @@ async def test_the_credit_cap_stops_the_run_with_progress_kept() -> None:
         until=dt.date(2024, 12, 31),
         learner=SpanLearner(30, 30),
         cap=5,
+        attempts=1,
     )
     assert len(fake.calls) == 5
     progress = progress_from(publisher, ["BTC", "ETH"])
     coverage = progress["BTC"].coverage
     assert coverage is not None
     assert coverage.last_day == dt.date(2024, 1, 1) + dt.timedelta(149)
+
+
+async def test_the_credit_cap_holds_even_when_the_last_call_needs_every_retry() -> None:
+    fake = FakeLiveCoinWatch(granularity=hourly_granularity)
+    answer = fake._respond
+
+    def fifth_call_fails_twice(method: str, endpoint: str, key: str | None, body: Any) -> Any:
+        if endpoint == "/coins/single/history" and len(fake.calls) in (4, 5):
+            return fake._error(503, "fault 503")
+        return answer(method, endpoint, key, body)
+
+    fake._respond = fifth_call_fails_twice  # type: ignore[method-assign]
+    publisher = MemoryPublisher()
+    await run(
+        fake,
+        publisher,
+        coins=["BTC"],
+        since=dt.date(2024, 1, 1),
+        until=dt.date(2024, 12, 31),
+        learner=SpanLearner(30, 30),
+        cap=6,
+        attempts=3,
+    )
+    assert len(fake.calls) <= 6, "a call is only started if all its attempts fit in the cap"
+    assert all(c.status == 200 for c in fake.calls[:4])
 
 
 async def test_invalid_points_go_to_the_dead_letter_topic(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,11 +48,18 @@ def simulate(
     coins: int = 10,
     other_use_per_hour: int = 0,
     retries_every: int = 0,
+    failed_attempts: int = 1,
+    attempts_per_call: int = 1,
 ) -> tuple[Key, CreditBudget, list[int]]:
     clock = VirtualClock(start_ms)
     key = Key(clock, limit)
     budget = CreditBudget(
-        clock=clock, share=share, coins=coins, refresh_seconds=900, min_interval_seconds=0
+        clock=clock,
+        share=share,
+        coins=coins,
+        refresh_seconds=900,
+        min_interval_seconds=0,
+        attempts_per_call=attempts_per_call,
     )
     stream_calls_per_day: dict[int, int] = {}
     cycle = 0
@@ -78,13 +85,17 @@ def simulate(
             clock.advance((resume_at - clock.now_ms()) / 1000 + 1)
             continue
         cycle += 1
-        retry = 1 if retries_every and cycle % retries_every == 0 else 0
+        retry = failed_attempts if retries_every and cycle % retries_every == 0 else 0
         for _ in range(budget.calls_per_cycle + retry):
             key.call()
             budget.record_call()
             day = clock.now_ms() // DAY_MS
             stream_calls_per_day[day] = stream_calls_per_day.get(day, 0) + 1
-        clock.advance(budget.next_interval_seconds())
+        try:
+            clock.advance(budget.next_interval_seconds())
+        except CreditsExhaustedError as exhausted:
+            # As the stream does: no cycle fits before the reset, so sleep until it.
+            clock.advance((exhausted.resume_at_ms - clock.now_ms()) / 1000 + 1)
     return key, budget, list(stream_calls_per_day.values())
 
 
@@ -134,6 +145,23 @@ def test_other_users_of_the_key_slow_the_stream_down() -> None:
 def test_retries_are_paid_for_by_a_longer_interval() -> None:
     _key, budget, _ = simulate(MIDNIGHT, 86_400, retries_every=5)
     assert 9_500 <= budget.total_calls <= 10_000
+
+
+@pytest.mark.parametrize("coins", [10, 250, 1000])
+def test_a_last_cycle_that_needs_every_retry_still_fits_in_the_allotment(coins: int) -> None:
+    # Every call of every cycle fails five times before it answers (six attempts): the
+    # worst case the retry policy allows. The key must still never go over its limit.
+    key, budget, _per_day = simulate(
+        MIDNIGHT,
+        86_400,
+        coins=coins,
+        retries_every=1,
+        failed_attempts=5 * calls_per_cycle(coins),
+        attempts_per_call=6,
+    )
+    assert key.spent <= 10_000
+    assert budget.total_calls <= 10_000
+    assert budget.total_calls >= 0.95 * 10_000
 
 
 def test_exhausted_credits_pause_until_midnight() -> None:

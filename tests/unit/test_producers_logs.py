@@ -56,3 +56,19 @@ def test_secrets_are_masked_even_if_someone_logs_them(stream: io.StringIO) -> No
     logging.getLogger("producers.api").warning("calling with %s", "sekrit-api-key")
     assert "sekrit-api-key" not in stream.getvalue()
     assert logs.MASK in stream.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_secrets_are_masked_in_fields_and_tracebacks(stream: io.StringIO, fmt: str) -> None:
+    logs.configure_logging("DEBUG", fmt, secrets=["sekrit-api-key"], stream=stream)
+    log = logging.getLogger("producers.api")
+    log.info("request", extra={"fields": {"headers": {"x-api-key": "sekrit-api-key"}}})
+    try:
+        raise RuntimeError("header x-api-key: sekrit-api-key rejected")
+    except RuntimeError:
+        log.exception("call failed")
+    text = stream.getvalue()
+    assert "sekrit-api-key" not in text
+    assert text.count(logs.MASK) >= 2
+    if fmt == "json":
+        assert all(json.loads(line) for line in text.splitlines() if line.startswith("{"))

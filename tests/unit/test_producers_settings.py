@@ -149,3 +149,51 @@ async def test_credits_command_explains_the_budget(capsys: pytest.CaptureFixture
     # 5,000 credits left in 12 h, minus the /credits refreshes: one call every ~8.8 s.
     interval = float(out.split("stream interval now: ")[1].split(" s")[0])
     assert 8.6 < interval < 9.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--since", "2025-02-01", "--until", "2025-01-31"], "--since 2025-02-01 is after --until"),
+        (["--since", "2999-01-01"], "--since 2999-01-01 is in the future"),
+        (["--until", "2999-01-01", "--since", "2998-12-31"], "in the future"),
+        (["--coins", "BTC,E$H"], "invalid coin codes"),
+        (["--coins", " , "], "at least one coin"),
+    ],
+)
+def test_cli_rejects_impossible_backfill_options(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["backfill", *argv])
+    assert caught.value.code == cli.EXIT_CONFIG
+    assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["abc def-sekrit", "abc\ndef-sekrit", "abcé-sekrit"])
+def test_a_key_no_http_header_can_carry_is_rejected_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("COINS_LCW_API_KEY", key)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert "COINS_LCW_API_KEY" in str(caught.value)
+    assert "sekrit" not in str(caught.value)
+    assert "sekrit" not in repr(caught.value.errors(include_input=False))
+
+
+def test_surrounding_whitespace_of_the_key_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINS_LCW_API_KEY", "  abc-123\n")
+    settings = Settings()
+    assert settings.lcw_api_key is not None
+    assert settings.lcw_api_key.get_secret_value() == "abc-123"
+
+
+def test_cli_reports_cross_field_errors_without_a_blank_variable_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COINS_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    assert cli.main(["stream"]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "COINS_KAFKA_SASL_USERNAME" in err
+    assert "COINS_:" not in err

@@ -16,7 +16,7 @@ from producers.api import LiveCoinWatchClient
 from producers.budget import CreditBudget
 from producers.clock import DAY_MS, HOUR_MS, VirtualClock
 from producers.demo import DemoSource
-from producers.errors import AuthenticationError
+from producers.errors import AuthenticationError, RequestRejectedError
 from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
 from producers.retry import RetryPolicy
 from producers.sources import LiveCoinWatchSource
@@ -264,3 +264,167 @@ async def test_unreadable_credits_slow_the_stream_down_instead_of_guessing() -> 
     stamps = sorted({int(m["timestamp_ms"]) for m in values(publisher, TOPICS.current)})
     assert stats.cycles == 2
     assert stamps[1] - stamps[0] >= 60_000, "60 s while the limit is unknown"
+
+
+async def test_a_malformed_credits_answer_does_not_stop_the_stream() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    fake.fail_next("malformed", endpoint="/credits")
+    stats, publisher, _ = await run_stream(fake, clock, cycles=2)
+    assert stats.cycles == 2
+    assert len(values(publisher, TOPICS.current)) == 2 * len(COINS)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_a_gateway_error_skips_the_cycle_without_retrying_or_stopping(status: int) -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    fake.fail_next(status, endpoint="/coins/map")
+    stats, publisher, _ = await run_stream(fake, clock, cycles=2)
+    map_calls = fake.calls_to("/coins/map")
+    assert [c.status for c in map_calls] == [status, 200, 200], "not retried within the call"
+    assert stats.failed_fetches == 1
+    assert stats.cycles == 2
+    assert len(values(publisher, TOPICS.current)) == 2 * len(COINS)
+
+
+async def test_a_rejected_request_still_stops_the_stream() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    fake.fail_next(403, endpoint="/coins/map")
+    with pytest.raises(RequestRejectedError):
+        await run_stream(fake, clock, cycles=2)
+
+
+class StalledBroker(MemoryPublisher):
+    """Acknowledges nothing until ``release`` is set, like a broker that is down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
+        await self.release.wait()
+        await super().publish(records)
+
+
+async def test_a_full_buffer_pauses_fetching_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock(START)
+    publisher = StalledBroker()
+    runner = StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=publisher,
+        clock=clock,
+        topics=TOPICS,
+        stop=asyncio.Event(),
+        fixed_interval_seconds=1.0,
+        buffer_cycles=2,
+        max_cycles=6,
+    )
+    task = asyncio.create_task(runner.run())
+    for _ in range(200):
+        if "buffer" in caplog.text:
+            break
+        await asyncio.sleep(0.005)
+    # One batch in the publisher, two queued, one waiting for room: nothing more is fetched.
+    assert runner.stats.cycles == 4
+    assert "buffer is full" in caplog.text
+    publisher.release.set()
+    stats = await asyncio.wait_for(task, 5)
+    assert stats.published_messages == 6 * len(COINS)
+    assert "buffer has room again" in caplog.text
+
+
+async def test_stats_stay_bounded_over_a_long_run() -> None:
+    clock = VirtualClock(START)
+    runner = StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=MemoryPublisher(),
+        clock=clock,
+        topics=TOPICS,
+        stop=asyncio.Event(),
+        fixed_interval_seconds=1.0,
+        max_cycles=500,
+    )
+    stats = await runner.run()
+    assert stats.published_messages == 500 * len(COINS)
+    assert stats.last_acknowledged_tick_ms == clock.now_ms() - 1_000
+    assert all(not isinstance(value, list) for value in vars(stats).values())
+
+
+async def test_a_failed_second_page_keeps_the_coins_of_the_first() -> None:
+    clock = VirtualClock(START)
+    codes = [f"C{i:03d}" for i in range(150)]
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms, coin_overrides={c: {} for c in codes})
+    answer = fake._respond
+    second_page_failures = [0]
+
+    def second_page_down(method: str, endpoint: str, key: str | None, body: Any) -> Any:
+        if endpoint == "/coins/map" and body["codes"][0] == "C100" and second_page_failures[0] < 3:
+            second_page_failures[0] += 1  # every attempt of the first cycle (3 in run_stream)
+            return fake._error(503, "fault 503")
+        return answer(method, endpoint, key, body)
+
+    fake._respond = second_page_down  # type: ignore[method-assign]
+    stats, publisher, _ = await run_stream(fake, clock, cycles=2, coins=codes)
+    first, second = sorted({int(m["timestamp_ms"]) for m in values(publisher, TOPICS.current)})
+    by_tick = {
+        stamp: sorted(
+            str(m["code"]) for m in values(publisher, TOPICS.current) if m["timestamp_ms"] == stamp
+        )
+        for stamp in (first, second)
+    }
+    assert by_tick[first] == codes[:100], "the coins already fetched are published"
+    assert by_tick[second] == codes
+    assert stats.failed_fetches == 1
+
+
+async def test_a_key_spent_by_someone_else_is_not_hammered_until_the_reset() -> None:
+    clock = VirtualClock(START)
+    fake = FakeLiveCoinWatch(now_ms=clock.now_ms)
+    answer = fake._respond
+
+    def spent_after_first_cycle(method: str, endpoint: str, key: str | None, body: Any) -> Any:
+        response = answer(method, endpoint, key, body)
+        if endpoint == "/coins/map" and len(fake.calls_to("/coins/map")) == 0:
+            fake.credits_remaining = 0  # someone else spends every credit left
+        return response
+
+    fake._respond = spent_after_first_cycle  # type: ignore[method-assign]
+    # Exhausted, the fake answers 429 to /credits too: the budget cannot learn why.
+    stats, publisher, _ = await run_stream(fake, clock, cycles=2)
+    next_midnight = (START // DAY_MS + 1) * DAY_MS
+    refused = [c for c in fake.calls if c.status == 429]
+    assert refused, "the scenario really exhausted the key"
+    assert len(refused) <= 200, f"{len(refused)} refused calls before the reset"
+    stamps = sorted({int(m["timestamp_ms"]) for m in values(publisher, TOPICS.current)})
+    assert stats.cycles == 2
+    assert next_midnight <= stamps[1] < next_midnight + 120_000, "resumes right after 00:00"
+
+
+async def test_a_stop_with_a_full_buffer_counts_every_unacknowledged_record() -> None:
+    clock = VirtualClock(START)
+    stop = asyncio.Event()
+    runner = StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=SlowBroker(),
+        clock=clock,
+        topics=TOPICS,
+        stop=stop,
+        fixed_interval_seconds=1.0,
+        buffer_cycles=1,
+        shutdown_timeout_seconds=1.0,
+    )
+    task = asyncio.create_task(runner.run())
+    for _ in range(500):
+        if runner.stats.cycles == 3:
+            break
+        await asyncio.sleep(0.001)
+    # One cycle in the publisher, one queued, one waiting for room in the buffer.
+    assert runner.stats.cycles == 3
+    stop.set()
+    with pytest.raises(PublishTimeoutError) as caught:
+        await asyncio.wait_for(task, 5)
+    assert caught.value.unacknowledged == 3 * len(COINS)
