@@ -86,7 +86,7 @@ class Call:
 
 @dataclass
 class FakeLiveCoinWatch:
-    api_key: str = "test-key-0123456789abcdef"
+    api_key: str = "fake_key_for_tests_only"
     credits_limit: int = 10_000
     credits_remaining: int | None = None
     granularity: GranularityRule = benchmark_granularity
