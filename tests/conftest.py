@@ -26,6 +26,7 @@ from tests.support.clickhouse_loader import (
     KafkaTable,
     load_sql_dir,
     project_databases,
+    resolve_environment,
     truncate_project_tables,
 )
 from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
@@ -181,8 +182,11 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
             _create_topics(kafka.bootstrap, {t for k in declared.values() for t in k.topics})
         )
         internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
-        with clickhouse_container(network, internal) as client:
-            yield ClickHouseBackend(client, "container", declared, databases)
+        with clickhouse_container(network, internal) as (client, environment):
+            resolved = {
+                name: resolve_environment(table, environment) for name, table in declared.items()
+            }
+            yield ClickHouseBackend(client, "container", resolved, databases)
         return
     try:
         import chdb  # noqa: F401 - proves the engine is installed before we build a DSN

@@ -301,8 +301,8 @@ class RealKafkaEngineFeeder:
     """The same interface as the bridge for a real ClickHouse server with real Kafka tables.
 
     Values are produced to the topic the Kafka table reads; the call returns once the table's
-    consumers have read past them (``system.kafka_consumers``) and committed, i.e. once the
-    materialized views have run. Used only where Docker exists.
+    consumer group has committed past them, which the engine does only after the materialized
+    views ran. Used only where Docker exists.
     """
 
     def __init__(self, client: Any, tables: dict[str, KafkaTable], bootstrap: str) -> None:
@@ -379,19 +379,35 @@ class RealKafkaEngineFeeder:
         return asyncio.run(fetch())
 
     def _await_consumed(self, table: KafkaTable, topic: str, timeout: float = 60.0) -> int:
-        database, _, name = table.name.rpartition(".")
+        """Wait until the table's consumer group has committed every record now on ``topic``.
+
+        The engine commits a block's offsets only after its materialized views ran, so a
+        committed offset means the rows are in the target tables.
+        """
+        group = table.settings.get("kafka_group_name", "")
+        if not group:
+            raise LookupError(f"{table.name} declares no kafka_group_name to wait for")
         ends = self._end_offsets(topic)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rows = self.client.query(
-                "SELECT assignments.partition_id, assignments.current_offset "
-                "FROM system.kafka_consumers ARRAY JOIN assignments "
-                "WHERE database = {db:String} AND table = {t:String} "
-                "AND assignments.topic = {topic:String}",
-                parameters={"db": database or "default", "t": name, "topic": topic},
-            ).result_rows
-            positions = {int(partition): int(offset) for partition, offset in rows}
-            if all(positions.get(p, -1) >= end for p, end in ends.items()):
-                return sum(ends.values())
-            time.sleep(0.2)
-        raise TimeoutError(f"{table.name} did not consume {topic!r} up to {ends} in {timeout} s")
+        committed = asyncio.run(self._await_committed(group, topic, ends, timeout))
+        return committed
+
+    async def _await_committed(
+        self, group: str, topic: str, ends: dict[int, int], wait_s: float
+    ) -> int:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                offsets = await admin.list_consumer_group_offsets(group)
+                positions = {
+                    tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic
+                }
+                if all(positions.get(p, 0) >= end for p, end in ends.items() if end > 0):
+                    return sum(ends.values())
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+        raise TimeoutError(f"group {group!r} did not commit {topic!r} up to {ends} in {wait_s} s")

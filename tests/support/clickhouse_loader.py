@@ -9,6 +9,7 @@ format, format settings) is recorded so the bridge can emulate the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -155,8 +156,23 @@ def _named_collection(name: str, config_dir: Path) -> dict[str, str]:
         root = ET.parse(path).getroot()
         node = root.find(f"./named_collections/{name}")
         if node is not None:
-            return {child.tag: (child.text or "").strip() for child in node}
+            return {child.tag: _config_value(child) for child in node}
     return {}
+
+
+def _config_value(node: ET.Element) -> str:
+    """A config value; ``from_env="NAME"`` becomes ``${NAME}`` (see ``resolve_environment``)."""
+    variable = node.get("from_env")
+    return f"${{{variable}}}" if variable else (node.text or "").strip()
+
+
+def resolve_environment(table: KafkaTable, environment: dict[str, str]) -> KafkaTable:
+    """The table with every ``${NAME}`` setting taken from the server's environment."""
+    settings = {
+        key: re.sub(r"\$\{(\w+)\}", lambda m: environment.get(m.group(1), ""), value)
+        for key, value in table.settings.items()
+    }
+    return dataclasses.replace(table, settings=settings)
 
 
 def rewrite_kafka_table(

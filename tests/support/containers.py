@@ -114,8 +114,13 @@ def compose_mounts(service: str) -> list[tuple[Path, str]]:
 
 
 @contextmanager
-def clickhouse_container(network: Any, kafka_internal_bootstrap: str) -> Iterator[Any]:
-    """ClickHouse server with the compose mounts and environment, reading the test broker."""
+def clickhouse_container(
+    network: Any, kafka_internal_bootstrap: str
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """ClickHouse server with the compose mounts and environment, reading the test broker.
+
+    Yields the client and the server's environment (the Kafka group names come from it).
+    """
     from testcontainers.core.container import DockerContainer
 
     environment = compose_environment("clickhouse")
@@ -130,7 +135,7 @@ def clickhouse_container(network: Any, kafka_internal_bootstrap: str) -> Iterato
         container = container.with_volume_mapping(str(source), target, "ro")
     container.start()
     try:
-        yield _await_clickhouse(container, environment)
+        yield _await_clickhouse(container, environment), environment
     finally:
         container.stop()
 

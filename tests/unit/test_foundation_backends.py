@@ -44,3 +44,16 @@ def test_cluster_ids_never_look_like_an_option() -> None:
     ids = {new_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(len(cluster) == 22 and not cluster.startswith("-") for cluster in ids)
+
+
+def test_container_path_gets_the_compose_environment_at_its_defaults() -> None:
+    from tests.support.containers import compose_environment, compose_mounts
+
+    environment = compose_environment("clickhouse")
+    assert (
+        environment["CLICKHOUSE_KAFKA_GROUP_COINS_CURRENT_FULL"] == "clickhouse_coins_current_full"
+    )
+    assert environment["CLICKHOUSE_KAFKA_BROKER_LIST"] == "kafka:9092"
+    targets = {target for _, target in compose_mounts("clickhouse")}
+    assert "/docker-entrypoint-initdb.d" in targets
+    assert all(source.exists() for source, _ in compose_mounts("clickhouse"))

@@ -95,3 +95,36 @@ def test_other_statements_are_left_alone(ddl: str) -> None:
 
 def test_project_databases_come_from_the_init_sql() -> None:
     assert "crypto" in project_databases()
+
+
+def test_named_collection_values_from_the_environment_are_resolved(tmp_path: Path) -> None:
+    from tests.support.clickhouse_loader import resolve_environment
+
+    (tmp_path / "kafka.xml").write_text(
+        "<clickhouse><named_collections><ticks>"
+        '<kafka_broker_list from_env="BROKERS"/>'
+        '<kafka_group_name from_env="TICKS_GROUP"/>'
+        "</ticks></named_collections></clickhouse>"
+    )
+    ddl = "CREATE TABLE t (code String) ENGINE = Kafka(ticks) SETTINGS kafka_topic_list = 'x'"
+    rewritten = rewrite_kafka_table(ddl, tmp_path)
+    assert rewritten is not None
+    declared = rewritten[1]
+    assert declared.settings["kafka_group_name"] == "${TICKS_GROUP}"
+    resolved = resolve_environment(declared, {"TICKS_GROUP": "clickhouse_x", "BROKERS": "k:9092"})
+    assert resolved.settings["kafka_group_name"] == "clickhouse_x"
+    assert resolved.settings["kafka_broker_list"] == "k:9092"
+    assert resolved.settings["kafka_topic_list"] == "x"
+
+
+def test_the_project_kafka_tables_name_their_consumer_group() -> None:
+    from tests.support.clickhouse_loader import split_statements, sql_files
+
+    groups = {}
+    for path in sql_files():
+        for statement in split_statements(path.read_text()):
+            rewritten = rewrite_kafka_table(statement)
+            if rewritten is not None:
+                groups[rewritten[1].name] = rewritten[1].settings.get("kafka_group_name", "")
+    assert len(groups) == 4
+    assert all(group.startswith("${CLICKHOUSE_KAFKA_GROUP_") for group in groups.values()), groups
