@@ -23,9 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pydantic import SecretStr
 
-from producers.api import LiveCoinWatchClient
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
 from producers.clock import DAY_MS, HOUR_MS, VirtualClock, noon_ms
 from producers.history_sources import LiveCoinWatchHistory
@@ -51,13 +49,7 @@ async def run() -> tuple[int, int, Counter[tuple[str, int]], float, int]:
         coins=DEFAULT_COINS, since=SINCE, until=UNTIL, progress=progress, learner=learner
     )
     topics = BackfillTopics(history="coins_historical", progress="progress", dead_letter="dlq")
-    client = LiveCoinWatchClient(
-        api_key=SecretStr(fake.api_key),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
-        retry=RetryPolicy(3, 0.0, 0.0),
-        sleep=clock.sleep,
-    )
+    client = fake.client(retry=RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
     started = time.perf_counter()
     async with client:
         runner = BackfillRunner(

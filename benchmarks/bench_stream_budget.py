@@ -23,9 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pydantic import SecretStr
 
-from producers.api import LiveCoinWatchClient
 from producers.budget import CreditBudget
 from producers.clock import DAY_MS, VirtualClock
 from producers.publisher import MemoryPublisher
@@ -80,13 +78,8 @@ async def simulate(scenario: Scenario) -> tuple[int, int, int, float]:
     budget = CreditBudget(
         clock=clock, share=scenario.share, coins=len(codes), min_interval_seconds=0.0
     )
-    client = LiveCoinWatchClient(
-        api_key=SecretStr(fake.api_key),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
-        retry=RetryPolicy(4, 1.0, 30.0),
-        sleep=clock.sleep,
-        on_call=lambda _e: budget.record_call(),
+    client = fake.client(
+        retry=RetryPolicy(4, 1.0, 30.0), sleep=clock.sleep, on_call=lambda _e: budget.record_call()
     )
     stop = asyncio.Event()
     publisher = MemoryPublisher()

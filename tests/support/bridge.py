@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.clickhouse_loader import KafkaTable
 
@@ -71,6 +72,23 @@ def _json_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def find_table(
+    tables: dict[str, KafkaTable], name: str | None = None, *, topic: str | None = None
+) -> KafkaTable:
+    """The Kafka table called ``name`` (qualified or not), else the one table reading ``topic``."""
+    if name is not None:
+        if name in tables:
+            return tables[name]
+        matches = [table for key, table in tables.items() if key.split(".")[-1] == name]
+        wanted = f"a Kafka table named {name!r}"
+    else:
+        matches = [table for table in tables.values() if topic in table.topics]
+        wanted = f"one Kafka table reading topic {topic!r} (or pass table=)"
+    if len(matches) != 1:
+        raise LookupError(f"expected {wanted}; found {[t.name for t in matches]} in {list(tables)}")
+    return matches[0]
+
+
 class KafkaEngineBridge:
     """Feeds Null-engine Kafka tables the way the ClickHouse Kafka engine would."""
 
@@ -81,26 +99,6 @@ class KafkaEngineBridge:
         self.tables = tables
         self.bootstrap = bootstrap
         self._positions: dict[tuple[str, int], int] = {}
-
-    # ---- routing -------------------------------------------------------------------------
-    def table_for_topic(self, topic: str) -> KafkaTable:
-        matches = [table for table in self.tables.values() if topic in table.topics]
-        if len(matches) != 1:
-            raise LookupError(
-                f"expected one Kafka table reading topic {topic!r}, found "
-                f"{[table.name for table in matches]}; pass table= explicitly"
-            )
-        return matches[0]
-
-    def _table(self, name: str) -> KafkaTable:
-        if name in self.tables:
-            return self.tables[name]
-        suffix = [table for key, table in self.tables.items() if key.split(".")[-1] == name]
-        if len(suffix) == 1:
-            return suffix[0]
-        raise LookupError(
-            f"{name!r} is not a Kafka table of the loaded schema: {list(self.tables)}"
-        )
 
     # ---- inserting ------------------------------------------------------------------------
     def insert_values(
@@ -115,7 +113,7 @@ class KafkaEngineBridge:
         timestamp_ms: int | None = None,
     ) -> int:
         """Insert raw message values as if consumed from Kafka; return the number of rows."""
-        target = self._table(table)
+        target = find_table(self.tables, table)
         topic = topic or (target.topics[0] if target.topics else "topic")
         stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
         records = [
@@ -204,7 +202,7 @@ class KafkaEngineBridge:
         """Consume the records now on ``topic`` (from where the last drain stopped); insert them."""
         if self.bootstrap is None:
             raise RuntimeError("this bridge has no Kafka bootstrap address")
-        target = self._table(table) if table else self.table_for_topic(topic)
+        target = find_table(self.tables, table, topic=topic)
         records = asyncio.run(self._fetch(topic, wait_s=timeout))
         return self.insert_records(target, records)
 
@@ -310,9 +308,6 @@ class RealKafkaEngineFeeder:
         self.tables = tables
         self.bootstrap = bootstrap
 
-    def _table(self, name: str) -> KafkaTable:
-        return KafkaEngineBridge(self.client, self.tables)._table(name)
-
     def insert_values(
         self,
         table: str,
@@ -325,19 +320,14 @@ class RealKafkaEngineFeeder:
         timestamp_ms: int | None = None,
     ) -> int:
         del first_offset  # the broker assigns offsets on this path
-        target = self._table(table)
+        target = find_table(self.tables, table)
         topic = topic or target.topics[0]
         asyncio.run(self._produce(topic, values, keys, partition, timestamp_ms))
         self._await_consumed(target, topic)
         return len([value for value in values if _as_bytes(value)])
 
     def drain(self, topic: str, table: str | None = None, timeout: float = 60.0) -> int:
-        target = (
-            self._table(table)
-            if table
-            else KafkaEngineBridge(self.client, self.tables).table_for_topic(topic)
-        )
-        return self._await_consumed(target, topic, timeout)
+        return self._await_consumed(find_table(self.tables, table, topic=topic), topic, timeout)
 
     async def _produce(
         self,
@@ -347,8 +337,6 @@ class RealKafkaEngineFeeder:
         partition: int,
         timestamp_ms: int | None,
     ) -> None:
-        from aiokafka import AIOKafkaProducer
-
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await producer.start()
         try:
@@ -387,15 +375,11 @@ class RealKafkaEngineFeeder:
         group = table.settings.get("kafka_group_name", "")
         if not group:
             raise LookupError(f"{table.name} declares no kafka_group_name to wait for")
-        ends = self._end_offsets(topic)
-        committed = asyncio.run(self._await_committed(group, topic, ends, timeout))
-        return committed
+        return asyncio.run(self._await_committed(group, topic, self._end_offsets(topic), timeout))
 
     async def _await_committed(
         self, group: str, topic: str, ends: dict[int, int], wait_s: float
     ) -> int:
-        from aiokafka.admin import AIOKafkaAdminClient
-
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:

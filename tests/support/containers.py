@@ -6,7 +6,6 @@ workflow runs them. Images come from compose.yaml so both run the same versions.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.support.images import COMPOSE_FILE, REPO_ROOT, compose_image
+from tests.support.compose_env import REPO_ROOT, load_compose
+from tests.support.images import compose_image
 from tests.support.kafka_native import free_port
 
 KAFKA_NETWORK_ALIAS = "kafka"
@@ -86,30 +84,24 @@ def kafka_container(network: Any) -> Iterator[KafkaContainerHandle]:
 
 
 def compose_environment(service: str) -> dict[str, str]:
-    """A service's environment from compose.yaml with every ``${VAR:-default}`` at its default."""
-    document = yaml.safe_load(COMPOSE_FILE.read_text()) or {}
-    environment = document.get("services", {}).get(service, {}).get("environment", {}) or {}
+    """A service's environment from compose.yaml with every variable at its default."""
+    environment = load_compose()["services"][service].get("environment") or {}
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
-    pattern = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
-    return {
-        str(key): pattern.sub(lambda m: m.group(2) or "", str(value))
-        for key, value in environment.items()
-    }
+    return {str(key): str(value) for key, value in environment.items()}
 
 
 def compose_mounts(service: str) -> list[tuple[Path, str]]:
     """Bind mounts (host path, container path) of a compose service, relative to the repo."""
-    document = yaml.safe_load(COMPOSE_FILE.read_text()) or {}
     mounts: list[tuple[Path, str]] = []
-    for volume in document.get("services", {}).get(service, {}).get("volumes", []) or []:
+    for volume in load_compose()["services"][service].get("volumes") or []:
         source, target = (
             (volume.get("source"), volume.get("target"))
             if isinstance(volume, dict)
-            else (volume.split(":")[0], volume.split(":")[1])
+            else str(volume).split(":")[:2]
         )
         if source and str(source).startswith("."):
-            mounts.append(((REPO_ROOT / source).resolve(), str(target)))
+            mounts.append(((REPO_ROOT / str(source)).resolve(), str(target)))
     return mounts
 
 

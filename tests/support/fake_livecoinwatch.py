@@ -29,6 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
+
+from producers.api import LiveCoinWatchClient
+from producers.retry import RetryPolicy
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -303,6 +307,24 @@ class FakeLiveCoinWatch:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
+
+    def client(
+        self,
+        *,
+        retry: RetryPolicy,
+        sleep: Callable[[float], Any],
+        on_call: Callable[[str], None] | None = None,
+        api_key: str | None = None,
+    ) -> LiveCoinWatchClient:
+        """A real client talking to this fake in process (no socket)."""
+        return LiveCoinWatchClient(
+            api_key=SecretStr(api_key or self.api_key),
+            base_url="http://fake.invalid",
+            transport=self.transport(),
+            retry=retry,
+            sleep=sleep,
+            on_call=on_call,
+        )
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[str]:

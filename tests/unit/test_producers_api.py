@@ -36,10 +36,7 @@ class Sleeps:
 def client_for(
     fake: FakeLiveCoinWatch, sleeps: Sleeps, attempts: int = 4, calls: list[str] | None = None
 ) -> LiveCoinWatchClient:
-    return LiveCoinWatchClient(
-        api_key=SecretStr(fake.api_key),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
+    return fake.client(
         retry=RetryPolicy(attempts=attempts, initial_seconds=0.5, max_seconds=8.0),
         sleep=sleeps,
         on_call=(calls.append if calls is not None else None),
@@ -147,13 +144,7 @@ async def test_connection_errors_are_retried_then_typed() -> None:
 
 
 async def test_unauthorised_stops_at_once_with_guidance(fake: FakeLiveCoinWatch) -> None:
-    client = LiveCoinWatchClient(
-        api_key=SecretStr("wrong-key"),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
-        retry=RetryPolicy(5, 0.01, 0.02),
-        sleep=Sleeps(),
-    )
+    client = fake.client(retry=RetryPolicy(5, 0.01, 0.02), sleep=Sleeps(), api_key="wrong-key")
     async with client:
         with pytest.raises(AuthenticationError) as caught:
             await client.coins_map(["BTC"], "USD")

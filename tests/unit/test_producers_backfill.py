@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from producers.api import LiveCoinWatchClient
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
 from producers.clock import HOUR_MS, VirtualClock, noon_ms
 from producers.history_sources import DemoHistory, LiveCoinWatchHistory
@@ -63,13 +61,7 @@ async def run(
     attempts: int = 3,
 ) -> tuple[int, list[tuple[int, int]]]:
     clock = VirtualClock(NOW)
-    client = LiveCoinWatchClient(
-        api_key=SecretStr(fake.api_key),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
-        retry=RetryPolicy(attempts, 0.0, 0.0),
-        sleep=clock.sleep,
-    )
+    client = fake.client(retry=RetryPolicy(attempts, 0.0, 0.0), sleep=clock.sleep)
     learner = learner or SpanLearner(30, 365)
     progress = progress or {code: CoinProgress(None) for code in coins}
     plan = make_plan(coins=coins, since=since, until=until, progress=progress, learner=learner)
@@ -350,13 +342,7 @@ async def test_stop_while_kafka_is_down_gives_up_without_recording_progress() ->
         progress=progress,
         learner=learner,
     )
-    client = LiveCoinWatchClient(
-        api_key=SecretStr(fake.api_key),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
-        retry=RetryPolicy(3, 0.0, 0.0),
-        sleep=clock.sleep,
-    )
+    client = fake.client(retry=RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
     runner = BackfillRunner(
         source=LiveCoinWatchHistory(client),
         publisher=publisher,

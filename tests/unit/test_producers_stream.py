@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from producers.api import LiveCoinWatchClient
 from producers.budget import CreditBudget
 from producers.clock import DAY_MS, HOUR_MS, VirtualClock
 from producers.demo import DemoSource
@@ -40,13 +38,11 @@ async def run_stream(
 ) -> tuple[StreamStats, MemoryPublisher, CreditBudget]:
     publisher = publisher or MemoryPublisher()
     budget = CreditBudget(clock=clock, share=share, coins=len(coins), min_interval_seconds=0)
-    client = LiveCoinWatchClient(
-        api_key=SecretStr(api_key or fake.api_key),
-        base_url="http://fake.invalid",
-        transport=fake.transport(),
+    client = fake.client(
         retry=RetryPolicy(3, 0.0, 0.0),
         sleep=clock.sleep,
         on_call=lambda _e: budget.record_call(),
+        api_key=api_key,
     )
     async with client:
         runner = StreamRunner(
