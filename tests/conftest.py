@@ -24,6 +24,8 @@ from tests.support.bridge import KafkaEngineBridge, RealKafkaEngineFeeder
 from tests.support.clickhouse_loader import (
     INIT_DIR,
     KafkaTable,
+    declared_kafka_tables,
+    kafka_tables,
     load_sql_dir,
     project_databases,
     resolve_environment,
@@ -160,22 +162,18 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
     """One ClickHouse engine per session with clickhouse/init applied."""
     import clickhouse_connect
 
-    from tests.support.clickhouse_loader import kafka_tables, rewrite_kafka_table
-
     databases = project_databases()
     url = os.environ.get("CLICKHOUSE_URL")
     if url:
         client = clickhouse_connect.get_client(dsn=url)
-        yield ClickHouseBackend(
-            client, "url", _declared_kafka_tables(rewrite_kafka_table), databases
-        )
+        yield ClickHouseBackend(client, "url", declared_kafka_tables(), databases)
         return
     if docker_available():
         from tests.support.containers import clickhouse_container
 
         kafka = request.getfixturevalue("kafka_broker")
         network = request.getfixturevalue("docker_network")
-        declared = _declared_kafka_tables(rewrite_kafka_table)
+        declared = declared_kafka_tables()
         # Topics first: a Kafka table that starts before its topic exists only notices it at
         # the next metadata refresh, minutes later.
         asyncio.run(
@@ -220,19 +218,6 @@ async def _create_topics(bootstrap: str, topics: set[str]) -> None:
                 await admin.create_topics(missing)
     finally:
         await admin.close()
-
-
-def _declared_kafka_tables(rewrite: Callable[[str], Any]) -> dict[str, KafkaTable]:
-    """Kafka tables as declared by the init SQL (the server runs them unmodified)."""
-    from tests.support.clickhouse_loader import split_statements, sql_files
-
-    tables: dict[str, KafkaTable] = {}
-    for path in sql_files():
-        for statement in split_statements(path.read_text()):
-            rewritten = rewrite(statement)
-            if rewritten is not None:
-                tables[rewritten[1].name] = rewritten[1]
-    return tables
 
 
 @pytest.fixture

@@ -267,6 +267,17 @@ def load_sql_dir(
     return kafka_tables
 
 
+def declared_kafka_tables(directory: Path = INIT_DIR) -> dict[str, KafkaTable]:
+    """Kafka tables as the init SQL declares them, for a server that runs it unmodified."""
+    tables: dict[str, KafkaTable] = {}
+    for path in sql_files(directory):
+        for statement in split_statements(path.read_text()):
+            rewritten = rewrite_kafka_table(statement)
+            if rewritten is not None:
+                tables[rewritten[1].name] = rewritten[1]
+    return tables
+
+
 _REGISTRY: dict[int, dict[str, KafkaTable]] = {}
 
 

@@ -118,13 +118,10 @@ def test_named_collection_values_from_the_environment_are_resolved(tmp_path: Pat
 
 
 def test_the_project_kafka_tables_name_their_consumer_group() -> None:
-    from tests.support.clickhouse_loader import split_statements, sql_files
+    from tests.support.clickhouse_loader import declared_kafka_tables
 
-    groups = {}
-    for path in sql_files():
-        for statement in split_statements(path.read_text()):
-            rewritten = rewrite_kafka_table(statement)
-            if rewritten is not None:
-                groups[rewritten[1].name] = rewritten[1].settings.get("kafka_group_name", "")
+    groups = {
+        name: t.settings.get("kafka_group_name", "") for name, t in declared_kafka_tables().items()
+    }
     assert len(groups) == 4
     assert all(group.startswith("${CLICKHOUSE_KAFKA_GROUP_") for group in groups.values()), groups
