@@ -4,6 +4,7 @@ updates and malformed messages, all through the Kafka tables."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -260,12 +261,22 @@ def test_every_init_file_applies_twice_on_an_empty_database(
 
     assert first.keys() == second.keys()
     assert len(first) == 4
-    # a refresh running right after creation writes into a hidden `.tmp.inner…` table first
-    objects = rows(
-        clickhouse,
-        "SELECT name FROM system.tables WHERE database = 'crypto' AND NOT startsWith(name, '.')",
-    )
-    declared = [p for p in INIT_DIR.glob("*.sql") if not p.name.startswith("000_")]
-    assert len(objects) == len(declared)
+    declared = {
+        path.name: re.findall(
+            r"CREATE\s+(?:MATERIALIZED\s+)?(?:TABLE|VIEW)\s+IF\s+NOT\s+EXISTS\s+crypto\.(\w+)",
+            path.read_text(),
+        )
+        for path in INIT_DIR.glob("*.sql")
+        if not path.name.startswith("000_")
+    }
+    assert all(len(names) == 1 for names in declared.values()), declared
+    # A refresh running right after creation fills a temporary table (`.tmp.inner…` or
+    # `_tmp_replace_…`, depending on the path) before swapping it in: not a project object.
+    existing = {
+        row["name"]
+        for row in rows(clickhouse, "SELECT name FROM system.tables WHERE database = 'crypto'")
+        if not row["name"].startswith((".", "_tmp_replace_"))
+    }
+    assert existing == {names[0] for names in declared.values()}
     for view in VIEW_SNAPSHOTS:
         clickhouse.query(f"SELECT * FROM crypto.{view} LIMIT 1")

@@ -307,8 +307,8 @@ def truncate_project_tables(client: Any, databases: list[str]) -> None:
         "SELECT database, name FROM system.tables "
         "WHERE database IN {databases:Array(String)} "
         "AND (engine LIKE '%MergeTree' OR engine IN ('Memory', 'Log', 'TinyLog', 'StripeLog')) "
-        # the hidden table a refreshable materialized view fills before swapping it in
-        "AND NOT startsWith(name, '.')",
+        # the temporary tables a refreshable materialized view fills before swapping them in
+        "AND NOT startsWith(name, '.') AND NOT startsWith(name, '_tmp_replace_')",
         parameters={"databases": databases},
     ).result_rows
     for database, name in rows:
