@@ -15,6 +15,7 @@ RUN python -c "import tomllib; print(chr(10).join(tomllib.load(open('pyproject.t
     && pip install -r /tmp/requirements.txt
 COPY producers ./producers
 COPY provisioning ./provisioning
+COPY portfolio ./portfolio
 RUN pip install --no-deps .
 
 FROM ${PYTHON_IMAGE}

@@ -34,6 +34,13 @@ class Record:
     topic: str
     key: bytes | None
     value: bytes
+    # A tombstone is sent with a null value (``value`` is ignored): a compacted topic then
+    # forgets the key.
+    tombstone: bool = False
+
+    @property
+    def payload(self) -> bytes | None:
+        return None if self.tombstone else self.value
 
 
 class PublishTimeoutError(Exception):
@@ -143,10 +150,10 @@ class KafkaPublisher:
         for (topic, partition), group in by_partition.items():
             batch = producer.create_batch()
             for record in group:
-                if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                if batch.append(key=record.key, value=record.payload, timestamp=None) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
-                    if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                    if batch.append(key=record.key, value=record.payload, timestamp=None) is None:
                         raise ValueError(f"a record of {len(record.value)} bytes exceeds a batch")
             if batch.record_count():
                 futures.append(await producer.send_batch(batch, topic, partition=partition))

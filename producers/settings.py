@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     topic_historical: str = "coins_historical"
     topic_dead_letter: str = "coins_dead_letter"
     topic_backfill_progress: str = "coins_backfill_progress"
+    topic_portfolio: str = "portfolio_transactions"
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     current_retention_ms: int = Field(default=WEEK_MS, ge=-1)
@@ -187,6 +188,7 @@ class Settings(BaseSettings):
             self.topic_historical,
             self.topic_dead_letter,
             self.topic_backfill_progress,
+            self.topic_portfolio,
         ]
         if len(set(topics)) != len(topics):
             raise ValueError("the COINS_TOPIC_* names must all differ")

@@ -15,6 +15,7 @@ log = logging.getLogger("producers.topics")
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error codes
 UNKNOWN_TOPIC = 3
+PORTFOLIO_MARKER_KEPT_MS = 7 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,19 @@ def producer_topics(settings: Settings) -> list[TopicSpec]:
             partitions=1,
             replication_factor=settings.topic_replication_factor,
             config={"cleanup.policy": "compact"},
+        ),
+        # One record per transaction (key portfolio/id). A deletion is a marker then a
+        # tombstone; compaction may drop the marker only after a week, so a consumer that is
+        # less than a week behind always sees it (see docs/portfolio.md).
+        TopicSpec(
+            name=settings.topic_portfolio,
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+            config={
+                "cleanup.policy": "compact",
+                "min.compaction.lag.ms": str(PORTFOLIO_MARKER_KEPT_MS),
+                "delete.retention.ms": str(PORTFOLIO_MARKER_KEPT_MS),
+            },
         ),
     ]
 

@@ -15,6 +15,7 @@ import pytest
 from tests.integration.test_clickhouse_views import SCENARIO, feed_scenario, rows
 from tests.support.clickhouse_loader import INIT_DIR, load_sql_dir
 from tests.support.clickhouse_snapshots import Snapshot, refresh_snapshots, snapshots
+from tests.support.portfolio_data import feed_sample_portfolio
 from tests.support.tick_data import (
     NOON_MS,
     Tick,
@@ -36,6 +37,12 @@ EXPECTED_VIEWS = {
     "performance_returns",
     "performance_ranking",
     "change_latest",
+    # the portfolio dashboard's heavy figures (docs/portfolio.md)
+    "portfolio_returns_daily",
+    "portfolio_performance",
+    "portfolio_positions",
+    "portfolio_correlation",
+    "portfolio_vs_btc",
 }
 
 
@@ -103,6 +110,7 @@ def test_the_server_schedules_every_refresh(clickhouse: Any) -> None:
 
 def test_each_snapshot_equals_its_view_after_a_refresh(clickhouse: Any, bridge: Any) -> None:
     feed_scenario(bridge, SCENARIO)
+    feed_sample_portfolio(bridge, datetime.now(tz=UTC).date())
     refresh_snapshots(clickhouse)
     for item in SNAPSHOTS:
         assert_snapshot_equals_view(clickhouse, item)
@@ -112,6 +120,7 @@ def test_a_snapshot_follows_new_data_and_never_accumulates_rows(
     clickhouse: Any, bridge: Any
 ) -> None:
     feed_scenario(bridge, SCENARIO)
+    feed_sample_portfolio(bridge, datetime.now(tz=UTC).date())
     refresh_snapshots(clickhouse)
     refresh_snapshots(clickhouse)  # a second refresh replaces, it does not append
     for item in SNAPSHOTS:

@@ -31,6 +31,7 @@ TOPIC_TABLES = {
     "coins_historical": "crypto.kafka_coins_historical",
     "coins_ohlc_minute": "crypto.kafka_coins_ohlc_minute",
     "coins_moving_average_60s": "crypto.kafka_coins_moving_average_60s",
+    "portfolio_transactions": "crypto.kafka_portfolio_transactions",
 }
 
 
@@ -137,4 +138,4 @@ def test_epoch_milliseconds_are_converted_explicitly_into_storage() -> None:
         for column in set(re.findall(r"\b(timestamp_ms|window_start_ms|window_end_ms)\b", text)):
             assert f"fromUnixTimestamp64Milli({column}, 'UTC')" in text, (path.name, column)
             checked += 1
-    assert checked == 6
+    assert checked == 7

@@ -1,0 +1,1 @@
+"""Portfolio: transactions as code (YAML), validated, published to a compacted Kafka topic."""

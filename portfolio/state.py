@@ -1,0 +1,47 @@
+"""What the compacted portfolio topic holds now: the latest record of every key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from portfolio.messages import Published, decode
+from producers.kafka_config import KafkaConnection
+
+# The producers' bounded reader of a compacted topic (backfill progress); one way to read one.
+from producers.progress import _read_partitions
+from producers.topics import topic_partitions
+
+
+async def read_published(connection: KafkaConnection, topic: str) -> dict[bytes, Published]:
+    """Latest record per key (absent topic = nothing published yet)."""
+    partitions = [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(**connection.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        begin = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+        records = await _read_partitions(consumer, begin, end)
+    finally:
+        await consumer.stop()
+    latest: dict[bytes, Published] = {}
+    for key, value in records:
+        published = decode(key, value)
+        if published is not None:
+            latest[published.key] = published
+    return latest
+
+
+def earliest_day(published: dict[bytes, Published]) -> dt.date | None:
+    """UTC day of the earliest live transaction of any portfolio (None when there is none)."""
+    times = [p.fields["timestamp_ms"] for p in published.values() if p.live and p.fields]
+    if not times:
+        return None
+    return dt.datetime.fromtimestamp(min(times) / 1000, tz=dt.UTC).date()
+
+
+async def earliest_transaction_day(connection: KafkaConnection, topic: str) -> dt.date | None:
+    return earliest_day(await read_published(connection, topic))
