@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -113,10 +114,7 @@ class ScriptedClient:
     def query(self, sql: str, parameters: dict[str, Any]) -> Any:
         assert parameters == {"db": "crypto", "name": "ticks_queue"}
 
-        class Result:
-            result_rows = [[1 if self.exists else 0]]
-
-        return Result()
+        return SimpleNamespace(result_rows=[[1 if self.exists else 0]])
 
 
 def test_the_shutdown_error_is_tolerated_on_a_kafka_create_once_the_table_exists() -> None:
@@ -125,7 +123,7 @@ def test_the_shutdown_error_is_tolerated_on_a_kafka_create_once_the_table_exists
 
 
 def test_the_shutdown_error_fails_when_the_table_is_missing() -> None:
-    with pytest.raises(RuntimeError, match="not in system.tables"):
+    with pytest.raises(RuntimeError, match=r"not in system\.tables"):
         run_statement(ScriptedClient(QUIRK, exists=False), KAFKA_DDL)
 
 
