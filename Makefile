@@ -15,7 +15,7 @@ COMPOSE ?= docker compose
 PYTEST_ARGS ?=
 
 .PHONY: help install test test-unit test-integration test-stack lint format bench \
-        up down logs ps backfill ksql-apply metabase-provision metabase-export clickhouse-client \
+        up down logs ps backfill portfolio portfolio-check ksql-apply metabase-provision metabase-export clickhouse-client \
         clean clean-venv
 
 help: ## List the targets
@@ -78,6 +78,12 @@ ps: ## Show the services and their health
 
 backfill: ## Run the history backfill once now (resumes where it stopped)
 	$(COMPOSE) run --rm backfill coins backfill
+
+portfolio: ## Publish portfolio/transactions.yaml to the running stack (checks it; sends only changes)
+	$(COMPOSE) run --rm portfolio
+
+portfolio-check: $(INSTALLED) ## Validate portfolio/transactions.yaml without publishing (no Docker)
+	$(BIN)/coins-portfolio check portfolio/transactions.yaml
 
 ksql-apply: ## Re-apply ksqldb/*.sql to the running stack (idempotent)
 	$(COMPOSE) run --rm ksqldb-init

@@ -38,7 +38,8 @@ async def publish_file(
     text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     transactions = parse(text, str(path))
     connection = KafkaConnection.from_settings(settings)
-    await ensure_topics(connection, producer_topics(settings))
+    topic = [spec for spec in producer_topics(settings) if spec.name == settings.topic_portfolio]
+    await ensure_topics(connection, topic)
     published = await read_published(connection, settings.topic_portfolio)
     plan = plan_publication(
         transactions,

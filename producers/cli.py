@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from portfolio.state import earliest_transaction_day
 from producers.api import LiveCoinWatchClient
 from producers.backfill import (
     BackfillPlan,
@@ -29,7 +30,7 @@ from producers.errors import ApiError, AuthenticationError, CreditsExhaustedErro
 from producers.history_sources import DemoHistory, HistorySource, LiveCoinWatchHistory
 from producers.kafka_config import KafkaConnection
 from producers.logs import configure_logging
-from producers.planner import SpanLearner, last_closable_day
+from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
 from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
@@ -171,7 +172,10 @@ async def run_backfill(
     clock = clock or SystemClock()
     connection = KafkaConnection.from_settings(settings)
     codes = list(coins or settings.coins)
-    since = since or settings.backfill_since
+    if since is None:
+        # history from the earliest portfolio transaction on, if that is earlier
+        earliest = await earliest_transaction_day(connection, settings.topic_portfolio)
+        since = backfill_start(settings.backfill_since, earliest)
     closable = last_closable_day(clock.now_ms(), settings.backfill_close_settle_minutes)
     until = min(until, closable) if until else closable
     await ensure_topics(connection, producer_topics(settings))
@@ -347,7 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     stream = commands.add_parser("stream", help="publish current prices every cycle")
     stream.add_argument("--max-cycles", type=int, default=None, help="stop after N cycles")
     backfill = commands.add_parser("backfill", help="publish history, resuming where Kafka ends")
-    backfill.add_argument("--since", type=_date, help="first day (default COINS_BACKFILL_SINCE)")
+    backfill.add_argument(
+        "--since",
+        type=_date,
+        help="first day (default COINS_BACKFILL_SINCE, or the day before the earliest portfolio "
+        "transaction if that is earlier)",
+    )
     backfill.add_argument("--until", type=_date, help="last day (default: last closed day)")
     backfill.add_argument(
         "--coins", type=_codes, help="comma-separated codes (default COINS_COINS)"

@@ -53,6 +53,16 @@ def last_closable_day(now_ms: int, settle_minutes: int) -> dt.date:
     return today - ONE_DAY
 
 
+def backfill_start(configured: dt.date, earliest_transaction: dt.date | None) -> dt.date:
+    """The first day to backfill: the configured one, or earlier for a portfolio transaction.
+
+    One day before the earliest transaction, so a "market" price early that day finds the
+    previous day's 12:00 UTC point."""
+    if earliest_transaction is None:
+        return configured
+    return min(configured, earliest_transaction - ONE_DAY)
+
+
 def day_count(first: dt.date, last: dt.date) -> int:
     return max(0, (last - first).days + 1)
 

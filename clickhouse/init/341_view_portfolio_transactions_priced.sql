@@ -2,18 +2,30 @@
 CREATE VIEW IF NOT EXISTS crypto.portfolio_transactions_priced AS
 WITH
     transactions AS (SELECT * FROM crypto.portfolio_transactions_current),
+    wanted AS
+    (
+        -- the coin of every transaction, and BTC (the "BTC only" comparison) at the same times
+        SELECT code, ts FROM transactions
+        UNION ALL
+        SELECT 'BTC' AS code, ts FROM transactions
+    ),
     observations AS
     (
-        -- only the coins and times some transaction needs
+        -- every candidate for "the last observation at or before the transaction", read by
+        -- primary key instead of scanning every tick: history points (a small table), the live
+        -- ticks of the transactions' own days, and the last live tick of every other day
         SELECT code, ts, rate
         FROM crypto.coins_history
-        WHERE code IN (SELECT code FROM transactions UNION ALL SELECT 'BTC')
-            AND ts >= (SELECT min(ts) FROM transactions) - INTERVAL 7 DAY
+        WHERE code IN (SELECT code FROM wanted) AND ts >= (SELECT min(ts) FROM wanted) - INTERVAL 7 DAY
         UNION ALL
         SELECT code, ts, rate
         FROM crypto.coins_ticks
-        WHERE code IN (SELECT code FROM transactions UNION ALL SELECT 'BTC')
-            AND ts >= (SELECT min(ts) FROM transactions) - INTERVAL 7 DAY
+        WHERE (code, toDate(ts)) IN (SELECT code, toDate(ts) FROM wanted)
+        UNION ALL
+        SELECT code, max(last_tick_at) AS ts, argMaxMerge(close) AS rate
+        FROM crypto.rollup_ohlc_day
+        WHERE code IN (SELECT code FROM wanted) AND day >= toDate((SELECT min(ts) FROM wanted)) - 7
+        GROUP BY code, day
     ),
     market AS
     (

@@ -1,4 +1,4 @@
--- Correlation matrix of the daily log returns (risk_daily.log_return) of the coins each portfolio holds now, over the 30 and 90 days ending on its latest valued close; NULL unless both coins have a return on all N days, or when a series is constant.
+-- Correlation matrix of the daily log returns (as risk_daily.log_return) of the coins each portfolio holds now, over the 30 and 90 days ending on the latest day on which all of them have a close; NULL unless both coins have a return on all N days, or when a series is constant.
 CREATE VIEW IF NOT EXISTS crypto.portfolio_correlation AS
 WITH
     held AS
@@ -8,18 +8,40 @@ WITH
         GROUP BY portfolio, code
         HAVING sum(signed_quantity) != 0
     ),
+    closes AS
+    (
+        SELECT code, day, close
+        FROM crypto.daily_close
+        WHERE code IN (SELECT code FROM held)
+    ),
     latest AS
     (
+        -- the latest day on which every coin held now has a close
         SELECT portfolio, max(day) AS latest_day
-        FROM crypto.portfolio_value_daily
-        WHERE value IS NOT NULL
+        FROM
+        (
+            SELECT held.portfolio AS portfolio, closes.day AS day, count() AS coins_with_close,
+                any(coins.held_coins) AS held_coins
+            FROM held
+            INNER JOIN closes ON closes.code = held.code
+            INNER JOIN (SELECT portfolio, count() AS held_coins FROM held GROUP BY portfolio) AS coins
+                ON coins.portfolio = held.portfolio
+            GROUP BY held.portfolio, closes.day
+        )
+        WHERE coins_with_close = held_coins
         GROUP BY portfolio
     ),
     returns AS
     (
+        -- ln(close / close of the day before), as risk_daily.log_return; NULL rows dropped
         SELECT code, day, log_return
-        FROM crypto.risk_daily
-        WHERE code IN (SELECT code FROM held) AND log_return IS NOT NULL
+        FROM
+        (
+            SELECT code, day,
+                log(close / anyOrNull(close) OVER (PARTITION BY code ORDER BY day_number RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING)) AS log_return
+            FROM (SELECT code, day, close, toInt64(toRelativeDayNum(day)) AS day_number FROM closes)
+        )
+        WHERE log_return IS NOT NULL
     ),
     pairs AS
     (

@@ -19,28 +19,28 @@ WITH
     ),
     running AS
     (
+        -- BTC units held after each day with transactions (NULL-propagating via a counter)
         SELECT
-            value_daily.portfolio AS portfolio,
-            value_daily.day AS day,
-            value_daily.value AS value,
-            sum(if(units.transactions = 0, 0., ifNull(units.btc_units_change, 0.))) OVER every_day AS btc_units,
-            sum(toUInt32(units.transactions > 0 AND units.btc_units_change IS NULL)) OVER every_day AS unknown_changes
-        FROM crypto.portfolio_value_daily AS value_daily
-        LEFT JOIN units ON units.portfolio = value_daily.portfolio AND units.day = value_daily.day
-        WINDOW every_day AS (PARTITION BY value_daily.portfolio ORDER BY value_daily.day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            portfolio,
+            day,
+            sum(ifNull(btc_units_change, 0.)) OVER by_day AS btc_units,
+            sum(toUInt32(btc_units_change IS NULL)) OVER by_day AS unknown_changes
+        FROM units
+        WINDOW by_day AS (PARTITION BY portfolio ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     )
 SELECT
-    running.portfolio AS portfolio,
-    running.day AS day,
-    running.value AS value,
+    returns.portfolio AS portfolio,
+    returns.day AS day,
+    returns.value AS value,
+    -- the BTC held at a close: after the last day with transactions at or before it
     if(running.unknown_changes = 0 AND btc.has_close = 1, toNullable(running.btc_units * btc.close), NULL) AS btc_only_value,
     returns.growth_index AS growth_index,
     if(btc.has_close = 1 AND first_btc.has_close = 1, toNullable(btc.close / first_btc.close), NULL) AS btc_index
-FROM running
-INNER JOIN
+FROM
 (
-    SELECT portfolio, day, growth_index, min(day) OVER (PARTITION BY portfolio) AS first_valued_day
+    SELECT portfolio, day, value, growth_index, min(day) OVER (PARTITION BY portfolio) AS first_valued_day
     FROM crypto.portfolio_returns_daily
-) AS returns ON returns.portfolio = running.portfolio AND returns.day = running.day
-LEFT JOIN btc ON btc.day = running.day
+) AS returns
+ASOF LEFT JOIN running ON running.portfolio = returns.portfolio AND returns.day >= running.day
+LEFT JOIN btc ON btc.day = returns.day
 LEFT JOIN btc AS first_btc ON first_btc.day = returns.first_valued_day;

@@ -24,6 +24,7 @@ from provisioning.metabase.definitions import Definitions, QuestionDefinition, l
 from provisioning.metabase.sql_template import TemplateValue, render
 from provisioning.metabase.visualization import referenced_columns
 from tests.support.clickhouse_snapshots import refresh_snapshots
+from tests.support.portfolio_data import feed_sample_portfolio
 from tests.support.tick_data import (
     Scenario,
     Tick,
@@ -80,6 +81,8 @@ def feed(bridge: Any, client: Any, scenario: Scenario) -> None:
     bridge.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
     bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
     bridge.insert_values("kafka_coins_moving_average_60s", as_json(averages))
+    # the Portfolio cards' default filter value is the shipped demo portfolio's name
+    feed_sample_portfolio(bridge, NOW.date(), name="demo")
     # The daily-indicator cards read snapshot tables that ClickHouse refreshes every minute.
     refresh_snapshots(client)
 
@@ -186,6 +189,29 @@ SENSIBLE: dict[str, Callable[[Rows], bool]] = {
     ),
     "Pipeline: latest rejected messages": lambda rows: any(
         "not-a-number" in r["raw_message_start"] for r in rows
+    ),
+    "Portfolio: value now": lambda rows: rows[0]["value"] > 0,
+    "Portfolio: value over time vs BTC only": lambda rows: (
+        ordered([r["day"] for r in rows]) and all(v > 0 for v in values(rows, "value"))
+    ),
+    "Portfolio: time-weighted growth vs BTC": lambda rows: (
+        rows[0]["growth_index"] == 1 and all(v > 0 for v in values(rows, "btc_index"))
+    ),
+    "Portfolio: allocation": lambda rows: (
+        {r["code"] for r in rows} == {"BTC", "ETH", "AAVE"} and all(r["value"] > 0 for r in rows)
+    ),
+    "Portfolio: P&L per coin (average cost)": lambda rows: all(
+        math.isclose(r["total_pnl"], r["realized_pnl"] + r["unrealized_pnl"]) for r in rows
+    ),
+    "Portfolio: returns and risk": lambda rows: (
+        rows[0]["max_drawdown_pct"] <= 0 and rows[0]["twr_since_start_pct"] is not None
+    ),
+    "Portfolio: drawdown": lambda rows: all(v <= 0 for v in values(rows, "drawdown_pct")),
+    "Portfolio: daily returns": lambda rows: all(abs(v) < 100 for v in values(rows, "return_pct")),
+    "Portfolio: correlation of held coins": lambda rows: all(
+        -1 - 1e-9 <= v <= 1 + 1e-9
+        for column in ("correlation_30d", "correlation_90d")
+        for v in values(rows, column)
     ),
 }
 

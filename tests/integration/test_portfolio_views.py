@@ -210,11 +210,10 @@ def published(
     history, live = prices()
     bridge.insert_values("kafka_coins_historical", as_json(history_message(t) for t in history))
     bridge.insert_values("kafka_coins_current_full", as_json(current_full_message(t) for t in live))
-    topic = unique_name("portfolio")
-    settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap, topic_portfolio=topic, topic_partitions=2
-    )
-    main, other = unique_name("main")[-20:], unique_name("other")[-20:]
+    # the topic the Kafka table reads; each test has its own portfolio names
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_partitions=2)
+    topic = settings.topic_portfolio
+    main, other = unique_name("main"), unique_name("other")
     path = tmp_path / "transactions.yaml"
     publish(settings, path, version_one(main, other))
     bridge.drain(topic, table=KAFKA_TABLE)
@@ -240,7 +239,9 @@ def check_everything(client: Any, reference: Reference, portfolios: list[str]) -
         f" FROM crypto.portfolio_value_daily {where}"
         f" ORDER BY portfolio, day",
     )
-    expected_values = [(p, d, reference.value(p, d)) for p in portfolios for d in reference.days(p)]
+    expected_values = [
+        (p, d, reference.value(p, d)) for p in sorted(portfolios) for d in reference.days(p)
+    ]
     assert [(r["portfolio"], r["day"]) for r in actual_values] == [
         (p, d) for p, d, _ in expected_values
     ]

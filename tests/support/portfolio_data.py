@@ -48,11 +48,11 @@ def portfolio_messages(
     return values, keys
 
 
-def sample_portfolio(today: dt.date) -> dict[str, list[dict[str, Any]]]:
+def sample_portfolio(today: dt.date, name: str = "sample") -> dict[str, list[dict[str, Any]]]:
     """A small portfolio over the golden scenario's coins (BTC, ETH, AAVE history)."""
     start = today - dt.timedelta(days=120)
     return {
-        "sample": [
+        name: [
             {
                 "id": "btc-1",
                 "at": noon(start, hours=-2),
@@ -91,9 +91,11 @@ def sample_portfolio(today: dt.date) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def feed_sample_portfolio(bridge: Any, today: dt.date, *, first_offset: int = 0) -> None:
+def feed_sample_portfolio(
+    bridge: Any, today: dt.date, *, name: str = "sample", first_offset: int = 0
+) -> None:
     """Insert ``sample_portfolio`` as Kafka messages into the portfolio Kafka table."""
-    values, keys = portfolio_messages(parsed(sample_portfolio(today)), version_ms=1)
+    values, keys = portfolio_messages(parsed(sample_portfolio(today, name)), version_ms=1)
     bridge.insert_values(
         "kafka_portfolio_transactions", values, keys=keys, first_offset=first_offset
     )

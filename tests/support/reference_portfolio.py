@@ -226,7 +226,12 @@ class Reference:
     def correlation(
         self, portfolio: str, code_a: str, code_b: str, window: int
     ) -> tuple[int, float | None]:
-        latest = self.daily_returns(portfolio)[-1][0]
+        held = [c for c, p in self.positions(portfolio).items() if p["quantity"]]
+        latest = max(
+            day
+            for day in {d for code in held for d in self.closes.get(code, {})}
+            if all(day in self.closes.get(code, {}) for code in held)
+        )
         pairs = []
         for n in range(window):
             day = latest - timedelta(days=n)
