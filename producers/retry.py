@@ -43,8 +43,10 @@ async def call_with_retry(
     operation: Callable[[], Awaitable[T]],
     sleep: Callable[[float], Awaitable[None]],
     describe: str,
+    retry_on: tuple[type[BaseException], ...] = (RetryableApiError,),
 ) -> T:
-    """Run ``operation``, retrying ``RetryableApiError`` only; re-raise the last at the bound."""
+    """Run ``operation``, retrying ``retry_on`` errors only (by default the retryable API
+    failures); re-raise the last at the bound."""
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -61,7 +63,7 @@ async def call_with_retry(
         )
 
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type(RetryableApiError),
+        retry=retry_if_exception_type(retry_on),
         stop=stop_after_attempt(policy.attempts),
         wait=wait,
         sleep=sleep,
