@@ -261,7 +261,13 @@ class LiveCoinWatchClient:
         retry_on: tuple[type[BaseException], ...] = (RetryableApiError,)
         if parse is not None:
             retry_on = (RetryableApiError, MalformedResponseError)
-        return await call_with_retry(self._retry, attempt, self._sleep, endpoint, retry_on)
+        return await call_with_retry(
+            self._retry,
+            attempt,
+            self._sleep,
+            endpoint,
+            retryable=lambda error: isinstance(error, retry_on),
+        )
 
     async def status(self) -> None:
         await self._post("/status", {}, authenticated=False)
