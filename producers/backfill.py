@@ -227,6 +227,7 @@ class BackfillRunner:
         self._range_length_api = range_length_api
         self._deadline = Deadline()
         self._failed_in_a_row = 0
+        self._lagging: set[str] = set()
         self._pause: Callable[[], bool] | None = None
         self.report = BackfillReport()
 
@@ -416,6 +417,8 @@ class BackfillRunner:
             state = CoinProgress(pinned, published_through_ms=None)
             await self._record_progress(code, state)
             self._progress[code] = state
+        if code in self._lagging and segment.refill is None and not segment.backwards:
+            return True  # the API's data ends before this: asking again now would not help
         done = 0
         while done < segment.days:
             if self._stop.is_set():
@@ -519,6 +522,7 @@ class BackfillRunner:
         for day in assessment.lagging:
             self.report.days_lagging.append((code, day))
         if assessment.lagging:
+            self._lagging.add(code)
             log.warning(
                 "%s: no close yet from %s on, %s; the next run asks again",
                 code,

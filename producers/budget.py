@@ -204,8 +204,9 @@ class CallPacer:
     At most ``calls_per_second``. The API documents no per-second limit, but back-to-back
     bursts get 429: after such a refusal the rate halves (down to 1/32 of the setting) and
     the next call waits for ``Retry-After`` if one was sent; every ``RECOVER_AFTER`` answered
-    calls in a row it grows back by a quarter. A limit that is not announced can only be
-    found by backing off when it is hit (as TCP does with congestion).
+    calls in a row it grows back by a quarter, but never again to 90 % of a rate that was
+    refused. A limit that is not announced can only be found by backing off when it is hit
+    (as TCP does with congestion).
     """
 
     RECOVER_AFTER = 20
@@ -217,6 +218,7 @@ class CallPacer:
         self._clock = clock
         self.max_rate = calls_per_second
         self.rate = calls_per_second
+        self._ceiling = calls_per_second
         self._next_ms: float | None = None
         self._streak = 0
         self.slowdowns = 0
@@ -229,6 +231,8 @@ class CallPacer:
         self._next_ms = max(float(now), self._next_ms or 0.0) + 1000 / self.rate
 
     def rate_limited(self, retry_after_seconds: float | None) -> None:
+        # Never grow back to the rate that was refused: the limit lies below it.
+        self._ceiling = min(self._ceiling, self.rate * 0.9)
         self.rate = max(self.max_rate * self.MIN_FRACTION, self.rate / 2)
         self._streak = 0
         self.slowdowns += 1
@@ -239,6 +243,6 @@ class CallPacer:
 
     def answered(self) -> None:
         self._streak += 1
-        if self._streak >= self.RECOVER_AFTER and self.rate < self.max_rate:
-            self.rate = min(self.max_rate, self.rate * 1.25)
+        if self._streak >= self.RECOVER_AFTER and self.rate < self._ceiling:
+            self.rate = min(self._ceiling, self.rate * 1.25)
             self._streak = 0

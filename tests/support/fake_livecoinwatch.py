@@ -90,6 +90,7 @@ class Fault:
     kind: int | str
     retry_after: str | None = None
     endpoint: str | None = None  # None: the next call to any endpoint
+    when: Callable[[dict[str, Any]], bool] | None = None  # only calls whose body matches
 
 
 @dataclass
@@ -145,8 +146,10 @@ class FakeLiveCoinWatch:
         times: int = 1,
         retry_after: str | None = None,
         endpoint: str | None = None,
+        when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
-        self.faults.extend(Fault(kind, retry_after, endpoint) for _ in range(times))
+        """Answer the next ``times`` matching calls with ``kind`` (see Fault)."""
+        self.faults.extend(Fault(kind, retry_after, endpoint, when) for _ in range(times))
 
     def set_burst_limit(
         self, calls: int, *, per_seconds: float = 1.0, retry_after: str | None = "1"
@@ -253,10 +256,13 @@ class FakeLiveCoinWatch:
         body = {"error": {"code": status, "status": text, "description": text}}
         return httpx.Response(status, json=body, headers=headers)
 
-    def _next_fault(self, endpoint: str) -> Fault | None:
+    def _next_fault(self, endpoint: str, body: Any) -> Fault | None:
         for index, fault in enumerate(self.faults):
-            if fault.endpoint in (None, endpoint):
-                return self.faults.pop(index)
+            if fault.endpoint not in (None, endpoint):
+                continue
+            if fault.when is not None and not (isinstance(body, dict) and fault.when(body)):
+                continue
+            return self.faults.pop(index)
         return None
 
     def _roll_credits(self) -> None:
@@ -319,7 +325,7 @@ class FakeLiveCoinWatch:
         if self._burst_refused():
             headers = {"retry-after": self.burst_retry_after} if self.burst_retry_after else None
             return self._error(429, "too many requests", headers), True
-        fault = self._next_fault(endpoint)
+        fault = self._next_fault(endpoint, body)
         if fault is None and self.flaky_rate and self._rng.random() < self.flaky_rate:
             fault = Fault(self._rng.choice(self.flaky_kinds))
         if fault is not None and fault.kind not in ("malformed", "invalid_item"):
