@@ -14,5 +14,7 @@ FROM
 (
     SELECT code, ts, rate, volume, cap, toUnixTimestamp64Milli(ts) % 86400000 <= 43200000 AS is_close_candidate
     FROM crypto.coins_history
+    -- ingestion stores only finite rates > 0 (001); rows stored otherwise are not prices
+    WHERE rate > 0 AND isFinite(rate)
 )
 GROUP BY code, day;
