@@ -296,13 +296,15 @@ def test_no_view_yields_infinity_or_nan_over_bad_stored_prices(clickhouse: Any) 
     clickhouse.command(
         "INSERT INTO crypto.coins_ticks (code, ts, source, currency, schema_version, rate, "
         "categories, kafka_partition, kafka_offset, ingested_at) VALUES "
-        f"('TICKZERO', now64(3) - INTERVAL 2 MINUTE, 'test', 'USD', 1, 5.0, [], 0, 0, now64(3)), "
-        f"('TICKZERO', now64(3) - INTERVAL 1 MINUTE, 'test', 'USD', 1, 0.0, [], 0, 1, now64(3))"
+        "('TICKZERO', now64(3) - INTERVAL 2 MINUTE, 'test', 'USD', 1, 5.0, [], 0, 0, now64(3)), "
+        "('TICKZERO', now64(3) - INTERVAL 1 MINUTE, 'test', 'USD', 1, 0.0, [], 0, 1, now64(3))"
     )
 
     assert non_finite_values(clickhouse) == {}
     # a bad close never becomes a close: the coin whose only close is 0 has none, ranks nowhere
-    closes_of = rows(clickhouse, "SELECT code, count() AS days FROM crypto.daily_close GROUP BY code")
+    closes_of = rows(
+        clickhouse, "SELECT code, count() AS days FROM crypto.daily_close GROUP BY code"
+    )
     assert {r["code"]: r["days"] for r in closes_of} == {"BROKEN": 56}
     ranked = {r["code"] for r in rows(clickhouse, "SELECT code FROM crypto.performance_ranking")}
     assert "ONLYZERO" not in ranked
