@@ -21,7 +21,7 @@ FROM crypto.kafka_portfolio_transactions AS message
 WHERE message._error = ''
     AND message.portfolio != '' AND message.transaction_id != '' AND message.code != ''
     AND message.kind IN ('buy', 'sell', 'transfer_in', 'transfer_out')
-    AND message.timestamp_ms > 0 AND message.version_ms > 0
+    AND message.timestamp_ms >= 1230940800000 AND message.timestamp_ms < 4102444800000 AND message.version_ms > 0
     AND toDecimal128OrNull(message.quantity, 18) > 0
     AND (message.price IS NULL OR (isFinite(message.price) AND message.price > 0))
     AND isFinite(message.fee) AND message.fee >= 0
