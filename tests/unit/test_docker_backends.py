@@ -467,3 +467,13 @@ def test_stack_builds_its_own_app_image_tag() -> None:
         if "build" in service
     }
     assert images == {"crypto-stream/app:crypto-stream-test-1"}
+
+
+def test_an_external_broker_is_never_stopped_and_start_is_a_no_op() -> None:
+    from tests.conftest import ExternalKafkaBroker
+
+    broker = ExternalKafkaBroker("broker.example:9092")
+    broker.start()  # the fixture's restart after every outage-capable test
+    broker.start()
+    with pytest.raises(pytest.skip.Exception, match="cannot stop"):
+        broker.stop()
