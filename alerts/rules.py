@@ -68,15 +68,18 @@ class Rule:
     description: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def condition_hash(self) -> str:
-        """Changes when what the rule tests changes (kind, parameters, hysteresis); not with
-        its description, targets, cooldown or webhooks. Kept state is only reused while equal."""
+    condition_hash: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Changes when what the rule tests changes (kind, parameters, hysteresis); not with
+        # its description, targets, cooldown or webhooks. Kept state is only reused while equal.
         material = json.dumps(
             {"kind": self.kind, "params": dict(self.params), "hysteresis": self.hysteresis_pct},
             sort_keys=True,
         )
-        return hashlib.sha256(material.encode()).hexdigest()[:16]
+        object.__setattr__(
+            self, "condition_hash", hashlib.sha256(material.encode()).hexdigest()[:16]
+        )
 
     @property
     def is_live(self) -> bool:
