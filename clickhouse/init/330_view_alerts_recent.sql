@@ -16,7 +16,6 @@ SELECT
     alert.rule_kind AS rule_kind,
     alert.coin AS coin,
     alert.summary AS summary,
-    alert.`values` AS `values`,
     alert.source AS source,
     alert.rules_version AS rules_version,
     alert.alert_id AS alert_id,

@@ -176,8 +176,9 @@ def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views
     )
     now = dt.datetime.now(dt.UTC)
     ticks = [
-        ["RISE", now - dt.timedelta(minutes=10), "test", "USD", 1, 130.0, 0, 0, now],
-        ["FALL", now - dt.timedelta(seconds=10), "test", "USD", 1, 140.0, 0, 0, now],
+        # other coins than the daily series: a live tick is also today's close candidate
+        ["QUIET", now - dt.timedelta(minutes=10), "test", "USD", 1, 130.0, 0, 0, now],
+        ["LIVE", now - dt.timedelta(seconds=10), "test", "USD", 1, 140.0, 0, 0, now],
     ]
     clickhouse.insert("crypto.coins_ticks", ticks, column_names=HISTORY_COLUMNS)
     clickhouse.insert(
@@ -199,7 +200,7 @@ def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views
                 {"id": "sma50-down", "kind": "sma_cross", "sma": 50, "direction": "down"},
                 {"id": "ath", "kind": "all_time_high"},
                 {"id": "dd-20", "kind": "drawdown", "level": 20},
-                {"id": "silent-5", "kind": "no_tick", "minutes": 5},
+                {"id": "silent-5", "kind": "no_tick", "minutes": 5, "coins": ["QUIET", "LIVE"]},
                 {"id": "errors", "kind": "ingest_errors", "per_hour": 10},
             ],
         }
@@ -213,7 +214,7 @@ def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views
         ("sma50-up", "RISE"),
         ("ath", "RISE"),
         ("dd-20", "FALL"),
-        ("silent-5", "RISE"),
+        ("silent-5", "QUIET"),
         ("errors", "*"),
     } | _sma_down_if_crossed(clickhouse)
     # edge-triggered: the same data fires nothing on the next rounds
