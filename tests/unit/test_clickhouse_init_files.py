@@ -32,6 +32,8 @@ TOPIC_TABLES = {
     "coins_ohlc_minute": "crypto.kafka_coins_ohlc_minute",
     "coins_moving_average_60s": "crypto.kafka_coins_moving_average_60s",
     "portfolio_transactions": "crypto.kafka_portfolio_transactions",
+    "coins_alerts": "crypto.kafka_coins_alerts",
+    "coins_alerts_deliveries": "crypto.kafka_coins_alerts_deliveries",
 }
 
 

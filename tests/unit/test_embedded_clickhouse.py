@@ -85,7 +85,7 @@ def test_every_named_collection_is_resolved_and_an_unset_variable_is_an_error() 
         named_collections({}, CONFIG_DIR)
 
 
-def test_the_project_declares_five_kafka_tables_each_with_a_group() -> None:
+def test_the_project_declares_seven_kafka_tables_each_with_a_group() -> None:
     tables = declared_kafka_tables(named_collections(collection_environment("b:1", "p")))
     assert {t.topics for t in tables.values()} == {
         ("coins_current_full",),
@@ -93,6 +93,8 @@ def test_the_project_declares_five_kafka_tables_each_with_a_group() -> None:
         ("coins_ohlc_minute",),
         ("coins_moving_average_60s",),
         ("portfolio_transactions",),
+        ("coins_alerts",),
+        ("coins_alerts_deliveries",),
     }
     assert all(t.group.startswith("p_") for t in tables.values())
     assert (

@@ -32,6 +32,7 @@ DASHBOARDS = [
     "Risk & performance",
     "Pipeline health",
     "Portfolio",
+    "Alerts",
 ]
 
 

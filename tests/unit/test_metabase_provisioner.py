@@ -33,6 +33,7 @@ DASHBOARDS = {
     "Risk & performance",
     "Pipeline health",
     "Portfolio",
+    "Alerts",
 }
 
 
