@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from embedded.kafka_broker import KafkaUnavailableError, NativeKafkaBroker
 from tests.support.backends import backend_missing, docker_available
 from tests.support.bridge import KafkaEngineBridge, RealKafkaEngineFeeder
 from tests.support.clickhouse_loader import (
@@ -31,7 +32,6 @@ from tests.support.clickhouse_loader import (
     resolve_environment,
     truncate_project_tables,
 )
-from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
 
 TESTS_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = TESTS_DIR.parent / ".test-artifacts"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embedded.kafka_broker import free_port
 from tests.support.compose_env import REPO_ROOT, load_compose
 from tests.support.images import compose_image
-from tests.support.kafka_native import free_port
 
 KAFKA_NETWORK_ALIAS = "kafka"
 KAFKA_INTERNAL_PORT = 19092
