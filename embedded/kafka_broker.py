@@ -151,8 +151,8 @@ def new_cluster_id() -> str:
             return cluster
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the broker if the test process dies, so no broker outlives it."""
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child if its parent dies, so no broker or producer outlives it."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
@@ -330,7 +330,10 @@ class NativeKafkaBroker:
             self._java("kafka.Kafka", str(config), heap=self.heap),
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
+            # Its own session: a Ctrl-C in the terminal reaches the supervisor only, which stops
+            # the broker last, after the producers flushed and ClickHouse caught up.
+            start_new_session=True,
         )
         log.close()
         self._await_ready()
