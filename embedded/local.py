@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -40,7 +41,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from embedded.clickhouse import EmbeddedClickHouse, open_embedded
+from embedded.clickhouse import INIT_DIR, EmbeddedClickHouse, open_embedded
 from embedded.kafka_broker import (
     KAFKA_VERSION,
     KafkaUnavailableError,
@@ -82,14 +83,24 @@ class LocalError(RuntimeError):
 
 
 # ---- the data directory --------------------------------------------------------------------
+def schema_fingerprint(init_dir: Path = INIT_DIR) -> str:
+    """A digest of clickhouse/init: the objects of a store are created once, like a server's
+    init scripts, so a store made from other SQL would keep other views or fail to apply."""
+    digest = hashlib.sha256()
+    for path in sorted(init_dir.glob("*.sql")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def engine_versions() -> dict[str, str]:
-    """What wrote a .local directory: layout, Kafka and the chDB engine (from package metadata,
-    so the check runs before anything opens the data)."""
+    """What wrote a .local directory: layout, Kafka, the chDB engine (from package metadata,
+    so the check runs before anything opens the data) and the clickhouse/init it applied."""
     versions = {"layout": str(LAYOUT_VERSION), "kafka": KAFKA_VERSION}
     for package in ("chdb-core", "chdb"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions["clickhouse"] = f"{package} {importlib.metadata.version(package)}"
             break
+    versions["schema (clickhouse/init)"] = schema_fingerprint()
     return versions
 
 
@@ -210,7 +221,14 @@ class LocalPipeline:
         created = asyncio.run(ensure_topics(connection, producer_topics(producer_settings)))
         self.say("topics: " + (", ".join(created) if created else "all exist (resuming)"))
         self.say(f"ClickHouse (chDB): opening {settings.clickhouse_dir}, applying clickhouse/init")
-        self.engine = open_embedded(settings.clickhouse_dir, connection)
+        try:
+            self.engine = open_embedded(settings.clickhouse_dir, connection)
+        except Exception as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise LocalError(
+                f"ClickHouse could not open {settings.clickhouse_dir} with clickhouse/init: "
+                f"{first_line} (nothing was deleted)"
+            ) from error
         env = {**os.environ, "COINS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
         source = "demo source (no COINS_LCW_API_KEY)" if producer_settings.demo else "LiveCoinWatch"
         for name, command in producer_commands(settings).items():

@@ -19,8 +19,8 @@ from typing import Any
 _NEWEST_MINUTE = "toStartOfMinute((SELECT max(last_tick_at) FROM crypto.rollup_ohlc_day))"
 
 # Per coin: latest price, volume and tick time from the day rollup; the price 1 h, 24 h and
-# 7 d before the newest minute from the minute rollup (a 15-minute window before each
-# instant), or for 24 h / 7 d from the backfilled history (its latest point within a day).
+# 7 d before the newest minute: the latest candidate at or before that instant, from the minute
+# rollup (a 15-minute window) or, for 24 h and 7 d, the backfilled history (within a day).
 OVERVIEW_SQL = f"""
 WITH
     {_NEWEST_MINUTE} AS newest,
@@ -66,7 +66,7 @@ SELECT
         past.at BETWEEN newest - INTERVAL 75 MINUTE AND newest - INTERVAL 60 MINUTE), 0) - 1)
         * 100 AS change_1h_pct,
     (latest.price / nullIf(argMaxIf(past.price, past.at,
-        past.at BETWEEN newest - INTERVAL 25 HOUR AND newest - INTERVAL 24 HOUR), 0) - 1)
+        past.at BETWEEN newest - INTERVAL 48 HOUR AND newest - INTERVAL 24 HOUR), 0) - 1)
         * 100 AS change_24h_pct,
     (latest.price / nullIf(argMaxIf(past.price, past.at,
         past.at BETWEEN newest - INTERVAL 8 DAY AND newest - INTERVAL 7 DAY), 0) - 1)

@@ -68,16 +68,32 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def _store_recent_only(client: Any, now: dt.datetime, code: str, base: float) -> None:
+    """A coin whose live ticks cover only the last 70 minutes, with 10 days of history."""
+    ticks = [
+        [code, now - dt.timedelta(minutes=m), "demo", "USD", 1, base * (1 - 0.0001 * m), 1.0,
+         [], 0, m, now]
+        for m in range(0, 71, 5)
+    ]  # fmt: skip
+    client.insert("crypto.coins_ticks", ticks, column_names=TICK_COLUMNS)
+    history = []
+    for back in range(1, 11):
+        noon = dt.datetime.combine(now.date() - dt.timedelta(days=back), dt.time(12), dt.UTC)
+        history.append([code, noon, "demo", "USD", 1, base * (1 + 0.001 * back), 0, back, noon])
+    client.insert("crypto.coins_history", history, column_names=HISTORY_COLUMNS)
+
+
 async def test_top_shows_coins_prices_detail_and_health(clickhouse: Any, now: dt.datetime) -> None:
     _store_ticks(clickhouse, now)
     _store_history(clickhouse, now.date())
+    _store_recent_only(clickhouse, now, "SOL", 150.0)
     refresh_snapshots(clickhouse)
     app = TopApp(Store(clickhouse, "test store"), refresh_seconds=3600, credits=lambda: "demo")
     async with app.run_test(size=(160, 50)) as pilot:
         await _settle(app, pilot)
         coins = app.query_one("#coins", DataTable)
-        assert coins.row_count == 2
-        rows = {_cells(coins, i)[0]: _cells(coins, i) for i in range(2)}
+        assert coins.row_count == 3
+        rows = {_cells(coins, i)[0]: _cells(coins, i) for i in range(3)}
         assert rows["BTC"][1] == "90,000.00"
         assert rows["ETH"][1] == "3,000.00"
         # 1 h: the newest minute against the last close 60-75 min before it (60 min ago here)
@@ -86,13 +102,17 @@ async def test_top_shows_coins_prices_detail_and_health(clickhouse: Any, now: dt
         # 7 d: no live ticks that old, so the last backfilled noon close 7-8 days before is used
         back = 7 if now.hour >= 12 else 8
         assert rows["ETH"][4] == f"{(1 / (1 + 0.001 * back) - 1) * 100:+.2f}%"
+        # 24 h without live ticks that old: the last backfilled noon close 24-48 h before
+        back_24h = 1 if now.hour >= 12 else 2
+        assert rows["SOL"][3] == f"{(1 / (1 + 0.001 * back_24h) - 1) * 100:+.2f}%"
+        assert rows["SOL"][4] == f"{(1 / (1 + 0.001 * back) - 1) * 100:+.2f}%"
         assert len(rows["BTC"][6]) == 24  # 24 h sparkline: the last 24 of 96 quarter-hours
         assert app.snapshot is not None
         assert app.snapshot.coins[0].sparkline
 
         # selecting a coin shows its detail
         await pilot.click("#coins")
-        target = [_cells(coins, i)[0] for i in range(2)].index("ETH")
+        target = [_cells(coins, i)[0] for i in range(3)].index("ETH")
         coins.move_cursor(row=target)
         await _settle(app, pilot)
         assert app.selected == "ETH"

@@ -25,7 +25,7 @@ def test_a_new_directory_records_what_wrote_it(tmp_path: Path) -> None:
     check_data_dir(_settings(root))
     recorded = json.loads((root / MANIFEST).read_text())
     assert recorded == engine_versions()
-    assert set(recorded) == {"layout", "kafka", "clickhouse"}
+    assert set(recorded) == {"layout", "kafka", "clickhouse", "schema (clickhouse/init)"}
     check_data_dir(_settings(root))  # the same version reuses it
 
 
@@ -43,6 +43,16 @@ def test_a_directory_from_another_version_is_refused_and_kept(tmp_path: Path) ->
     assert "kafka 3.9.0 (this version: " in message
     assert "Nothing was deleted" in message
     assert _tree(root) == before
+
+
+def test_a_directory_made_from_other_init_sql_is_refused_and_kept(tmp_path: Path) -> None:
+    root = tmp_path / ".local"
+    other = {**engine_versions(), "schema (clickhouse/init)": "0123456789abcdef"}
+    root.mkdir()
+    (root / MANIFEST).write_text(json.dumps(other))
+    with pytest.raises(LocalError, match=r"schema \(clickhouse/init\) 0123456789abcdef"):
+        check_data_dir(_settings(root))
+    assert json.loads((root / MANIFEST).read_text()) == other
 
 
 def test_a_foreign_directory_is_refused_and_kept(tmp_path: Path) -> None:
