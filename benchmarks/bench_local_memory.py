@@ -95,7 +95,7 @@ def main() -> None:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    peak, last = 0, {}
+    peak, last, names = 0, {}, {}
     try:
         deadline = time.monotonic() + args.minutes * 60
         while time.monotonic() < deadline:
@@ -105,6 +105,7 @@ def main() -> None:
             peak = max(peak, sum(last.values()))
             time.sleep(10)
         last = tree_rss(process.pid)
+        names = {pid: name_of(pid) for pid in last}
         status_lines = [
             line for line in (workdir / "local.log").read_text().splitlines() if "status:" in line
         ]
@@ -115,7 +116,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     total = sum(last.values())
     for pid, size in sorted(last.items(), key=lambda item: -item[1]):
-        print(f"  {name_of(pid):24} {size / MIB:8.0f} MiB")
+        print(f"  {names.get(pid, '?'):24} {size / MIB:8.0f} MiB")
     print(f"  last status: {status_lines[-1] if status_lines else '(none)'}")
     print(
         f"after {args.minutes:g} min: {total / MIB:,.0f} MiB resident "
