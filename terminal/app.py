@@ -171,7 +171,12 @@ class TopApp(App[None]):
 
     @work(thread=True, exclusive=True, group="refresh")
     def _load(self, selected: str | None) -> None:
-        snapshot = self.queries.load(selected)
+        try:
+            snapshot = self.queries.load(selected)
+        except Exception as error:  # a server that went away: say so, retry at the next refresh
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            self.call_from_thread(self._show_unreachable, first_line)
+            return
         if self.refreshes % 60 == 0:  # the credits line changes slowly; spare the API
             self._credits_line = self.credits()
         self.call_from_thread(self._show, snapshot)
@@ -195,6 +200,16 @@ class TopApp(App[None]):
         if snapshot.detail is not None:
             self._show_detail(snapshot.detail)
         self._show_health(snapshot.health)
+
+    def _show_unreachable(self, reason: str) -> None:
+        self.refreshes += 1
+        message = self.query_one("#message", Static)
+        message.update(Text(f"Cannot read {self.store.description}: {reason}. Retrying."))
+        message.display = True
+        health = self.query_one("#health", Static)
+        health.update(Text(f"store unreachable: {reason}"))
+        health.add_class("stale")
+        self.live_fresh = False
 
     def _show_coins(self, snapshot: Snapshot) -> None:
         table = self.query_one("#coins", DataTable)

@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from terminal.app import EMPTY_STORE, TopApp
+from terminal.queries import DashboardQueries
 from terminal.store import Store
 from tests.support.clickhouse_snapshots import refresh_snapshots
 
@@ -188,3 +189,25 @@ async def test_the_sql_box_runs_a_query_in_the_same_process(clickhouse: Any) -> 
         result = app.query_one("#sql_result", DataTable)
         assert [str(c.label) for c in result.columns.values()] == ["answer"]
         assert _cells(result, 0) == ["42"]
+
+
+class _UnreachableClient:
+    def query(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise ConnectionRefusedError("Connection refused: localhost:8123")
+
+
+async def test_an_unreachable_store_is_said_and_retried_not_fatal(clickhouse: Any) -> None:
+    app = TopApp(Store(_UnreachableClient(), "ClickHouse server"), refresh_seconds=3600)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _settle(app, pilot)
+        message = app.query_one("#message", Static)
+        assert str(message.render()) == (
+            "Cannot read ClickHouse server: Connection refused: localhost:8123. Retrying."
+        )
+        assert app.query_one("#health", Static).has_class("stale")
+        app.store = Store(clickhouse, "test store")
+        app.queries = DashboardQueries(app.store.query)
+        await pilot.press("r")
+        await _settle(app, pilot)
+        assert str(app.query_one("#message", Static).render()) == EMPTY_STORE
+        assert app.is_running
