@@ -93,21 +93,15 @@ FROM
 GROUP BY code
 """
 
+# The project's own minute view (a merge of rollup_ohlc_minute), one coin, a primary-key range.
 MINUTES_SQL = """
-SELECT
-    minute,
-    argMinMerge(open) AS open,
-    max(high) AS high,
-    min(low) AS low,
-    argMaxMerge(close) AS close,
-    groupBitmapMerge(tick_offsets) AS ticks
-FROM crypto.rollup_ohlc_minute
+SELECT minute, open, high, low, close, tick_count
+FROM crypto.ohlc_minute_live
 WHERE code = {code:String}
   AND minute >= (
       SELECT toStartOfMinute(max(last_tick_at)) FROM crypto.rollup_ohlc_day
       WHERE code = {code:String}
   ) - INTERVAL {hours:UInt32} HOUR
-GROUP BY minute
 ORDER BY minute
 """
 
