@@ -242,17 +242,33 @@ def run_statement(client: Any, statement: str) -> None:
     try:
         client.command(statement)
     except Exception as error:
-        table = kafka_table(statement)
-        if table is None or not KAFKA_CREATE_QUIRK.search(str(error)):
+        name = _created_or_attached_table(statement)
+        if name is None or not KAFKA_CREATE_QUIRK.search(str(error)):
             raise
-        database, _, name = table.name.rpartition(".")
+        database, _, table = name.rpartition(".")
         found = client.query(
             "SELECT count() FROM system.tables WHERE database = {db:String} "
             "AND name = {name:String} AND engine = 'Kafka'",
-            parameters={"db": database or "default", "name": name},
+            parameters={"db": database or "default", "name": table},
         ).result_rows[0][0]
         if not found:
-            raise RuntimeError(f"{table.name} is not in system.tables after: {error}") from error
+            raise RuntimeError(
+                f"Kafka table {name} is not in system.tables after: {error}"
+            ) from error
+
+
+def _created_or_attached_table(statement: str) -> str | None:
+    """The table of a Kafka-engine CREATE, or of a bare ``ATTACH TABLE name`` (whose engine
+    the existence check then proves to be Kafka); None for anything else."""
+    table = kafka_table(statement)
+    if table is not None:
+        return table.name
+    bare = re.fullmatch(
+        r"\s*ATTACH\s+TABLE\s+(?P<name>[`\"\w.]+)\s*", strip_comments(statement), re.I
+    )
+    if bare is None:
+        return None
+    return ".".join(unquote(part) for part in bare.group("name").split("."))
 
 
 def apply_sql(client: Any, sql: str, source: str = "<sql>") -> None:
@@ -286,11 +302,14 @@ async def _kafka_call(operation: Any, describe: str, deadline_s: float) -> Any:
 
 
 async def create_topics(
-    connection: KafkaConnection, topics: Iterable[str], deadline_s: float = 60.0
+    connection: KafkaConnection,
+    topics: Iterable[str],
+    deadline_s: float = 60.0,
+    partitions: int = 1,
 ) -> None:
-    """Create missing topics (one partition) before a Kafka table reads them: the engine only
-    notices a topic created later at its next metadata refresh."""
-    specs = [TopicSpec(topic, partitions=1, replication_factor=1) for topic in sorted(set(topics))]
+    """Create missing topics before a Kafka table reads them: the engine only notices a topic
+    created later at its next metadata refresh (measured: minutes)."""
+    specs = [TopicSpec(topic, partitions, replication_factor=1) for topic in sorted(set(topics))]
     if specs:
         await _kafka_call(
             lambda: ensure_topics(connection, specs), "create the Kafka tables' topics", deadline_s

@@ -7,7 +7,6 @@ See tests/support/backends.py for the order in which backends are chosen, and th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import tempfile
@@ -19,18 +18,19 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.support.backends import backend_missing, docker_available
-from tests.support.bridge import KafkaEngineBridge, RealKafkaEngineFeeder
-from tests.support.clickhouse_loader import (
-    INIT_DIR,
+from embedded.clickhouse import (
+    DEFAULT_GROUP_PREFIX,
     KafkaTable,
+    collection_environment,
+    create_topics,
     declared_kafka_tables,
-    kafka_tables,
-    load_sql_dir,
-    project_databases,
-    resolve_environment,
-    truncate_project_tables,
+    named_collections,
+    open_embedded,
 )
+from producers.kafka_config import KafkaConnection
+from tests.support.backends import backend_missing, docker_available
+from tests.support.clickhouse_loader import project_databases, truncate_project_tables
+from tests.support.kafka_feeder import KafkaFeeder
 from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -155,39 +155,50 @@ class ClickHouseBackend:
     kind: str  # "chdb", "container" or "url"
     kafka_tables: dict[str, KafkaTable]
     databases: list[str]
+    group_prefix: str
 
 
 @pytest.fixture(scope="session")
-def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBackend]:
-    """One ClickHouse engine per session with clickhouse/init applied."""
+def kafka_group_prefix() -> str:
+    """Consumer groups of this session's Kafka tables: never a stack's own groups."""
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def clickhouse_backend(
+    request: pytest.FixtureRequest, kafka_group_prefix: str
+) -> Iterator[ClickHouseBackend]:
+    """One ClickHouse engine per session with clickhouse/init applied, its Kafka tables reading
+    the session's broker through ClickHouse's real Kafka engine."""
     import clickhouse_connect
 
     databases = project_databases()
     url = os.environ.get("CLICKHOUSE_URL")
     if url:
         client = clickhouse_connect.get_client(dsn=url)
-        yield ClickHouseBackend(client, "url", declared_kafka_tables(), databases)
+        prefix = os.environ.get("CLICKHOUSE_KAFKA_GROUP_PREFIX", DEFAULT_GROUP_PREFIX)
+        tables = declared_kafka_tables(named_collections(collection_environment("", prefix)))
+        yield ClickHouseBackend(client, "url", tables, databases, prefix)
         return
+    kafka = request.getfixturevalue("kafka_broker")
+    connection = KafkaConnection(kafka.bootstrap)
     if docker_available():
         from tests.support.containers import clickhouse_container
 
-        kafka = request.getfixturevalue("kafka_broker")
         network = request.getfixturevalue("docker_network")
-        declared = declared_kafka_tables()
+        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
+        tables = declared_kafka_tables(
+            named_collections(collection_environment(internal, kafka_group_prefix))
+        )
         # Topics first: a Kafka table that starts before its topic exists only notices it at
         # the next metadata refresh, minutes later.
-        asyncio.run(
-            _create_topics(kafka.bootstrap, {t for k in declared.values() for t in k.topics})
-        )
-        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
+        asyncio.run(create_topics(connection, [t for k in tables.values() for t in k.topics]))
         with clickhouse_container(network, internal) as (client, environment):
-            resolved = {
-                name: resolve_environment(table, environment) for name, table in declared.items()
-            }
-            yield ClickHouseBackend(client, "container", resolved, databases)
+            resolved = declared_kafka_tables(named_collections(environment))
+            yield ClickHouseBackend(client, "container", resolved, databases, kafka_group_prefix)
         return
     try:
-        import chdb  # noqa: F401 - proves the engine is installed before we build a DSN
+        import chdb  # noqa: F401 - proves the engine is installed before we open a data path
     except ImportError as error:
         backend_missing(
             "the ClickHouse engine",
@@ -195,29 +206,14 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
             error,
         )
     data_path = Path(tempfile.mkdtemp(prefix="chdb-"))
-    client = clickhouse_connect.get_client(dsn=f"chdb://{data_path}")
+    engine = open_embedded(data_path, connection, group_prefix=kafka_group_prefix)
     try:
-        load_sql_dir(client, INIT_DIR)
-        yield ClickHouseBackend(client, "chdb", kafka_tables(client), databases)
+        yield ClickHouseBackend(
+            engine.client, "chdb", engine.kafka_tables, databases, kafka_group_prefix
+        )
     finally:
-        client.close()
+        engine.close()
         shutil.rmtree(data_path, ignore_errors=True)
-
-
-async def _create_topics(bootstrap: str, topics: set[str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics - existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
@@ -228,10 +224,10 @@ def clickhouse(clickhouse_backend: ClickHouseBackend) -> Any:
 
 
 @pytest.fixture
-def bridge(
+def kafka_feeder(
     clickhouse: Any, clickhouse_backend: ClickHouseBackend, kafka_bootstrap: str
-) -> KafkaEngineBridge | RealKafkaEngineFeeder:
-    """Puts Kafka records into the Kafka tables: emulated on chDB, the real engine elsewhere."""
-    if clickhouse_backend.kind == "chdb":
-        return KafkaEngineBridge(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)
-    return RealKafkaEngineFeeder(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)
+) -> KafkaFeeder:
+    """Produces to the Kafka tables' topics and waits until ClickHouse consumed the records."""
+    return KafkaFeeder(
+        clickhouse, dict(clickhouse_backend.kafka_tables), KafkaConnection(kafka_bootstrap)
+    )

@@ -1,12 +1,12 @@
 """Every Metabase question's SQL, run on the real ClickHouse engine over known sample data.
 
-The sample data goes in as Kafka message values through the project's Kafka tables (the bridge
-on chDB, the real engine where Docker exists): 260 days of history, live ticks of the last two
-days, ksqlDB window results and one malformed message; then the snapshot tables the daily
-indicator cards read are refreshed once, as ClickHouse does every minute. Each question is
-rendered the way Metabase renders it (template variables replaced by their defaults, optional
-clauses resolved) and must return every column its visualization settings name, at least one
-row, and values that make sense for what the chart shows.
+The sample data goes in as Kafka message values through the broker and the project's Kafka
+tables (ClickHouse's real Kafka engine, in chDB or a container): 260 days of history, live
+ticks of the last two days, ksqlDB window results and one malformed message; then the snapshot
+tables the daily indicator cards read are refreshed once, as ClickHouse does every minute. Each
+question is rendered the way Metabase renders it (template variables replaced by their
+defaults, optional clauses resolved) and must return every column its visualization settings
+name, at least one row, and values that make sense for what the chart shows.
 """
 
 from __future__ import annotations
@@ -71,15 +71,15 @@ def ksql_results(live: list[Tick]) -> tuple[list[dict[str, Any]], list[dict[str,
     return ohlc, averages
 
 
-def feed(bridge: Any, client: Any, scenario: Scenario) -> None:
+def feed(kafka_feeder: Any, client: Any, scenario: Scenario) -> None:
     ohlc, averages = ksql_results(scenario.live)
-    bridge.insert_values(
+    kafka_feeder.insert_values(
         "kafka_coins_historical", as_json(history_message(t) for t in scenario.history)
     )
     live = as_json(current_full_message(t) for t in scenario.live)
-    bridge.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
-    bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
-    bridge.insert_values("kafka_coins_moving_average_60s", as_json(averages))
+    kafka_feeder.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
+    kafka_feeder.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
+    kafka_feeder.insert_values("kafka_coins_moving_average_60s", as_json(averages))
     # The daily-indicator cards read snapshot tables that ClickHouse refreshes every minute.
     refresh_snapshots(client)
 
@@ -213,16 +213,16 @@ def check_question(client: Any, question: QuestionDefinition) -> list[str]:
     return problems
 
 
-def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, bridge: Any) -> None:
-    feed(bridge, clickhouse, SCENARIO)
+def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, kafka_feeder: Any) -> None:
+    feed(kafka_feeder, clickhouse, SCENARIO)
 
     problems = [p for q in DEFINITIONS.questions for p in check_question(clickhouse, q)]
 
     assert problems == []
 
 
-def test_dashboard_filters_change_what_the_cards_show(clickhouse: Any, bridge: Any) -> None:
-    feed(bridge, clickhouse, SCENARIO)
+def test_dashboard_filters_change_what_the_cards_show(clickhouse: Any, kafka_feeder: Any) -> None:
+    feed(kafka_feeder, clickhouse, SCENARIO)
     definitions: Definitions = DEFINITIONS
     ohlc = definitions.question("Intraday: minute OHLC (ksqlDB)")
 
