@@ -9,7 +9,10 @@ chdb-core 26.9, see docs/testing.md) is handled here and nowhere else:
   ``Code: 49 … Shutdown was called. (LOGICAL_ERROR)`` although the table is created and
   consumes: exactly that error, on exactly those statements, is tolerated once the table is
   seen in ``system.tables``; any other error fails;
-- one process per data path (a second one cannot lock ``<path>/status``).
+- one process per data path (a second one cannot lock ``<path>/status``);
+- a data path that still holds Kafka tables cannot be opened again (their startup raises the
+  same error and chDB refuses to start), so ``close()`` drops them first; a process killed
+  before ``close()`` leaves a path that must be recreated.
 
 Consumption is awaited through the engine's own state: the consumer group's committed offsets
 (the engine commits a block only after its materialized views ran) and, for diagnostics,
@@ -286,17 +289,18 @@ def apply_init(client: Any, directory: Path = INIT_DIR) -> None:
 
 
 # ---- Kafka state ---------------------------------------------------------------------------
-def _retriable_kafka_error(error: BaseException) -> bool:
+def retriable_kafka_error(error: BaseException) -> bool:
     return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
 
 
-async def _kafka_call(operation: Any, describe: str, deadline_s: float) -> Any:
+async def retry_kafka_call(operation: Any, describe: str, deadline_s: float) -> Any:
+    """``operation()``, retried on retriable Kafka errors until ``deadline_s`` seconds passed."""
     return await call_with_retry(
         KAFKA_CALL_RETRY,
         operation,
         asyncio.sleep,
         describe,
-        retryable=_retriable_kafka_error,
+        retryable=retriable_kafka_error,
         deadline_s=deadline_s,
     )
 
@@ -311,7 +315,7 @@ async def create_topics(
     created later at its next metadata refresh (measured: minutes)."""
     specs = [TopicSpec(topic, partitions, replication_factor=1) for topic in sorted(set(topics))]
     if specs:
-        await _kafka_call(
+        await retry_kafka_call(
             lambda: ensure_topics(connection, specs), "create the Kafka tables' topics", deadline_s
         )
 
@@ -344,7 +348,7 @@ async def end_offsets(
             await consumer.stop()
         return {tp: int(offset) for tp, offset in ends.items()}
 
-    result: dict[TopicPartition, int] = await _kafka_call(
+    result: dict[TopicPartition, int] = await retry_kafka_call(
         fetch, f"read the end offsets of {topic!r}", deadline_s
     )
     return result
@@ -368,7 +372,7 @@ async def committed_offsets(
             await admin.close()
         return {tp: (answer[tp].offset if tp in answer else -1) for tp in wanted}
 
-    result: dict[TopicPartition, int] = await _kafka_call(
+    result: dict[TopicPartition, int] = await retry_kafka_call(
         fetch, f"read the offsets committed by {group!r}", deadline_s
     )
     return result
@@ -457,7 +461,14 @@ class EmbeddedClickHouse:
         self.wait_consumed(table, targets, timeout_s)
 
     def close(self) -> None:
-        self.client.close()
+        """Drop the Kafka tables, then close: chDB cannot open a data path again while it holds
+        Kafka tables (their startup fails with the CREATE error and the engine refuses to
+        start; measured), and ``open_embedded`` creates them again from the init SQL."""
+        try:
+            for name in self.kafka_tables:
+                self.client.command(f"DROP TABLE IF EXISTS {name} SYNC")
+        finally:
+            self.client.close()
 
 
 def wait_for_table(

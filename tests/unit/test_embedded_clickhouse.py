@@ -165,3 +165,53 @@ def test_split_handles_escaped_quotes() -> None:
 
 def test_project_databases_come_from_the_init_sql() -> None:
     assert project_databases() == ["crypto"]
+
+
+def testretriable_kafka_errors_are_retried_until_they_pass() -> None:
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+    from embedded.clickhouse import retry_kafka_call
+
+    answers: list[BaseException | str] = [
+        GroupCoordinatorNotAvailableError(),
+        GroupCoordinatorNotAvailableError(),
+        "offsets",
+    ]
+
+    async def lookup() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    assert asyncio.run(retry_kafka_call(lookup, "coordinator lookup", deadline_s=30)) == "offsets"
+    assert answers == []
+
+
+def test_other_errors_are_not_retried() -> None:
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from embedded.clickhouse import retry_kafka_call
+
+    calls = 0
+
+    async def denied() -> None:
+        nonlocal calls
+        calls += 1
+        raise TopicAuthorizationFailedError()
+
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(retry_kafka_call(denied, "denied call", deadline_s=30))
+    assert calls == 1
+
+
+def test_retriable_errors_stop_at_the_deadline() -> None:
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+    from embedded.clickhouse import retry_kafka_call
+
+    async def never() -> None:
+        raise GroupCoordinatorNotAvailableError()
+
+    with pytest.raises(GroupCoordinatorNotAvailableError):
+        asyncio.run(retry_kafka_call(never, "hopeless lookup", deadline_s=0.5))
