@@ -10,9 +10,8 @@ chdb-core 26.9, see docs/testing.md) is handled here and nowhere else:
   consumes: exactly that error, on exactly those statements, is tolerated once the table is
   seen in ``system.tables``; any other error fails;
 - one process per data path (a second one cannot lock ``<path>/status``);
-- a data path that still holds Kafka tables cannot be opened again (their startup raises the
-  same error and chDB refuses to start), so ``close()`` drops them first; a process killed
-  before ``close()`` leaves a path that must be recreated.
+- a data path that holds Kafka tables cannot be opened again (their startup raises the same
+  error and chDB refuses to start): they must be set aside before chDB opens the path.
 
 Consumption is awaited through the engine's own state: the consumer group's committed offsets
 (the engine commits a block only after its materialized views ran) and, for diagnostics,
@@ -461,14 +460,7 @@ class EmbeddedClickHouse:
         self.wait_consumed(table, targets, timeout_s)
 
     def close(self) -> None:
-        """Drop the Kafka tables, then close: chDB cannot open a data path again while it holds
-        Kafka tables (their startup fails with the CREATE error and the engine refuses to
-        start; measured), and ``open_embedded`` creates them again from the init SQL."""
-        try:
-            for name in self.kafka_tables:
-                self.client.command(f"DROP TABLE IF EXISTS {name} SYNC")
-        finally:
-            self.client.close()
+        self.client.close()
 
 
 def wait_for_table(
