@@ -37,15 +37,22 @@ from tests.support.tick_data import (
 )
 
 DEFINITIONS = load_definitions(Path(__file__).resolve().parents[2] / "metabase")
-NOW = datetime.now(tz=UTC)
-_GOLDEN = golden_scenario(NOW, history_days=260)
-_LAST_BTC = max((t for t in _GOLDEN.live if t.code == "BTC"), key=lambda t: t.timestamp_ms)
-# One more tick a second ago, so "today" has live data even just after midnight UTC.
-SCENARIO = Scenario(
-    history=_GOLDEN.history,
-    live=[*_GOLDEN.live, Tick("BTC", epoch_ms(NOW) - 1000, _LAST_BTC.rate * 1.001, 1e9, 1e12)],
-    missing_day=_GOLDEN.missing_day,
-)
+
+
+def current_scenario() -> Scenario:
+    """The sample data as of now: built when a test runs, not when the module is imported (a
+    slow suite would otherwise feed ticks older than the "seconds since last tick" bound)."""
+    now = datetime.now(tz=UTC)
+    golden = golden_scenario(now, history_days=260)
+    last_btc = max((t for t in golden.live if t.code == "BTC"), key=lambda t: t.timestamp_ms)
+    # One more tick a second ago, so "today" has live data even just after midnight UTC.
+    return Scenario(
+        history=golden.history,
+        live=[*golden.live, Tick("BTC", epoch_ms(now) - 1000, last_btc.rate * 1.001, 1e9, 1e12)],
+        missing_day=golden.missing_day,
+    )
+
+
 MALFORMED_TICK = '{"code": "BTC", "rate": "not-a-number", "timestamp_ms": '
 
 Rows = list[dict[str, Any]]
@@ -214,7 +221,7 @@ def check_question(client: Any, question: QuestionDefinition) -> list[str]:
 
 
 def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, kafka_feeder: Any) -> None:
-    feed(kafka_feeder, clickhouse, SCENARIO)
+    feed(kafka_feeder, clickhouse, current_scenario())
 
     problems = [p for q in DEFINITIONS.questions for p in check_question(clickhouse, q)]
 
@@ -222,7 +229,7 @@ def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, kafka_feeder: 
 
 
 def test_dashboard_filters_change_what_the_cards_show(clickhouse: Any, kafka_feeder: Any) -> None:
-    feed(kafka_feeder, clickhouse, SCENARIO)
+    feed(kafka_feeder, clickhouse, current_scenario())
     definitions: Definitions = DEFINITIONS
     ohlc = definitions.question("Intraday: minute OHLC (ksqlDB)")
 
