@@ -19,16 +19,21 @@ from typing import Any, Protocol
 import pytest
 
 from embedded.clickhouse import (
-    DEFAULT_GROUP_PREFIX,
     KafkaTable,
-    collection_environment,
     create_topics,
     declared_kafka_tables,
     named_collections,
     open_embedded,
 )
 from producers.kafka_config import KafkaConnection
-from tests.support.backends import backend_missing, docker_available
+from tests.support.backends import (
+    backend_missing,
+    choose_clickhouse,
+    choose_kafka,
+    clickhouse_reads_session_broker,
+    docker_available,
+    session_group_prefix,
+)
 from tests.support.clickhouse_loader import project_databases, truncate_project_tables
 from tests.support.kafka_feeder import KafkaFeeder
 from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
@@ -83,7 +88,7 @@ class ExternalKafkaBroker:
         pytest.skip("KAFKA_BOOTSTRAP points at an external broker that the tests cannot stop")
 
     def start(self) -> None:
-        pytest.skip("KAFKA_BOOTSTRAP points at an external broker that the tests cannot start")
+        """Nothing to do: the suite never stopped it (stop() skips the test first)."""
 
 
 @pytest.fixture(scope="session")
@@ -97,11 +102,11 @@ def docker_network() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def kafka_broker(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The session's real Kafka broker (external, container or native), with stop()/start()."""
-    external = os.environ.get("KAFKA_BOOTSTRAP")
-    if external:
-        yield ExternalKafkaBroker(external)
+    kind = choose_kafka(os.environ, docker_available)
+    if kind == "external":
+        yield ExternalKafkaBroker(os.environ["KAFKA_BOOTSTRAP"])
         return
-    if docker_available():
+    if kind == "container":
         from tests.support.containers import kafka_container
 
         network = request.getfixturevalue("docker_network")
@@ -137,7 +142,7 @@ def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
 
 @pytest.fixture
 def running_kafka_broker(kafka_broker: KafkaBroker) -> Iterator[KafkaBroker]:
-    """The broker, guaranteed running again after the test even if the test stopped it."""
+    """The broker, running again after the test whatever the test did (start() is idempotent)."""
     yield kafka_broker
     kafka_broker.start()
 
@@ -155,47 +160,44 @@ class ClickHouseBackend:
     kind: str  # "chdb", "container" or "url"
     kafka_tables: dict[str, KafkaTable]
     databases: list[str]
-    group_prefix: str
+    # False for a CLICKHOUSE_URL server next to a broker it does not read (no KAFKA_BOOTSTRAP).
+    reads_session_broker: bool = True
 
 
 @pytest.fixture(scope="session")
-def kafka_group_prefix() -> str:
-    """Consumer groups of this session's Kafka tables: never a stack's own groups."""
-    return f"test-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="session")
-def clickhouse_backend(
-    request: pytest.FixtureRequest, kafka_group_prefix: str
-) -> Iterator[ClickHouseBackend]:
+def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBackend]:
     """One ClickHouse engine per session with clickhouse/init applied, its Kafka tables reading
-    the session's broker through ClickHouse's real Kafka engine."""
+    the session's broker through ClickHouse's real Kafka engine (chDB or a container)."""
     import clickhouse_connect
 
     databases = project_databases()
-    url = os.environ.get("CLICKHOUSE_URL")
-    if url:
-        client = clickhouse_connect.get_client(dsn=url)
-        prefix = os.environ.get("CLICKHOUSE_KAFKA_GROUP_PREFIX", DEFAULT_GROUP_PREFIX)
-        tables = declared_kafka_tables(named_collections(collection_environment("", prefix)))
-        yield ClickHouseBackend(client, "url", tables, databases, prefix)
+    kafka_kind = choose_kafka(os.environ, docker_available)
+    kind = choose_clickhouse(os.environ, kafka_kind)
+    if kind == "url":
+        from tests.support.containers import compose_environment
+
+        client = clickhouse_connect.get_client(dsn=os.environ["CLICKHOUSE_URL"])
+        # The server's groups: compose's, with whatever this shell overrides (the same
+        # variables the stack reads), never the raw ${...} of the named collection.
+        server_environment = {**compose_environment("clickhouse", os.environ), **os.environ}
+        tables = declared_kafka_tables(named_collections(server_environment))
+        reads = clickhouse_reads_session_broker(kafka_kind, kind)
+        yield ClickHouseBackend(client, "url", tables, databases, reads)
         return
     kafka = request.getfixturevalue("kafka_broker")
     connection = KafkaConnection(kafka.bootstrap)
-    if docker_available():
+    if kind == "container":
         from tests.support.containers import clickhouse_container
 
         network = request.getfixturevalue("docker_network")
-        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
-        tables = declared_kafka_tables(
-            named_collections(collection_environment(internal, kafka_group_prefix))
-        )
         # Topics first: a Kafka table that starts before its topic exists only notices it at
         # the next metadata refresh, minutes later.
-        asyncio.run(create_topics(connection, [t for k in tables.values() for t in k.topics]))
+        topics = [topic for table in declared_kafka_tables({}).values() for topic in table.topics]
+        asyncio.run(create_topics(connection, topics))
+        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
         with clickhouse_container(network, internal) as (client, environment):
-            resolved = declared_kafka_tables(named_collections(environment))
-            yield ClickHouseBackend(client, "container", resolved, databases, kafka_group_prefix)
+            tables = declared_kafka_tables(named_collections(environment))
+            yield ClickHouseBackend(client, "container", tables, databases)
         return
     try:
         import chdb  # noqa: F401 - proves the engine is installed before we open a data path
@@ -206,11 +208,9 @@ def clickhouse_backend(
             error,
         )
     data_path = Path(tempfile.mkdtemp(prefix="chdb-"))
-    engine = open_embedded(data_path, connection, group_prefix=kafka_group_prefix)
+    engine = open_embedded(data_path, connection, group_prefix=session_group_prefix())
     try:
-        yield ClickHouseBackend(
-            engine.client, "chdb", engine.kafka_tables, databases, kafka_group_prefix
-        )
+        yield ClickHouseBackend(engine.client, "chdb", engine.kafka_tables, databases)
     finally:
         engine.close()
         shutil.rmtree(data_path, ignore_errors=True)
@@ -228,6 +228,12 @@ def kafka_feeder(
     clickhouse: Any, clickhouse_backend: ClickHouseBackend, kafka_bootstrap: str
 ) -> KafkaFeeder:
     """Produces to the Kafka tables' topics and waits until ClickHouse consumed the records."""
+    if not clickhouse_backend.reads_session_broker:
+        pytest.fail(
+            "CLICKHOUSE_URL is set without KAFKA_BOOTSTRAP: that server's Kafka tables read its "
+            "own broker, not this session's. Set KAFKA_BOOTSTRAP to the broker it reads.",
+            pytrace=False,
+        )
     return KafkaFeeder(
         clickhouse, dict(clickhouse_backend.kafka_tables), KafkaConnection(kafka_bootstrap)
     )
