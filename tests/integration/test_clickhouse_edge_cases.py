@@ -261,6 +261,7 @@ def test_every_init_file_applies_again_over_the_schema(
     assert sorted(row["name"] for row in kafka_tables) == sorted(
         name.split(".")[1] for name in clickhouse_backend.kafka_tables
     )
+    assert len(kafka_tables) == 6  # four pipeline topics, the alerts and their deliveries
     declared = {
         path.name: re.findall(
             r"CREATE\s+(?:MATERIALIZED\s+)?(?:TABLE|VIEW)\s+IF\s+NOT\s+EXISTS\s+crypto\.(\w+)",
