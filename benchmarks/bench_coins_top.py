@@ -1,7 +1,7 @@
 """`coins top` refresh: each of its queries at N ticks (default 30 million) against its raw-scan
 equivalent, and the whole refresh.
 
-The ticks go through the production path (the Kafka table and the materialized views build the
+The ticks go through the production conversion into crypto.coins_ticks (the views build the
 rollups; shared generator: clickhouse_bench_data.py), every snapshot is refreshed once, then the
 schedule is stopped. Each dashboard query (terminal/queries.py) is timed as it runs, and against
 the same SQL with every rollup replaced by the same aggregation of crypto.coins_ticks and every
@@ -24,7 +24,7 @@ from typing import Any
 from bench_clickhouse_queries import expand, raw_bodies, view_bodies
 from clickhouse_bench_data import (
     COINS,
-    load_through_pipeline,
+    load_ticks,
     median_seconds,
     open_engine,
     refresh_every_snapshot,
@@ -66,8 +66,10 @@ def main() -> None:
     args = parser.parse_args()
 
     client = open_engine()
-    load_seconds = load_through_pipeline(client, args.ticks, int(time.time() * 1000))
-    print(f"loaded {args.ticks:,} ticks through the Kafka table and views in {load_seconds:.0f} s")
+    load_seconds = load_ticks(client, args.ticks, int(time.time() * 1000))
+    print(
+        f"loaded {args.ticks:,} ticks into coins_ticks (rollup views run) in {load_seconds:.0f} s"
+    )
     refresh_every_snapshot(client)
     client.command("SYSTEM STOP VIEWS")
     bodies = raw_bodies(view_bodies())
