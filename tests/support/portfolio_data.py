@@ -91,11 +91,7 @@ def sample_portfolio(today: dt.date, name: str = "sample") -> dict[str, list[dic
     }
 
 
-def feed_sample_portfolio(
-    bridge: Any, today: dt.date, *, name: str = "sample", first_offset: int = 0
-) -> None:
+def feed_sample_portfolio(feeder: Any, today: dt.date, *, name: str = "sample") -> None:
     """Insert ``sample_portfolio`` as Kafka messages into the portfolio Kafka table."""
     values, keys = portfolio_messages(parsed(sample_portfolio(today, name)), version_ms=1)
-    bridge.insert_values(
-        "kafka_portfolio_transactions", values, keys=keys, first_offset=first_offset
-    )
+    feeder.insert_values("kafka_portfolio_transactions", values, keys=keys)
