@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -63,17 +62,21 @@ async def test_the_command_delivers_logs_no_secret_and_stops_cleanly_on_sigterm(
             ),
             "COINS_LOG_LEVEL": "DEBUG",
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "producers.cli", "alerts"],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "producers.cli",
+            "alerts",
             cwd=tmp_path,
             env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
-            deadline = time.monotonic() + 90
-            while not heartbeat.exists() and time.monotonic() < deadline:
-                assert process.poll() is None, process.communicate()
+            for _poll in range(450):
+                if heartbeat.exists():
+                    break
+                assert process.returncode is None, "coins alerts exited early"
                 await asyncio.sleep(0.2)
             assert heartbeat.exists(), "the service never reached its loop"
             publisher = KafkaPublisher(KafkaConnection(bootstrap_servers=kafka_bootstrap))
@@ -82,13 +85,15 @@ async def test_the_command_delivers_logs_no_secret_and_stops_cleanly_on_sigterm(
                 [Record(ticks_topic, t.coin.encode(), tick_value(t)) for t in ticks]
             )
             await publisher.close()
-            while receiver.refused < 2 and time.monotonic() < deadline:
+            for _poll in range(300):
+                if receiver.refused >= 2:
+                    break
                 await asyncio.sleep(0.2)
             receiver.down = False
             assert await asyncio.to_thread(receiver.wait_for, 1, 60)
         finally:
             process.send_signal(signal.SIGTERM)
-            out, err = await asyncio.to_thread(process.communicate, timeout=90)
+            out, err = await asyncio.wait_for(process.communicate(), 90)
     log = (out + err).decode()
     assert process.returncode == 0, log
     assert "retrying alert" in log  # the failures were logged...
