@@ -233,3 +233,70 @@ def _sma_down_if_crossed(client: Any) -> set[tuple[str, str]]:
     latest, previous = rows
     crossed = previous["close"] > previous["sma_50"] and latest["close"] <= latest["sma_50"]
     return {("sma50-down", "FALL")} if crossed else set()
+
+
+async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
+    kafka_bootstrap: str,
+    unique_name: Callable[[str], str],
+    clickhouse: Any,
+    tmp_path: Path,
+) -> None:
+    last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    rise = [100 * (1 + 0.002 * math.sin(i)) for i in range(250)] + [95.0, 130.0]
+    fall = [100 + i * 0.4 for i in range(250)] + [180.0, 140.0]
+    clickhouse.insert(
+        "crypto.coins_history",
+        _history_rows("RISE", rise, last_day) + _history_rows("FALL", fall, last_day),
+        column_names=HISTORY_COLUMNS,
+    )
+    refresh_snapshots(clickhouse)
+    rules = parse_rules(
+        {
+            "version": 1,
+            "rules": [
+                {"id": "rsi-up", "kind": "rsi_cross", "level": 70, "direction": "up"},
+                {"id": "ath", "kind": "all_time_high"},
+                {"id": "dd-20", "kind": "drawdown", "level": 20},
+            ],
+        }
+    )
+    settings = Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        coins=("RISE", "FALL"),
+        topic_current=unique_name("ticks"),
+        topic_dead_letter=unique_name("dead"),
+    )
+    alert_settings = AlertSettings(
+        rules_file=tmp_path / "unused.yaml",
+        topic_alerts=unique_name("alerts"),
+        topic_deliveries=unique_name("deliveries"),
+        topic_state=unique_name("state"),
+        heartbeat_file=None,
+        schedule_interval_seconds=0.2,
+        checkpoint_interval_seconds=0.2,
+    )
+    expected = {("rsi-up", "RISE"), ("ath", "RISE"), ("dd-20", "FALL")}
+
+    async def alerts_on_topic() -> list[AlertMessage]:
+        records = await read_topic(kafka_bootstrap, alert_settings.topic_alerts)
+        return [AlertMessage.model_validate_json(r.value or b"") for r in records]
+
+    for _run in range(3):  # first start, then two restarts over the same snapshots
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.ensure_future(
+            run_alerts(
+                settings, alert_settings, rules, stop=stop, ready=ready, clickhouse=clickhouse
+            )
+        )
+        await asyncio.wait_for(ready.wait(), 90)
+        for _poll in range(300):
+            if len(await alerts_on_topic()) >= len(expected):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)  # several schedule rounds over unchanged data
+        stop.set()
+        run = await asyncio.wait_for(task, 90)
+        assert run.stats.checkpoints >= 1
+    alerts = await alerts_on_topic()
+    assert sorted((a.rule_id, a.coin) for a in alerts) == sorted(expected)
+    assert all(a.source == "clickhouse" for a in alerts)
