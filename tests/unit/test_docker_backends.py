@@ -595,3 +595,17 @@ def test_clickhouse_container_mounts_read_only_and_publishes_on_loopback(
     assert container.env == environment
     mounts = {mount["bind"]: mount["mode"] for mount in container.volumes.values()}
     assert mounts == {target: mode for _, target in containers.compose_mounts("clickhouse")}
+
+
+@pytest.mark.parametrize(
+    ("preference", "answered", "status"),
+    [("native", True, 1), ("auto", True, 0), ("auto", False, 1), ("docker", False, 2)],
+)
+def test_make_test_runs_the_stack_session_only_where_docker_answers(
+    preference: str, answered: bool, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test` asks `python -m tests.support.backends` whether to run tests/stack: 0 run it,
+    1 not here, 2 TEST_BACKENDS=docker without Docker (make fails before any test)."""
+    monkeypatch.setenv("TEST_BACKENDS", preference)
+    monkeypatch.setattr(backends, "probe_docker", lambda: DockerProbe(answered, "probe"))
+    assert backends.main() == status
