@@ -79,8 +79,8 @@ ps: ## Show the services and their health
 backfill: ## Run the history backfill once now (resumes where it stopped)
 	$(COMPOSE) run --rm backfill coins backfill
 
-ksql-apply: ## Re-apply ksqldb/*.sql to the running stack (idempotent)
-	$(COMPOSE) run --rm ksqldb-init
+ksql-apply: ## Re-apply ksqldb/*.sql (idempotent); REPLACE=NAME re-creates an edited object
+	$(COMPOSE) run --rm ksqldb-init coins-ksql-apply $(if $(REPLACE),--replace $(REPLACE))
 
 metabase-provision: ## Re-apply metabase/ (questions, dashboards) to the running stack
 	$(COMPOSE) restart metabase-provision
