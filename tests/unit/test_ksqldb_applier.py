@@ -24,6 +24,7 @@ from provisioning.ksqldb import (
 from provisioning.ksqldb_client import (
     Deadline,
     KsqlClient,
+    KsqlError,
     KsqlStatementError,
     KsqlTimeoutError,
 )
@@ -255,7 +256,7 @@ def test_replace_drops_and_recreates_only_the_named_object_keeping_its_topic(
 
 
 def test_replace_of_an_unknown_name_is_refused() -> None:
-    with pytest.raises(ksqldb.KsqlError, match="--replace NOPE: no statement creates it"):
+    with pytest.raises(KsqlError, match="--replace NOPE: no statement creates it"):
         _apply(_server(), load_statements(REPO_STATEMENTS), replace=("nope",))
 
 
@@ -440,7 +441,6 @@ def test_main_fails_when_a_query_is_not_running(
         "build_http_client",
         lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
     )
-    monkeypatch.setattr(ksqldb.time, "sleep", lambda _seconds: None)
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
     monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_S", "0.001")
 
