@@ -1,4 +1,8 @@
-"""The one retry policy for LiveCoinWatch calls: retryable failures only, bounded, jittered."""
+"""The one retry helper: retryable failures only, bounded (attempts or a deadline), jittered.
+
+LiveCoinWatch calls retry ``RetryableApiError``; Kafka calls pass their own ``retryable``
+predicate and a deadline (a broker that is starting answers with retriable errors for a while).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from typing import TypeVar
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
 )
 
 from producers.errors import RetryableApiError
@@ -43,14 +48,24 @@ async def call_with_retry(
     operation: Callable[[], Awaitable[T]],
     sleep: Callable[[float], Awaitable[None]],
     describe: str,
+    *,
+    retryable: Callable[[BaseException], bool] | None = None,
+    deadline_s: float | None = None,
+    log_retries: bool = True,
 ) -> T:
-    """Run ``operation``, retrying ``RetryableApiError`` only; re-raise the last at the bound."""
+    """Run ``operation``, retrying what ``retryable`` accepts (default: ``RetryableApiError``).
+
+    The bound is ``policy.attempts``, or ``deadline_s`` seconds when given; at the bound the
+    last error is re-raised.
+    """
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         return policy.backoff_seconds(state.attempt_number, error)
 
     def before_sleep(state: RetryCallState) -> None:
+        if not log_retries:
+            return
         error = state.outcome.exception() if state.outcome else None
         log.warning(
             "retrying %s after attempt %d failed: %s (next in %.2fs)",
@@ -61,8 +76,10 @@ async def call_with_retry(
         )
 
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type(RetryableApiError),
-        stop=stop_after_attempt(policy.attempts),
+        retry=retry_if_exception(retryable or _is_retryable_api_error),
+        stop=stop_after_delay(deadline_s)
+        if deadline_s is not None
+        else stop_after_attempt(policy.attempts),
         wait=wait,
         sleep=sleep,
         before_sleep=before_sleep,
@@ -72,3 +89,7 @@ async def call_with_retry(
         with attempt:
             return await operation()
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+
+def _is_retryable_api_error(error: BaseException) -> bool:
+    return isinstance(error, RetryableApiError)

@@ -1,0 +1,1 @@
+"""Embedded mode: the pipeline without Docker (native Kafka broker, chDB)."""
