@@ -120,6 +120,11 @@ class KsqlClient:
                 raise KsqlTimeoutError(f"ksqlDB not healthy before the deadline ({last_problem})")
             self._sleep(min(self._poll_interval_s, deadline.remaining))
 
+    def health(self) -> tuple[int, Any]:
+        """One ``GET /healthcheck``: the status code and the JSON body (None when not JSON)."""
+        response = self._http.get("/healthcheck", headers={"Accept": "application/json"})
+        return response.status_code, _json_or_none(response)
+
     def list_topics(self) -> set[str]:
         entities = self._post_ksql("SHOW TOPICS;", properties={})
         names: set[str] = set()

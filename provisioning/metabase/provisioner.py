@@ -106,7 +106,7 @@ class Provisioner:
         has_admin = properties.get("has-user-setup")
         token = properties.get("setup-token") or properties.get("setup_token")
         if has_admin is True or (has_admin is None and not token):
-            self._log_in()
+            self.log_in()
             return
         if not token:
             raise SetupTokenMissingError(
@@ -121,7 +121,7 @@ class Provisioner:
             # The setup may have happened although its answer was lost: look, then log in.
             if self._client.get_object("/api/session/properties").get("has-user-setup") is True:
                 log.warning("POST /api/setup got no answer but the admin exists; logging in")
-                self._log_in()
+                self.log_in()
                 self.report.created.append(f"admin {self._settings.admin_email!r}")
                 return
             raise
@@ -145,7 +145,8 @@ class Provisioner:
             },
         )
 
-    def _log_in(self) -> None:
+    def log_in(self) -> None:
+        """Log in as the admin of the settings (an existing instance)."""
         try:
             answer = self._client.post(
                 "/api/session",
