@@ -301,7 +301,9 @@ def test_every_card_shows_its_newest_data_within_metabases_row_cap(
     )
     problems: list[str] = []
     for question in DEFINITIONS.questions:
-        overrides = {t.name: WIDENED[t.name] for t in question.parameters if t.name in WIDENED}
+        overrides: dict[str, TemplateValue] = {
+            t.name: WIDENED[t.name] for t in question.parameters if t.name in WIDENED
+        }
         for label, values_used in (("defaults", {}), ("widened", overrides)):
             _, rows = run_question(clickhouse, question, values_used)
             if len(rows) > METABASE_ROW_CAP:
