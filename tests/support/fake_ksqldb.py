@@ -445,6 +445,9 @@ class FakeKsqlServer:
     def _query(self, payload: dict[str, Any]) -> httpx.Response:
         self.ksql_payloads.append(payload)
         statement: str = payload["ksql"]
+        for fragment, (status, message) in self.reject.items():
+            if fragment in statement:
+                return _error(status, message, statement)
         match = _SELECT.match(statement)
         if not match:
             return _error(400, f"line 1:1: mismatched input '{statement[:10]}'", statement)

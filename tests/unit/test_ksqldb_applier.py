@@ -451,3 +451,15 @@ def test_main_fails_when_a_query_is_not_running(
 
 def test_main_reports_a_missing_statements_folder(tmp_path: Path) -> None:
     assert ksqldb.main(["--dir", str(tmp_path / "absent")]) == 1
+
+
+def test_a_server_refusing_the_ledger_pull_query_still_gets_its_statements(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = _server(reject={"SELECT OBJECT_NAME": (400, "Pull queries are disabled.")})
+
+    with caplog.at_level(logging.WARNING, logger="coins.ksqldb"):
+        applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+
+    assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
+    assert "edited statements go undetected" in caplog.text
