@@ -14,16 +14,19 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import SecretStr
 
 from producers.errors import (
+    ApiError,
     AuthenticationError,
+    DailyCreditsExhaustedError,
     MalformedResponseError,
     RateLimitedError,
     RequestRejectedError,
+    RetryableApiError,
     ServerUnavailableError,
     TransportError,
     UnexpectedStatusError,
@@ -35,6 +38,16 @@ log = logging.getLogger("producers.api")
 
 MAP_PAGE_SIZE = 100  # /coins/map answers at most 100 coins per call
 JsonObject = dict[str, Any]
+
+
+class Pacer(Protocol):
+    """Spaces calls (``producers.budget.CallPacer``)."""
+
+    async def before_call(self) -> None: ...
+
+    def rate_limited(self, retry_after_seconds: float | None) -> None: ...
+
+    def answered(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -134,8 +147,10 @@ class LiveCoinWatchClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: Callable[[str], None] | None = None,
         sleep: Callable[[float], Any] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._api_key = api_key
+        self._pacer = pacer
         self._retry = retry or RetryPolicy()
         self._on_call = on_call
         self._sleep = sleep or asyncio.sleep
@@ -158,8 +173,11 @@ class LiveCoinWatchClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _post_once(self, endpoint: str, payload: JsonObject, authenticated: bool) -> Any:
+    async def _send(self, endpoint: str, payload: JsonObject, authenticated: bool) -> Any:
+        """One HTTP attempt: the decoded answer, or a typed error."""
         headers = {"x-api-key": self._api_key.get_secret_value()} if authenticated else {}
+        if self._pacer is not None:
+            await self._pacer.before_call()
         if self._on_call is not None:
             self._on_call(endpoint)
         try:
@@ -172,7 +190,14 @@ class LiveCoinWatchClient:
             raise TransportError(
                 f"{endpoint}: connection failed ({type(error).__name__})", endpoint=endpoint
             ) from None
-        raise_for_answer(endpoint, response)
+        try:
+            raise_for_answer(endpoint, response)
+        except RateLimitedError as error:
+            if self._pacer is not None:
+                self._pacer.rate_limited(error.retry_after_seconds)
+            raise
+        if self._pacer is not None:
+            self._pacer.answered()
         text = response.text
         try:
             return json.loads(text) if text.strip() else {}
@@ -181,11 +206,68 @@ class LiveCoinWatchClient:
                 f"{endpoint}: the answer is not JSON ({error})", endpoint=endpoint, body=text
             ) from None
 
-    async def _post(self, endpoint: str, payload: JsonObject, authenticated: bool = True) -> Any:
-        async def attempt() -> Any:
-            return await self._post_once(endpoint, payload, authenticated)
+    def _may_mean_exhausted(self, error: RateLimitedError) -> bool:
+        """A 429 is either a burst limit (short ``Retry-After``) or spent daily credits; the
+        code is the same, and the text must not decide. No short ``Retry-After``: ask."""
+        wait = error.retry_after_seconds
+        return wait is None or wait > self._retry.max_seconds
 
-        return await call_with_retry(self._retry, attempt, self._sleep, endpoint)
+    async def _credits_spent(self) -> bool:
+        """One ``/credits`` look, never retried: True when the key's daily credits are spent
+        (it says 0 left, or refuses with a 429 too, as a spent key does)."""
+        try:
+            body = await self._send("/credits", {}, True)
+        except RateLimitedError as error:
+            return self._may_mean_exhausted(error)
+        except ApiError:
+            return False  # cannot tell: treat the 429 as transient
+        try:
+            return int(body["dailyCreditsRemaining"]) <= 0
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    async def _post_once(self, endpoint: str, payload: JsonObject, authenticated: bool) -> Any:
+        try:
+            return await self._send(endpoint, payload, authenticated)
+        except RateLimitedError as error:
+            if not self._may_mean_exhausted(error):
+                raise
+            # Wait as a retry would, so a burst limit is over before the look.
+            await self._sleep(self._retry.backoff_seconds(1, None))
+            if await self._credits_spent():
+                raise DailyCreditsExhaustedError(
+                    f"{endpoint}: HTTP 429 and /credits confirms the key's daily credits are "
+                    "spent: no more calls until 00:00 UTC",
+                    status=429,
+                    endpoint=endpoint,
+                ) from None
+            raise
+
+    async def _post(
+        self,
+        endpoint: str,
+        payload: JsonObject,
+        authenticated: bool = True,
+        *,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """The answer after the retry policy. With ``parse`` (which raises
+        MalformedResponseError on a wrong shape), a malformed answer is retried too."""
+
+        async def attempt() -> Any:
+            body = await self._post_once(endpoint, payload, authenticated)
+            return parse(body) if parse is not None else body
+
+        retry_on: tuple[type[BaseException], ...] = (RetryableApiError,)
+        if parse is not None:
+            retry_on = (RetryableApiError, MalformedResponseError)
+        return await call_with_retry(
+            self._retry,
+            attempt,
+            self._sleep,
+            endpoint,
+            retryable=lambda error: isinstance(error, retry_on),
+        )
 
     async def status(self) -> None:
         await self._post("/status", {}, authenticated=False)
@@ -241,17 +323,24 @@ class LiveCoinWatchClient:
     async def history(
         self, code: str, currency: str, start_ms: int, end_ms: int
     ) -> list[JsonObject]:
-        """The points of ``code`` in [start_ms, end_ms] (both inclusive), as sent."""
-        body = await self._post(
+        """The points of ``code`` in [start_ms, end_ms] (both inclusive), as sent. A body
+        that is not the documented shape is asked again (bounded by the retry policy): a
+        truncated answer is usually transient, and the backfill must not stop for one."""
+
+        def points(body: Any) -> list[JsonObject]:
+            history = body.get("history") if isinstance(body, dict) else None
+            if not isinstance(history, list):
+                raise MalformedResponseError(
+                    "/coins/single/history: no history array in the answer",
+                    endpoint="/coins/single/history",
+                    body=json.dumps(body)[:2000],
+                )
+            # Non-object entries are kept (wrapped) so validation reports them.
+            return [point if isinstance(point, dict) else {"_raw": point} for point in history]
+
+        result: list[JsonObject] = await self._post(
             "/coins/single/history",
             {"currency": currency, "code": code, "start": start_ms, "end": end_ms, "meta": False},
+            parse=points,
         )
-        history = body.get("history") if isinstance(body, dict) else None
-        if not isinstance(history, list):
-            raise MalformedResponseError(
-                "/coins/single/history: no history array in the answer",
-                endpoint="/coins/single/history",
-                body=json.dumps(body)[:2000],
-            )
-        # Non-object entries are kept (wrapped) so validation reports them instead of a silent drop.
-        return [point if isinstance(point, dict) else {"_raw": point} for point in history]
+        return result

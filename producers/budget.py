@@ -131,7 +131,7 @@ class CreditBudget:
         usable -= math.ceil(seconds_left * 1000 / self._refresh_ms) + SAFETY_CREDITS
         cycles = (usable - self._worst_case_retries) // self.calls_per_cycle
         if cycles <= 0:
-            raise CreditsExhaustedError(self._window_reset_ms)
+            raise CreditsExhaustedError(self._window_reset_ms, self._why_no_cycle(others_ahead))
         self.last_interval_seconds = max(self._min_interval, seconds_left / cycles)
         return self.last_interval_seconds
 
@@ -142,6 +142,30 @@ class CreditBudget:
             window_allotment=self._window_allotment,
             window_spent=self._window_spent,
             interval_seconds=self.last_interval_seconds,
+        )
+
+    def _why_no_cycle(self, others_ahead: int) -> str:
+        """Say which limit stops the stream: credits it spent, credits others spent, or an
+        allotment that never had room for one cycle (nothing spent at all)."""
+        worst_cycle = self.calls_per_cycle + self._worst_case_retries
+        own_left = self._window_allotment - self._window_spent
+        key_left = self._key_remaining - others_ahead
+        if key_left < own_left:
+            return (
+                f"daily credits of the key spent: {self._key_remaining} left on the key, "
+                f"~{others_ahead} of them projected for its other users, while a cycle may "
+                f"cost {worst_cycle} with retries"
+            )
+        if self._window_spent == 0:
+            return (
+                f"daily credits for the stream too few, none spent: today's allotment of "
+                f"{self._window_allotment} credits (COINS_STREAM_CREDIT_SHARE of the "
+                f"{self._limit} limit, for the rest of the day, minus /credits refreshes) "
+                f"cannot pay one cycle of up to {worst_cycle} calls"
+            )
+        return (
+            f"daily credits for the stream spent: {self._window_spent} of today's "
+            f"{self._window_allotment} used"
         )
 
     # --- internals ---------------------------------------------------------------------
@@ -172,3 +196,53 @@ def backfill_allowance(credits: Credits, *, stream_share: float, now_ms: int) ->
     seconds_left = (next_reset_ms(now_ms) - now_ms) / DAY_MS
     stream_still_needs = math.ceil(math.floor(credits.limit * stream_share) * seconds_left)
     return max(0, credits.remaining - stream_still_needs - SAFETY_CREDITS)
+
+
+class CallPacer:
+    """Spaces the calls of a batch job (the backfill) so a burst limit rarely refuses them.
+
+    At most ``calls_per_second``. The API documents no per-second limit, but back-to-back
+    bursts get 429: after such a refusal the rate halves (down to 1/32 of the setting) and
+    the next call waits for ``Retry-After`` if one was sent; every ``RECOVER_AFTER`` answered
+    calls in a row it grows back by a quarter, but never again to 90 % of a rate that was
+    refused. A limit that is not announced can only be found by backing off when it is hit
+    (as TCP does with congestion).
+    """
+
+    RECOVER_AFTER = 20
+    MIN_FRACTION = 1 / 32
+
+    def __init__(self, clock: Clock, calls_per_second: float) -> None:
+        if calls_per_second <= 0:
+            raise ValueError("calls_per_second must be positive")
+        self._clock = clock
+        self.max_rate = calls_per_second
+        self.rate = calls_per_second
+        self._ceiling = calls_per_second
+        self._next_ms: float | None = None
+        self._streak = 0
+        self.slowdowns = 0
+
+    async def before_call(self) -> None:
+        now = self._clock.now_ms()
+        if self._next_ms is not None and now < self._next_ms:
+            await self._clock.sleep((self._next_ms - now) / 1000)
+            now = self._clock.now_ms()
+        self._next_ms = max(float(now), self._next_ms or 0.0) + 1000 / self.rate
+
+    def rate_limited(self, retry_after_seconds: float | None) -> None:
+        # Never grow back to the rate that was refused: the limit lies below it.
+        self._ceiling = min(self._ceiling, self.rate * 0.9)
+        self.rate = max(self.max_rate * self.MIN_FRACTION, self.rate / 2)
+        self._streak = 0
+        self.slowdowns += 1
+        log.info("burst limit hit: pacing calls at %.3g per second", self.rate)
+        if retry_after_seconds is not None:
+            after = self._clock.now_ms() + retry_after_seconds * 1000
+            self._next_ms = max(self._next_ms or 0.0, after)
+
+    def answered(self) -> None:
+        self._streak += 1
+        if self._streak >= self.RECOVER_AFTER and self.rate < self._ceiling:
+            self.rate = min(self._ceiling, self.rate * 1.25)
+            self._streak = 0

@@ -20,9 +20,12 @@ from producers.backfill import (
     BackfillReport,
     BackfillRunner,
     BackfillTopics,
+    describe_pending,
     make_plan,
+    pending_after,
+    run_with_estimate,
 )
-from producers.budget import CreditBudget, backfill_allowance
+from producers.budget import CallPacer, CreditBudget, backfill_allowance
 from producers.clock import Clock, SystemClock, utc_datetime
 from producers.demo import DEMO_BANNER, DemoSource
 from producers.errors import ApiError, AuthenticationError, CreditsExhaustedError
@@ -56,6 +59,7 @@ def make_client(
     counter: list[int] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
+    pacer: CallPacer | None = None,
 ) -> LiveCoinWatchClient:
     def count(_endpoint: str) -> None:
         if on_call is not None:
@@ -77,6 +81,7 @@ def make_client(
         transport=transport,
         on_call=count,
         sleep=(clock or SystemClock()).sleep,
+        pacer=pacer,
     )
 
 
@@ -175,39 +180,77 @@ async def run_backfill(
     closable = last_closable_day(clock.now_ms(), settings.backfill_close_settle_minutes)
     until = min(until, closable) if until else closable
     await ensure_topics(connection, producer_topics(settings))
-    progress = await load_progress(
+    demo = settings.lcw_api_key is None
+    state = await load_progress(
         connection,
         progress_topic=settings.topic_backfill_progress,
         history_topic=settings.topic_historical,
         coins=codes,
         currency=settings.currency,
+        api=None if demo else settings.lcw_base_url,
     )
-    learner = SpanLearner(settings.backfill_initial_span_days, settings.backfill_max_span_days)
-    plan = make_plan(coins=codes, since=since, until=until, progress=progress, learner=learner)
+    known = state.range_length
+    learner = SpanLearner(
+        settings.backfill_initial_span_days,
+        settings.backfill_max_span_days,
+        good_days=known.good_days if known else 0,
+        bad_days=known.bad_days if known else None,
+    )
+    plan = make_plan(coins=codes, since=since, until=until, progress=state.coins, learner=learner)
     publisher = make_publisher(settings, clock)
     calls = [0]
     client: LiveCoinWatchClient | None = None
+    topics = BackfillTopics(
+        history=settings.topic_historical,
+        progress=settings.topic_backfill_progress,
+        dead_letter=settings.topic_dead_letter,
+    )
+    bar = ProgressBar(plan.pending_days, label="backfill") if show_progress else None
     try:
         source: HistorySource
-        cap: int | None = None
-        if settings.lcw_api_key is None:
+        if demo:
             sys.stderr.write(DEMO_BANNER)
             source = DemoHistory()
             print(
-                f"backfill (demo): {len(codes)} coins, {plan.pending_days} coin-days pending "
-                f"from {since} to {until}; no credits needed"
+                f"backfill (demo): {len(codes)} coins, {describe_pending(plan.pending_by_reason())}"
+                f" from {since} to {until}; no credits needed"
             )
         else:
+            assert settings.lcw_api_key is not None
             client = make_client(
-                settings, settings.lcw_api_key, counter=calls, transport=transport, clock=clock
+                settings,
+                settings.lcw_api_key,
+                counter=calls,
+                transport=transport,
+                clock=clock,
+                pacer=CallPacer(clock, settings.backfill_calls_per_second),
             )
             source = LiveCoinWatchHistory(client)
             print(
-                f"backfill: {len(codes)} coins, {plan.pending_days} coin-days pending from "
-                f"{since} to {until}; expected credits ~{plan.expected_calls} "
-                f"(one call per coin-day would cost {plan.one_call_per_day_cost})"
+                f"backfill: {len(codes)} coins, {describe_pending(plan.pending_by_reason())} "
+                f"from {since} to {until} (one call per coin-day would cost "
+                f"{plan.one_call_per_day_cost})"
             )
-            if plan.expected_calls:
+        runner = BackfillRunner(
+            source=source,
+            publisher=publisher,
+            clock=clock,
+            topics=topics,
+            currency=settings.currency,
+            learner=learner,
+            progress=state.coins,
+            stop=stop,
+            calls_made=lambda: calls[0],
+            attempts_per_call=settings.retry_attempts,
+            bar=bar,
+            shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+            range_length_api=None if demo else settings.lcw_base_url,
+        )
+        if client is None:
+            report: BackfillReport | None = await runner.run(plan)
+        else:
+            allowance: int | None = None
+            if plan.pending_days:
                 credits = await client.credits()
                 allowance = backfill_allowance(
                     credits, stream_share=settings.stream_credit_share, now_ms=clock.now_ms()
@@ -216,60 +259,50 @@ async def run_backfill(
                     f"credits: {credits.remaining}/{credits.limit} left today; the backfill may "
                     f"use {allowance} (the rest is the stream's share until 00:00 UTC)"
                 )
-                if plan.expected_calls > allowance and not partial:
-                    print(
-                        f"refusing: ~{plan.expected_calls} credits needed but only {allowance} "
-                        "available today. Rerun with --partial to use what is left (progress is "
-                        "kept; the next run continues), or wait for the 00:00 UTC reset.",
-                        file=sys.stderr,
-                    )
-                    return plan, None
-                cap = calls[0] + allowance
-        bar = ProgressBar(plan.pending_days, label="backfill") if show_progress else None
-        runner = BackfillRunner(
-            source=source,
-            publisher=publisher,
-            clock=clock,
-            topics=BackfillTopics(
-                history=settings.topic_historical,
-                progress=settings.topic_backfill_progress,
-                dead_letter=settings.topic_dead_letter,
-            ),
-            currency=settings.currency,
-            learner=learner,
-            progress=progress,
-            stop=stop,
-            credit_cap=cap,
-            calls_made=lambda: calls[0],
-            attempts_per_call=settings.retry_attempts,
-            bar=bar,
-            shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
-        )
-        try:
-            report = await runner.run(plan)
-        finally:
-            if bar is not None:
-                bar.close()
-        log.info(
-            "backfill finished",
-            extra={
-                "fields": {
-                    "credits_used": calls[0],
-                    "ranges": report.ranges_accepted,
-                    "ranges_too_coarse": report.ranges_too_coarse,
-                    "coin_days": report.days_covered,
-                    "points_published": report.points_published,
-                    "days_without_close": len(report.days_without_close),
-                    "dead_letters": report.dead_letters,
-                    "stopped_early": report.stopped_early,
-                }
-            },
-        )
-        return plan, report
+                runner.set_credit_cap(calls[0] + allowance)
+            plan, estimate, report = await run_with_estimate(
+                runner,
+                learner,
+                plan,
+                allowance=allowance,
+                partial=partial,
+                calls_made=lambda: calls[0],
+                say=print,
+                refuse=lambda text: print(text, file=sys.stderr),
+            )
+            if report is not None and estimate is not None:
+                report.estimated_calls = estimate.calls
     finally:
+        if bar is not None:
+            bar.close()
         if client is not None:
             await client.aclose()
         await publisher.close()
+    if report is None:
+        return plan, None
+    report.pending_after = pending_after(plan, runner)
+    print(f"backfill done: {calls[0]} credits spent; {describe_pending(report.pending_after)}")
+    if report.stopped_early:
+        print(f"stopped early: {report.stopped_early}; the next run continues")
+    log.info(
+        "backfill finished",
+        extra={
+            "fields": {
+                "credits_used": calls[0],
+                "credits_estimated": report.estimated_calls,
+                "ranges": report.ranges_accepted,
+                "ranges_too_coarse": report.ranges_too_coarse,
+                "ranges_failed": report.ranges_failed,
+                "coin_days": report.days_covered,
+                "points_published": report.points_published,
+                "days_pending": sum(report.pending_after.values()),
+                "days_before_listing": report.days_before_history,
+                "dead_letters": report.dead_letters,
+                "stopped_early": report.stopped_early,
+            }
+        },
+    )
+    return plan, report
 
 
 async def show_credits(
@@ -403,7 +436,9 @@ async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
             coins=args.coins,
             partial=args.partial,
         )
-        return EXIT_REFUSED if report is None else EXIT_OK
+        if report is None or report.credits_exhausted:
+            return EXIT_REFUSED
+        return EXIT_OK
     if args.command == "credits":
         return await show_credits(settings)
     if args.command == "topics":

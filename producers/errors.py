@@ -65,11 +65,13 @@ class MalformedResponseError(ApiError):
 
 
 class CreditsExhaustedError(Exception):
-    """No credits left for this budget until the 00:00 UTC reset."""
+    """No credits left for this budget until the 00:00 UTC reset; ``reason`` says whether
+    they were spent (by us or by others) or today's allotment is too small for a cycle."""
 
-    def __init__(self, resume_at_ms: int) -> None:
-        super().__init__(f"credits exhausted until {resume_at_ms} (epoch ms)")
+    def __init__(self, resume_at_ms: int, reason: str = "credits exhausted") -> None:
+        super().__init__(f"{reason} (until {resume_at_ms}, epoch ms)")
         self.resume_at_ms = resume_at_ms
+        self.reason = reason
 
 
 def missing_key_message() -> str:
@@ -78,3 +80,12 @@ def missing_key_message() -> str:
         "Set COINS_LCW_API_KEY to your key (https://www.livecoinwatch.com/tools/api), or unset "
         "it to run the demo source."
     )
+
+
+class DailyCreditsExhaustedError(ApiError):
+    """HTTP 429 that means the key's daily credits are spent (``/credits`` confirmed it, or
+    refused too): final until the 00:00 UTC reset, so it is never retried."""
+
+
+class ApiUnavailableError(ApiError):
+    """The API failed so many calls in a row, each after every retry, that it is down."""

@@ -193,6 +193,14 @@ class DeadLetterMessage(_WireModel):
     failed_at_ms: int
 
 
+class PendingDaysMessage(_WireModel):
+    """Closes ``from_ms``..``through_ms`` (12:00 UTC, inclusive) still to fetch, and why."""
+
+    from_ms: int
+    through_ms: int
+    reason: str
+
+
 class BackfillProgressMessage(_WireModel):
     """Value of the compacted progress topic, keyed ``CODE/CURRENCY``: every point from the
     close before ``done_from_ms`` (exclusive) to the close ``done_through_ms`` (inclusive) is
@@ -204,10 +212,34 @@ class BackfillProgressMessage(_WireModel):
     done_from_ms: int
     done_through_ms: int
     updated_at_ms: int
+    # Days inside (or just beyond) the done interval whose close is NOT published: pending.
+    pending: list[PendingDaysMessage] = Field(default_factory=list)
+    # The coin's earliest published point: a day missing before it predates the listing.
+    first_point_ms: int | None = None
 
     @staticmethod
     def key_for(code: str, currency: str) -> bytes:
         return f"{code}/{currency}".encode()
+
+
+class RangeLengthMessage(_WireModel):
+    """What the backfill learned about the API's history granularity, on the progress topic
+    under ``range-length/<api>``: the longest range (days) whose answer kept every 12:00 UTC
+    point, and the shortest that did not. It depends on the API only (its thinning rule), not
+    on the coin or the currency, so every run and coin against that API shares it."""
+
+    schema_version: int = SCHEMA_VERSION
+    api: str
+    good_days: int
+    bad_days: int | None = None
+    updated_at_ms: int
+
+    @staticmethod
+    def key_for(api: str) -> bytes:
+        return f"{RANGE_LENGTH_KEY_PREFIX}{api}".encode()
+
+
+RANGE_LENGTH_KEY_PREFIX = "range-length/"
 
 
 def raw_json(payload: Any) -> str:

@@ -85,6 +85,7 @@ class KafkaPublisher:
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self._round_robin = 0
+        self._last_deadline: Deadline | None = None
         self.acknowledged = 0
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
@@ -108,11 +109,28 @@ class KafkaPublisher:
             self._producer = producer
         return self._producer
 
-    @staticmethod
-    async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    def _stop_budget_seconds(self) -> float:
+        """How long stopping a producer may take: never past a caller's deadline (the
+        shutdown timeout is the total, not a figure before a fixed extra wait)."""
+        deadline = self._last_deadline
+        if deadline is None or deadline.at_ms is None:
+            return PRODUCER_STOP_TIMEOUT_S
+        left = (deadline.at_ms - self._clock.now_ms()) / 1000
+        return max(0.0, min(PRODUCER_STOP_TIMEOUT_S, left))
+
+    async def _stop_quietly(self, producer: AIOKafkaProducer) -> None:
         # A producer whose broker vanished can hang in stop() flushing; bound it.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.stop(), timeout=PRODUCER_STOP_TIMEOUT_S)
+        budget = self._stop_budget_seconds()
+        if budget > 0:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), timeout=budget)
+            return
+        # No time left: cancel the stop at once (its flush could not succeed anyway).
+        stopping = asyncio.ensure_future(producer.stop())
+        await asyncio.sleep(0)
+        stopping.cancel()
+        with contextlib.suppress(BaseException):
+            await stopping
 
     async def _discard_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -181,6 +199,7 @@ class KafkaPublisher:
         if not records:
             return
         deadline = deadline or Deadline()
+        self._last_deadline = deadline
         attempt = 0
         while True:
             if deadline.passed(self._clock.now_ms()):

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     backfill_since: dt.date = dt.date(2024, 1, 1)
     backfill_initial_span_days: int = Field(default=30, ge=1)
     backfill_max_span_days: int = Field(default=365, ge=1)
+    backfill_calls_per_second: float = Field(
+        default=2.0,
+        gt=0,
+        description="Most API calls per second the backfill makes; it slows down after a 429.",
+    )
     backfill_close_settle_minutes: int = Field(
         default=15,
         ge=0,

@@ -21,6 +21,7 @@ from producers.clock import Clock, next_reset_ms, utc_datetime
 from producers.errors import (
     AuthenticationError,
     CreditsExhaustedError,
+    DailyCreditsExhaustedError,
     MalformedResponseError,
     RateLimitedError,
     RetryableApiError,
@@ -150,9 +151,18 @@ class StreamRunner:
             return
         try:
             self._budget.update(await self._read_credits())
+        except DailyCreditsExhaustedError as error:
+            raise self._key_spent(error) from None
         except (RetryableApiError, UnexpectedStatusError, MalformedResponseError) as error:
             # Not fatal: the local count of calls keeps the budget honest until next time.
             log.warning("could not refresh /credits: %s", error)
+
+    def _key_spent(self, error: DailyCreditsExhaustedError) -> CreditsExhaustedError:
+        """A credits-exhausted 429 is final until the reset: no retry, no more /credits."""
+        return CreditsExhaustedError(
+            next_reset_ms(self._clock.now_ms()),
+            f"daily credits of the key spent (LiveCoinWatch refused: {error})",
+        )
 
     async def _pause_until(self, resume_at_ms: int, reason: str) -> None:
         seconds = max(0.0, (resume_at_ms - self._clock.now_ms()) / 1000) + RESET_GRACE_SECONDS
@@ -172,6 +182,9 @@ class StreamRunner:
             return result
         except AuthenticationError:
             raise
+        except DailyCreditsExhaustedError as error:
+            self.stats.failed_fetches += 1
+            raise self._key_spent(error) from None
         except MalformedResponseError as error:
             self.stats.failed_fetches += 1
             log.error("malformed answer, kept in the dead-letter topic: %s", error)
@@ -230,9 +243,9 @@ class StreamRunner:
             if self._max_cycles is not None and cycle >= self._max_cycles:
                 return
             started = self._clock.now_ms()
-            if self._budget is not None and self._budget.refresh_due():
-                await self._refresh_credits()
             try:
+                if self._budget is not None and self._budget.refresh_due():
+                    await self._refresh_credits()
                 if self._budget is not None and self._budget.initialised:
                     # Check before calling: an exhausted budget must not cost another credit.
                     self._budget.next_interval_seconds()
@@ -257,9 +270,7 @@ class StreamRunner:
                     self._lost_at_stop = 0
                 interval = max(self._next_interval(), self._rate_limited_wait())
             except CreditsExhaustedError as exhausted:
-                await self._pause_until(
-                    exhausted.resume_at_ms, "daily credits for the stream spent"
-                )
+                await self._pause_until(exhausted.resume_at_ms, exhausted.reason)
                 continue
             elapsed = (self._clock.now_ms() - started) / 1000
             if await self._clock.wait(max(0.0, interval - elapsed), self._stop):

@@ -1,4 +1,4 @@
--- Live ticks from coins_current_full, one row per (code, ts): replays and at-least-once duplicates collapse on merge and every reader is duplicate-proof.
+-- Live ticks from coins_current_full, one row per (code, ts): replays and at-least-once duplicates collapse on merge; the same tick re-sent with another price keeps the highest rate, the rule every reader applies too.
 CREATE TABLE IF NOT EXISTS crypto.coins_ticks
 (
     code LowCardinality(String),
@@ -37,6 +37,6 @@ CREATE TABLE IF NOT EXISTS crypto.coins_ticks
     kafka_offset UInt64,
     ingested_at DateTime64(3, 'UTC')
 )
-ENGINE = ReplacingMergeTree(ingested_at)
+ENGINE = ReplacingMergeTree(rate)
 PARTITION BY toYYYYMM(ts)
 ORDER BY (code, ts);

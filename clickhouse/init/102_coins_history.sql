@@ -1,4 +1,4 @@
--- History points from coins_historical (backfill), one row per (code, ts) after merges; reruns of the backfill never double-count.
+-- History points from coins_historical (backfill), one row per (code, ts) after merges; reruns of the backfill never double-count, and a point re-sent with another price keeps the highest rate (the readers' rule too).
 CREATE TABLE IF NOT EXISTS crypto.coins_history
 (
     code LowCardinality(String),
@@ -14,6 +14,6 @@ CREATE TABLE IF NOT EXISTS crypto.coins_history
     kafka_offset UInt64,
     ingested_at DateTime64(3, 'UTC')
 )
-ENGINE = ReplacingMergeTree(ingested_at)
+ENGINE = ReplacingMergeTree(rate)
 PARTITION BY toYear(ts)
 ORDER BY (code, ts);

@@ -1,4 +1,4 @@
--- Messages the pipeline rejected (unparsable JSON or missing required fields), with topic, offset and raw text; kept 30 days.
+-- Messages the pipeline rejected (unparsable, or breaking the ingest rule of 001) with the reason and the message; one row per Kafka message (topic, partition, offset), so a redelivery collapses; kept 30 days.
 CREATE TABLE IF NOT EXISTS crypto.ingest_errors
 (
     received_at DateTime64(3, 'UTC'),
@@ -9,7 +9,9 @@ CREATE TABLE IF NOT EXISTS crypto.ingest_errors
     error String,
     raw_message String
 )
-ENGINE = MergeTree
-PARTITION BY toYYYYMMDD(received_at)
-ORDER BY (topic, received_at)
+-- The engine re-reads a whole block after a failure (at-least-once): the same message arrives again
+-- with a later received_at and replaces the first one on merge; readers count distinct offsets.
+-- Not partitioned: a replacement only happens within one partition, and a redelivery may cross days.
+ENGINE = ReplacingMergeTree(received_at)
+ORDER BY (topic, kafka_partition, kafka_offset)
 TTL toDateTime(received_at) + INTERVAL 30 DAY;

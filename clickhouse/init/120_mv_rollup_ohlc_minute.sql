@@ -3,11 +3,13 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS crypto.mv_rollup_ohlc_minute TO crypto.ro
 SELECT
     code,
     toStartOfMinute(ts) AS minute,
-    argMinState(rate, ts) AS open,
-    argMaxState(rate, ts) AS close,
+    -- at the same ts the highest rate is the tick (the rule of coins_ticks): open takes the lowest
+    -- (ts, -rate), close the highest (ts, rate)
+    argMinState(rate, (ts, -rate)) AS open,
+    argMaxState(rate, (ts, rate)) AS close,
     max(rate) AS high,
     min(rate) AS low,
-    argMaxState(volume, ts) AS volume_24h,
+    argMaxState(volume, (ts, rate)) AS volume_24h,
     groupBitmapState(toUInt32(toUnixTimestamp64Milli(ts) % 60000)) AS tick_offsets
 FROM crypto.coins_ticks
 GROUP BY code, minute;

@@ -37,5 +37,5 @@ SELECT
     _offset AS kafka_offset,
     now64(3, 'UTC') AS ingested_at
 FROM crypto.kafka_coins_current_full AS message
--- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns
-WHERE message._error = '' AND message.code != '' AND message.timestamp_ms > 0 AND message.rate IS NOT NULL AND isFinite(message.rate);
+-- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns; the rule is 001's
+WHERE message._error = '' AND crypto_ingest_rejection(message.code, message.timestamp_ms, [('rate', message.rate)], 1) = '';

@@ -10,5 +10,6 @@ SELECT
     _offset AS kafka_offset,
     now64(3, 'UTC') AS ingested_at
 FROM crypto.kafka_coins_moving_average_60s AS message
--- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns
-WHERE message._error = '' AND message.code != '' AND message.window_start_ms > 0 AND message.tick_count > 0;
+-- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns; the rule is 001's
+WHERE message._error = ''
+    AND crypto_ingest_rejection(message.code, message.window_start_ms, [('moving_average', message.moving_average)], message.tick_count) = '';

@@ -6,7 +6,8 @@ SELECT
     rate,
     if(position = 1, NULL, previous_ts_or_default) AS previous_ts,
     if(position = 1, NULL, previous_rate_or_default) AS previous_rate,
-    if(position = 1 OR previous_rate_or_default = 0, NULL, (rate / previous_rate_or_default - 1) * 100) AS change_pct
+    if(position = 1 OR NOT (previous_rate_or_default > 0 AND isFinite(rate / previous_rate_or_default)), NULL,
+       (rate / previous_rate_or_default - 1) * 100) AS change_pct
 FROM
 (
     SELECT
@@ -18,8 +19,9 @@ FROM
         row_number() OVER by_time AS position
     FROM
     (
-        -- one row per tick even before ReplacingMergeTree has merged duplicates
-        SELECT code, ts, any(rate) AS rate
+        -- one row per tick even before ReplacingMergeTree has merged duplicates; a tick re-sent with
+        -- another price is the highest one, as in coins_ticks after merges
+        SELECT code, ts, max(rate) AS rate
         FROM crypto.coins_ticks
         WHERE ts >= now64(3, 'UTC') - INTERVAL 48 HOUR
         GROUP BY code, ts

@@ -7,7 +7,7 @@ WITH
         SELECT
             code,
             argMax(tuple(name, symbol, rank, source, rate, delta_hour, delta_day, delta_week, volume, cap, liquidity,
-                         circulating_supply, total_supply, max_supply, all_time_high_usd), ts) AS tick,
+                         circulating_supply, total_supply, max_supply, all_time_high_usd), (ts, rate)) AS tick,
             max(ts) AS last_tick_at
         FROM crypto.coins_ticks
         WHERE (code, ts) IN (SELECT code, max(last_tick_at) FROM crypto.rollup_ohlc_day GROUP BY code)
@@ -42,6 +42,6 @@ SELECT
     tick.13 AS total_supply,
     tick.14 AS max_supply,
     greatest(ifNull(tick.15, 0), ifNull(observed_high.highest_rate, 0), tick.5) AS all_time_high,
-    (tick.5 / all_time_high - 1) * 100 AS distance_from_ath_pct
+    if(all_time_high > 0, (tick.5 / all_time_high - 1) * 100, NULL) AS distance_from_ath_pct
 FROM latest
 LEFT JOIN observed_high ON observed_high.code = latest.code;

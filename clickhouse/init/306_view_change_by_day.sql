@@ -6,8 +6,8 @@ SELECT
     close,
     close_1d_ago,
     close_7d_ago,
-    (close / close_1d_ago - 1) * 100 AS change_1d_pct,
-    (close / close_7d_ago - 1) * 100 AS change_7d_pct
+    if(close_1d_ago > 0, (close / close_1d_ago - 1) * 100, NULL) AS change_1d_pct,
+    if(close_7d_ago > 0, (close / close_7d_ago - 1) * 100, NULL) AS change_7d_pct
 FROM
 (
     SELECT

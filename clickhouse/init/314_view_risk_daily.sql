@@ -5,7 +5,8 @@ SELECT
     day,
     close,
     log_return,
-    if(returns_in_window = 30, return_std * sqrt(365) * 100, NULL) AS volatility_30d_pct,
+    -- stddevSamp over a window holding ±inf returns 0, not NaN: the returns are guarded below, and so is this
+    if(returns_in_window = 30 AND isFinite(return_std), return_std * sqrt(365) * 100, NULL) AS volatility_30d_pct,
     returns_in_window,
     running_high,
     drawdown_pct,
@@ -20,7 +21,7 @@ FROM
         count(log_return) OVER last_30_days AS returns_in_window,
         stddevSamp(log_return) OVER last_30_days AS return_std,
         running_high,
-        (close / running_high - 1) * 100 AS drawdown_pct
+        if(running_high > 0 AND close > 0, (close / running_high - 1) * 100, NULL) AS drawdown_pct
     FROM
     (
         SELECT
@@ -28,7 +29,9 @@ FROM
             day,
             day_number,
             close,
-            log(close / anyOrNull(close) OVER (PARTITION BY code ORDER BY day_number RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING)) AS log_return,
+            anyOrNull(close) OVER (PARTITION BY code ORDER BY day_number RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING) AS previous_close,
+            -- NULL, never ±inf/NaN: a log return needs two closes > 0
+            if(close > 0 AND previous_close > 0, log(close / previous_close), NULL) AS log_return,
             max(close) OVER (PARTITION BY code ORDER BY day_number ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running_high
         FROM (SELECT code, day, close, toInt64(toRelativeDayNum(day)) AS day_number FROM crypto.daily_close)
     )

@@ -5,12 +5,12 @@ SELECT
     first_day,
     latest_day,
     latest_close,
-    (latest_close / close_1d_ago - 1) * 100 AS return_1d_pct,
-    (latest_close / close_7d_ago - 1) * 100 AS return_7d_pct,
-    (latest_close / close_30d_ago - 1) * 100 AS return_30d_pct,
-    (latest_close / close_90d_ago - 1) * 100 AS return_90d_pct,
-    (latest_close / close_previous_year_end - 1) * 100 AS return_ytd_pct,
-    (latest_close / first_close - 1) * 100 AS return_since_first_pct
+    if(close_1d_ago > 0, (latest_close / close_1d_ago - 1) * 100, NULL) AS return_1d_pct,
+    if(close_7d_ago > 0, (latest_close / close_7d_ago - 1) * 100, NULL) AS return_7d_pct,
+    if(close_30d_ago > 0, (latest_close / close_30d_ago - 1) * 100, NULL) AS return_30d_pct,
+    if(close_90d_ago > 0, (latest_close / close_90d_ago - 1) * 100, NULL) AS return_90d_pct,
+    if(close_previous_year_end > 0, (latest_close / close_previous_year_end - 1) * 100, NULL) AS return_ytd_pct,
+    if(first_close > 0, (latest_close / first_close - 1) * 100, NULL) AS return_since_first_pct
 FROM
 (
     SELECT

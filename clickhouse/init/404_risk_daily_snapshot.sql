@@ -8,8 +8,8 @@ CREATE TABLE IF NOT EXISTS crypto.risk_daily_snapshot
     volatility_30d_pct Nullable(Float64),
     returns_in_window  UInt64,
     running_high       Float64,
-    drawdown_pct       Float64,
-    max_drawdown_pct   Float64
+    drawdown_pct       Nullable(Float64),
+    max_drawdown_pct   Nullable(Float64)
 )
 ENGINE = MergeTree
 ORDER BY (code, day);

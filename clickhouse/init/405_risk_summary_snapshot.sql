@@ -6,8 +6,8 @@ CREATE TABLE IF NOT EXISTS crypto.risk_summary_snapshot
     close                Float64,
     volatility_30d_pct   Nullable(Float64),
     running_high         Float64,
-    current_drawdown_pct Float64,
-    max_drawdown_pct     Float64
+    current_drawdown_pct Nullable(Float64),
+    max_drawdown_pct     Nullable(Float64)
 )
 ENGINE = MergeTree
 ORDER BY code;

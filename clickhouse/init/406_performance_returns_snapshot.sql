@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS crypto.performance_returns_snapshot
     return_30d_pct         Nullable(Float64),
     return_90d_pct         Nullable(Float64),
     return_ytd_pct         Nullable(Float64),
-    return_since_first_pct Float64
+    return_since_first_pct Nullable(Float64)
 )
 ENGINE = MergeTree
 ORDER BY code;

@@ -4,10 +4,22 @@ Usable two ways, same behaviour:
 - in process: ``httpx.MockTransport(fake.handle)``;
 - as a real HTTP server on loopback: ``with fake.serve() as base_url: ...`` (for subprocesses).
 
-Programmable faults (consumed in order, per endpoint or for any endpoint): HTTP 429 with or
-without ``Retry-After``, 500, 503, timeouts, malformed JSON, 401; per-coin payload mutations
-(missing fields, nulls, numbers as strings, garbage); credits that run out; and a pluggable
-history-granularity rule.
+Programmable faults, all through public fields and methods (no private state to patch):
+- ``fail_next``: faults consumed in order, per endpoint or for any endpoint: HTTP 429 with or
+  without ``Retry-After``, 500, 503, 400/403/404, 401, timeouts, ``"malformed"`` (an HTTP 200
+  whose body is the real answer cut in half: not JSON), ``"invalid_item"`` (one history point
+  made invalid);
+- ``flaky_rate`` / ``flaky_kinds``: a seeded share of paid calls answers one of those faults;
+- ``history_lag_ms``: the newest history point is that far behind the fake's clock (an API
+  whose data lags, or a close asked for too soon after 12:00 UTC);
+- ``history_point_overrides``: fields of given history points replaced (an invalid close);
+- ``set_burst_limit``: more than N answered calls within a sliding window get 429 with
+  ``Retry-After`` (the reference: "bursts ... were seen to get HTTP 429");
+- credits that run out (429 once spent, optionally with ``exhausted_answer_retry_after``,
+  reset at the fake clock's midnight; ``/credits`` then answers 429 too, as the reference says
+  a spent key does);
+- per-coin payload mutations (missing fields, nulls, numbers as strings, garbage), coins
+  listed late, missing points, and a pluggable history-granularity rule.
 
 Documented rule of the default granularity (the benchmark's): a range of at most 1 day answers
 5-minute points, up to 90 days hourly points, longer ranges daily points at 00:00 UTC. Points
@@ -72,11 +84,13 @@ BASE_PRICES = {
 
 @dataclass
 class Fault:
-    """One programmed failure. ``kind``: 429, 500, 503, 401, 400, "timeout", "malformed"."""
+    """One programmed failure. ``kind``: 429, 500, 503, 401, 400, 403, 404, "timeout",
+    "malformed" (HTTP 200, body cut short), "invalid_item" (one history point invalid)."""
 
     kind: int | str
     retry_after: str | None = None
     endpoint: str | None = None  # None: the next call to any endpoint
+    when: Callable[[dict[str, Any]], bool] | None = None  # only calls whose body matches
 
 
 @dataclass
@@ -86,6 +100,7 @@ class Call:
     api_key: str | None
     status: int
     at_ms: int = 0
+    burst: bool = False  # refused by the burst limit
 
 
 @dataclass
@@ -101,8 +116,18 @@ class FakeLiveCoinWatch:
     coin_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     listed_from_ms: dict[str, int] = field(default_factory=dict)
     missing_points: set[tuple[str, int]] = field(default_factory=set)
-    flaky_rate: float = 0.0  # share of paid calls that answer 503 at random (seeded)
+    flaky_rate: float = 0.0  # share of paid calls that answer a fault at random (seeded)
+    flaky_kinds: tuple[int | str, ...] = (503,)  # drawn uniformly for each flaky answer
     flaky_seed: int = 42
+    history_lag_ms: int = 0  # history holds no point newer than now - lag (0: no clipping)
+    history_point_overrides: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    exhausted_answer_retry_after: str | None = None
+    burst_limit_calls: int = 0  # 0: no burst limit
+    burst_window_seconds: float = 1.0
+    burst_retry_after: str | None = "1"
+    # Called first for every request with (endpoint, body): a scenario's own rule. Returning
+    # a response answers the call with it (it still costs a credit); None lets it through.
+    on_request: Callable[[str, Any], httpx.Response | None] | None = None
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -111,6 +136,7 @@ class FakeLiveCoinWatch:
         self._lock = threading.Lock()
         self._credit_day = self.now_ms() // DAY_MS
         self._rng = random.Random(self.flaky_seed)
+        self._answered_at: list[int] = []
 
     # --- programming -------------------------------------------------------------------
     def fail_next(
@@ -120,8 +146,22 @@ class FakeLiveCoinWatch:
         times: int = 1,
         retry_after: str | None = None,
         endpoint: str | None = None,
+        when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
-        self.faults.extend(Fault(kind, retry_after, endpoint) for _ in range(times))
+        """Answer the next ``times`` matching calls with ``kind`` (see Fault)."""
+        self.faults.extend(Fault(kind, retry_after, endpoint, when) for _ in range(times))
+
+    def set_burst_limit(
+        self, calls: int, *, per_seconds: float = 1.0, retry_after: str | None = "1"
+    ) -> None:
+        """Refuse (429) any call beyond ``calls`` answered within ``per_seconds``."""
+        self.burst_limit_calls = calls
+        self.burst_window_seconds = per_seconds
+        self.burst_retry_after = retry_after
+
+    @property
+    def burst_refusals(self) -> int:
+        return sum(1 for c in self.calls if c.status == 429 and c.burst)
 
     def calls_to(self, endpoint: str) -> list[Call]:
         return [c for c in self.calls if c.endpoint == endpoint]
@@ -185,32 +225,44 @@ class FakeLiveCoinWatch:
         step, offset = self.granularity(end_ms - start_ms)
         first = start_ms + ((offset - start_ms) % step)
         listed = self.listed_from_ms.get(code, 0)
+        newest = self.now_ms() - self.history_lag_ms if self.history_lag_ms else end_ms
         points = []
-        for at in range(first, end_ms + 1, step):
+        for at in range(first, min(end_ms, newest) + 1, step):
             if at < listed or (code, at) in self.missing_points:
                 continue
             rate = self.price(code, at)
-            points.append(
-                {
-                    "date": at,
-                    "rate": rate,
-                    "volume": rate * 1e6,
-                    "cap": rate * 1e9,
-                    "liquidity": rate * 1e5,
-                }
-            )
+            point: dict[str, Any] = {
+                "date": at,
+                "rate": rate,
+                "volume": rate * 1e6,
+                "cap": rate * 1e9,
+                "liquidity": rate * 1e5,
+            }
+            point.update(self.history_point_overrides.get((code, at), {}))
+            points.append(point)
         return points
 
     # --- protocol ----------------------------------------------------------------------
+    @staticmethod
+    def error_response(
+        status: int, text: str, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """An answer in the documented error shape (for ``on_request`` scenarios)."""
+        body = {"error": {"code": status, "status": text, "description": text}}
+        return httpx.Response(status, json=body, headers=headers)
+
     @staticmethod
     def _error(status: int, text: str, headers: dict[str, str] | None = None) -> httpx.Response:
         body = {"error": {"code": status, "status": text, "description": text}}
         return httpx.Response(status, json=body, headers=headers)
 
-    def _next_fault(self, endpoint: str) -> Fault | None:
+    def _next_fault(self, endpoint: str, body: Any) -> Fault | None:
         for index, fault in enumerate(self.faults):
-            if fault.endpoint in (None, endpoint):
-                return self.faults.pop(index)
+            if fault.endpoint not in (None, endpoint):
+                continue
+            if fault.when is not None and not (isinstance(body, dict) and fault.when(body)):
+                continue
+            return self.faults.pop(index)
         return None
 
     def _roll_credits(self) -> None:
@@ -229,39 +281,78 @@ class FakeLiveCoinWatch:
             except ValueError:
                 body = {}
             key = headers.get("x-api-key")
-            response = self._respond(method, endpoint, key, body)
+            response, burst = self._respond(method, endpoint, key, body)
             status = response.status_code if isinstance(response, httpx.Response) else 0
             self.calls.append(
-                Call(endpoint, body if isinstance(body, dict) else {}, key, status, self.now_ms())
+                Call(
+                    endpoint,
+                    body if isinstance(body, dict) else {},
+                    key,
+                    status,
+                    self.now_ms(),
+                    burst,
+                )
             )
             return response
 
+    def _burst_refused(self) -> bool:
+        if not self.burst_limit_calls:
+            return False
+        now = self.now_ms()
+        window_ms = self.burst_window_seconds * 1000
+        self._answered_at = [t for t in self._answered_at if now - t < window_ms]
+        if len(self._answered_at) >= self.burst_limit_calls:
+            return True
+        self._answered_at.append(now)
+        return False
+
     def _respond(
         self, method: str, endpoint: str, key: str | None, body: Any
-    ) -> httpx.Response | Fault:
+    ) -> tuple[httpx.Response | Fault, bool]:
         self._roll_credits()
         if method != "POST":
-            return self._error(405, "Method Not Allowed")
+            return self._error(405, "Method Not Allowed"), False
+        scripted = self.on_request(endpoint, body) if self.on_request is not None else None
         if endpoint != "/status":
             assert self.credits_remaining is not None
             if self.credits_remaining <= 0:
-                return self._error(429, "daily credits exhausted")
+                retry = self.exhausted_answer_retry_after
+                headers = {"retry-after": retry} if retry else None
+                return self._error(429, "daily credits exhausted", headers), False
             self.credits_remaining -= 1
-        fault = self._next_fault(endpoint)
+        if scripted is not None:
+            return scripted, False
+        if self._burst_refused():
+            headers = {"retry-after": self.burst_retry_after} if self.burst_retry_after else None
+            return self._error(429, "too many requests", headers), True
+        fault = self._next_fault(endpoint, body)
         if fault is None and self.flaky_rate and self._rng.random() < self.flaky_rate:
-            fault = Fault(503)
-        if fault is not None:
+            fault = Fault(self._rng.choice(self.flaky_kinds))
+        if fault is not None and fault.kind not in ("malformed", "invalid_item"):
             if fault.kind == "timeout":
-                return fault
-            if fault.kind == "malformed":
-                return httpx.Response(
-                    200,
-                    content=b'[{"code": "BTC", "rate": 1',
-                    headers={"content-type": "application/json"},
-                )
+                return fault, False
             assert isinstance(fault.kind, int)
             headers = {"retry-after": fault.retry_after} if fault.retry_after else None
-            return self._error(fault.kind, f"fault {fault.kind}", headers)
+            return self._error(fault.kind, f"fault {fault.kind}", headers), False
+        response = self._answer(endpoint, key, body)
+        if fault is not None and response.status_code == 200:
+            if fault.kind == "malformed":
+                # A truncated answer: what a dropped connection behind a proxy looks like.
+                content = response.content
+                return httpx.Response(
+                    200,
+                    content=content[: max(1, len(content) // 2)],
+                    headers={"content-type": "application/json"},
+                ), False
+            if fault.kind == "invalid_item" and endpoint == "/coins/single/history":
+                answer = json.loads(response.content)
+                if answer["history"]:
+                    victim = self._rng.randrange(len(answer["history"]))
+                    answer["history"][victim]["rate"] = "not a number"
+                return httpx.Response(200, json=answer), False
+        return response, False
+
+    def _answer(self, endpoint: str, key: str | None, body: Any) -> httpx.Response:
         if endpoint != "/status" and key != self.api_key:
             return self._error(401, "Unauthorized")
         if endpoint == "/status":

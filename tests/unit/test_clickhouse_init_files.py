@@ -22,7 +22,7 @@ SQL_FILES = sorted(INIT_DIR.glob("*.sql"))
 USERS_FILE = REPO_ROOT / "clickhouse" / "users.d" / "crypto_users.xml"
 KAFKA_CONFIG_FILE = SERVER_CONFIG_DIR / "crypto_kafka.xml"
 CREATE = re.compile(
-    r"CREATE\s+(?P<kind>DATABASE|TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?P<guard>IF\s+NOT\s+EXISTS\s+)?"
+    r"CREATE\s+(?P<kind>DATABASE|TABLE|MATERIALIZED\s+VIEW|VIEW|FUNCTION)\s+(?P<guard>IF\s+NOT\s+EXISTS\s+)?"
     r"(?P<name>[\w.]+)",
     re.IGNORECASE,
 )
@@ -55,7 +55,9 @@ def test_each_file_starts_with_a_comment_and_creates_one_object_idempotently(pat
     assert guard, f"{path.name}: CREATE {kind} without IF NOT EXISTS"
     object_name = name.split(".")[-1]
     assert not object_name[0].isdigit()
-    if kind.upper() != "DATABASE":
+    if kind.upper() == "FUNCTION":  # functions are server-wide: the prefix names the project
+        assert name.startswith("crypto_")
+    elif kind.upper() != "DATABASE":
         assert name.startswith("crypto.")
 
 

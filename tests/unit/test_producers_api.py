@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from producers.api import LiveCoinWatchClient
 from producers.errors import (
     AuthenticationError,
+    DailyCreditsExhaustedError,
     MalformedResponseError,
     RateLimitedError,
     RequestRejectedError,
@@ -67,7 +68,7 @@ async def test_coins_map_pages_by_one_hundred(fake: FakeLiveCoinWatch) -> None:
     assert [len(c.body["codes"]) for c in fake.calls] == [100, 100, 50]
 
 
-@pytest.mark.parametrize("status", [429, 500, 503])
+@pytest.mark.parametrize("status", [500, 503])
 async def test_retryable_statuses_are_retried_with_backoff(
     fake: FakeLiveCoinWatch, status: int
 ) -> None:
@@ -83,6 +84,64 @@ async def test_retryable_statuses_are_retried_with_backoff(
     assert 0.5 <= sleeps.waits[1] <= 1.0
 
 
+async def test_a_bare_429_is_checked_against_credits_once_then_retried(
+    fake: FakeLiveCoinWatch,
+) -> None:
+    # Burst limit or spent key? Same code, no Retry-After: one /credits look decides.
+    fake.fail_next(429, times=2, endpoint="/coins/map")
+    sleeps, calls = Sleeps(), list[str]()
+    async with client_for(fake, sleeps, calls=calls) as client:
+        pages = await client.coins_map(["BTC"], "USD")
+    assert pages[0].coins[0]["code"] == "BTC"
+    assert [c.endpoint for c in fake.calls] == [
+        "/coins/map",
+        "/credits",
+        "/coins/map",
+        "/credits",
+        "/coins/map",
+    ]
+    assert len(calls) == 5, "every attempt, the look included, is counted as a credit"
+
+
+async def test_a_429_of_a_spent_key_is_final_at_once(fake: FakeLiveCoinWatch) -> None:
+    fake.credits_remaining = 0
+    sleeps = Sleeps()
+    async with client_for(fake, sleeps, attempts=6) as client:
+        with pytest.raises(DailyCreditsExhaustedError):
+            await client.coins_map(["BTC"], "USD")
+        with pytest.raises(DailyCreditsExhaustedError):
+            await client.history("BTC", "USD", 0, 3_600_000)
+    # Per call: the refused one and a single /credits look, never retried.
+    assert [c.endpoint for c in fake.calls] == [
+        "/coins/map",
+        "/credits",
+        "/coins/single/history",
+        "/credits",
+    ]
+
+
+async def test_a_429_with_a_retry_after_past_the_bound_is_checked_and_final(
+    fake: FakeLiveCoinWatch,
+) -> None:
+    fake.exhausted_answer_retry_after = "3600"  # some servers say when the reset comes
+    fake.credits_remaining = 0
+    async with client_for(fake, Sleeps()) as client:
+        with pytest.raises(DailyCreditsExhaustedError):
+            await client.coins_map(["BTC"], "USD")
+    assert len(fake.calls) == 2
+
+
+async def test_a_burst_429_with_a_short_retry_after_is_retried_without_a_look(
+    fake: FakeLiveCoinWatch,
+) -> None:
+    fake.fail_next(429, times=2, retry_after="1")
+    sleeps = Sleeps()
+    async with client_for(fake, sleeps) as client:
+        await client.coins_map(["BTC"], "USD")
+    assert [c.endpoint for c in fake.calls] == ["/coins/map"] * 3
+    assert sleeps.waits == [1.0, 1.0]
+
+
 async def test_retry_after_is_honoured(fake: FakeLiveCoinWatch) -> None:
     fake.fail_next(429, retry_after="3")
     sleeps = Sleeps()
@@ -92,11 +151,13 @@ async def test_retry_after_is_honoured(fake: FakeLiveCoinWatch) -> None:
 
 
 async def test_retry_after_is_bounded(fake: FakeLiveCoinWatch) -> None:
-    fake.fail_next(429, retry_after="3600")
+    fake.fail_next(429, retry_after="3600", endpoint="/coins/map")
     sleeps = Sleeps()
     async with client_for(fake, sleeps) as client:
-        await client.credits()
-    assert sleeps.waits == [8.0]
+        await client.coins_map(["BTC"], "USD")
+    # A wait longer than the bound may mean spent credits: one look, then the bounded wait.
+    assert [c.endpoint for c in fake.calls] == ["/coins/map", "/credits", "/coins/map"]
+    assert sleeps.waits[-1] == 8.0
 
 
 async def test_retries_stop_at_the_bound(fake: FakeLiveCoinWatch) -> None:
@@ -108,10 +169,11 @@ async def test_retries_stop_at_the_bound(fake: FakeLiveCoinWatch) -> None:
 
 
 async def test_rate_limit_error_after_the_bound(fake: FakeLiveCoinWatch) -> None:
-    fake.fail_next(429, times=10)
+    fake.fail_next(429, times=10, retry_after="1")
     async with client_for(fake, Sleeps(), attempts=3) as client:
         with pytest.raises(RateLimitedError):
             await client.credits()
+    assert len(fake.calls) == 3
 
 
 async def test_timeouts_are_retried(fake: FakeLiveCoinWatch) -> None:
@@ -167,16 +229,33 @@ async def test_malformed_json_is_typed_and_keeps_the_body(fake: FakeLiveCoinWatc
     async with client_for(fake, Sleeps()) as client:
         with pytest.raises(MalformedResponseError) as caught:
             await client.coins_map(["BTC"], "USD")
-    assert caught.value.body.startswith('[{"code": "BTC"')
-    assert len(fake.calls) == 1
+    assert caught.value.body.startswith('[{"code"')
+    assert "BTC" in caught.value.body
+    assert len(fake.calls) == 1, "a malformed /coins/map answer is the stream's to handle"
+
+
+async def test_a_malformed_history_answer_is_retried_then_kept_for_the_dead_letter(
+    fake: FakeLiveCoinWatch,
+) -> None:
+    fake.fail_next("malformed", endpoint="/coins/single/history")
+    async with client_for(fake, Sleeps()) as client:
+        points = await client.history("BTC", "USD", 0, 3_600_000)
+    assert (points[0]["date"], points[-1]["date"]) == (0, 3_600_000)
+    fake.fail_next("malformed", times=4, endpoint="/coins/single/history")
+    async with client_for(fake, Sleeps(), attempts=4) as client:
+        with pytest.raises(MalformedResponseError) as caught:
+            await client.history("BTC", "USD", 0, 3_600_000)
+    assert caught.value.body.startswith('{"code"')
+    assert len(fake.calls_to("/coins/single/history")) == 2 + 4
 
 
 async def test_credits_exhausted_answers_429(fake: FakeLiveCoinWatch) -> None:
     fake.credits_remaining = 1
     async with client_for(fake, Sleeps(), attempts=2) as client:
         await client.credits()
-        with pytest.raises(RateLimitedError):
+        with pytest.raises(DailyCreditsExhaustedError):
             await client.coins_map(["BTC"], "USD")
+    assert [c.status for c in fake.calls] == [200, 429, 429]
 
 
 async def test_history_passes_ms_range_and_returns_points(fake: FakeLiveCoinWatch) -> None:
@@ -198,7 +277,7 @@ async def test_the_key_never_appears_in_logs_or_reprs(
     fake: FakeLiveCoinWatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    fake.fail_next(429, times=2)
+    fake.fail_next(429, times=2, retry_after="1")
     fake.fail_next("timeout")
     client = client_for(fake, Sleeps(), attempts=6)
     assert KEY not in repr(client)

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import pytest
 
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
@@ -258,14 +259,13 @@ async def test_the_credit_cap_stops_the_run_with_progress_kept() -> None:
 
 async def test_the_credit_cap_holds_even_when_the_last_call_needs_every_retry() -> None:
     fake = FakeLiveCoinWatch(granularity=hourly_granularity)
-    answer = fake._respond
 
-    def fifth_call_fails_twice(method: str, endpoint: str, key: str | None, body: Any) -> Any:
+    def fifth_call_fails_twice(endpoint: str, body: Any) -> httpx.Response | None:
         if endpoint == "/coins/single/history" and len(fake.calls) in (4, 5):
-            return fake._error(503, "fault 503")
-        return answer(method, endpoint, key, body)
+            return fake.error_response(503, "fault 503")
+        return None
 
-    fake._respond = fifth_call_fails_twice  # type: ignore[method-assign]
+    fake.on_request = fifth_call_fails_twice
     publisher = MemoryPublisher()
     await run(
         fake,
@@ -281,14 +281,9 @@ async def test_the_credit_cap_holds_even_when_the_last_call_needs_every_retry() 
     assert all(c.status == 200 for c in fake.calls[:4])
 
 
-async def test_invalid_points_go_to_the_dead_letter_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_invalid_points_go_to_the_dead_letter_topic() -> None:
     fake = FakeLiveCoinWatch(granularity=hourly_granularity)
-    original = fake.history_points
-
-    def with_garbage(code: str, start: int, end: int) -> list[dict[str, object]]:
-        return [*original(code, start, end), {"date": start + 1, "rate": "oops"}]
-
-    monkeypatch.setattr(fake, "history_points", with_garbage)
+    fake.history_point_overrides[("BTC", noon_ms(dt.date(2024, 1, 1)) + HOUR_MS)] = {"rate": "oops"}
     publisher = MemoryPublisher()
     await run(fake, publisher, coins=["BTC"], since=dt.date(2024, 1, 1), until=dt.date(2024, 1, 2))
     dead = [json.loads(r.value) for r in publisher.records if r.topic == TOPICS.dead_letter]
