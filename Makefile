@@ -13,6 +13,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 COMPOSE ?= docker compose
 PYTEST_ARGS ?=
+STACK_PYTEST_ARGS ?= -ra
 
 .PHONY: help install test test-unit test-integration test-stack lint format bench \
         up preflight verify down logs ps backfill ksql-apply metabase-provision metabase-export clickhouse-client \
@@ -30,8 +31,11 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## Create .venv with the package and the test/lint tools
 
-test: $(INSTALLED) ## Run the whole suite (real Kafka broker + ClickHouse engine; containers if Docker answers)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(INSTALLED) ## Run the whole suite (real Kafka broker + ClickHouse engine; containers and the stack tests if Docker answers)
+	@stack=0; $(BIN)/python -m tests.support.backends || stack=$$?; \
+	if [ $$stack -gt 1 ]; then exit $$stack; fi; \
+	$(BIN)/python -m pytest --ignore=tests/stack $(PYTEST_ARGS); \
+	if [ $$stack -eq 0 ]; then $(BIN)/python -m pytest tests/stack $(STACK_PYTEST_ARGS); fi
 
 test-unit: $(INSTALLED) ## Run only the unit tests (no broker, no database)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -39,8 +43,8 @@ test-unit: $(INSTALLED) ## Run only the unit tests (no broker, no database)
 test-integration: $(INSTALLED) ## Run only the integration tests
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-test-stack: $(INSTALLED) ## Run the whole-stack tests (needs Docker)
-	$(BIN)/python -m pytest tests/stack $(PYTEST_ARGS)
+test-stack: $(INSTALLED) ## Run the whole-stack tests, their own session with a cold-start timeout (needs Docker)
+	$(BIN)/python -m pytest tests/stack $(STACK_PYTEST_ARGS)
 
 lint: $(INSTALLED) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

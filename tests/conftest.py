@@ -19,7 +19,13 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.support.backends import backend_missing, docker_available
+from tests.support.backends import (
+    backend_missing,
+    choose_clickhouse,
+    choose_kafka,
+    clickhouse_reads_session_broker,
+    docker_available,
+)
 from tests.support.bridge import KafkaEngineBridge, RealKafkaEngineFeeder
 from tests.support.clickhouse_loader import (
     INIT_DIR,
@@ -83,7 +89,7 @@ class ExternalKafkaBroker:
         pytest.skip("KAFKA_BOOTSTRAP points at an external broker that the tests cannot stop")
 
     def start(self) -> None:
-        pytest.skip("KAFKA_BOOTSTRAP points at an external broker that the tests cannot start")
+        """Nothing to do: the suite never stopped it (stop() skips the test first)."""
 
 
 @pytest.fixture(scope="session")
@@ -97,11 +103,11 @@ def docker_network() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def kafka_broker(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The session's real Kafka broker (external, container or native), with stop()/start()."""
-    external = os.environ.get("KAFKA_BOOTSTRAP")
-    if external:
-        yield ExternalKafkaBroker(external)
+    kind = choose_kafka(os.environ, docker_available)
+    if kind == "external":
+        yield ExternalKafkaBroker(os.environ["KAFKA_BOOTSTRAP"])
         return
-    if docker_available():
+    if kind == "container":
         from tests.support.containers import kafka_container
 
         network = request.getfixturevalue("docker_network")
@@ -137,7 +143,7 @@ def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
 
 @pytest.fixture
 def running_kafka_broker(kafka_broker: KafkaBroker) -> Iterator[KafkaBroker]:
-    """The broker, guaranteed running again after the test even if the test stopped it."""
+    """The broker, running again after the test whatever the test did (start() is idempotent)."""
     yield kafka_broker
     kafka_broker.start()
 
@@ -155,6 +161,8 @@ class ClickHouseBackend:
     kind: str  # "chdb", "container" or "url"
     kafka_tables: dict[str, KafkaTable]
     databases: list[str]
+    # False for a CLICKHOUSE_URL server next to a broker it does not read (no KAFKA_BOOTSTRAP).
+    reads_session_broker: bool = True
 
 
 @pytest.fixture(scope="session")
@@ -163,12 +171,23 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
     import clickhouse_connect
 
     databases = project_databases()
-    url = os.environ.get("CLICKHOUSE_URL")
-    if url:
-        client = clickhouse_connect.get_client(dsn=url)
-        yield ClickHouseBackend(client, "url", declared_kafka_tables(), databases)
+    kafka_kind = choose_kafka(os.environ, docker_available)
+    kind = choose_clickhouse(os.environ, kafka_kind)
+    if kind == "url":
+        from tests.support.containers import compose_environment
+
+        client = clickhouse_connect.get_client(dsn=os.environ["CLICKHOUSE_URL"])
+        # The server's groups: compose's, with whatever this shell overrides (the same
+        # variables the stack reads), never the raw ${...} of the named collection.
+        server_environment = {**compose_environment("clickhouse", os.environ), **os.environ}
+        resolved = {
+            name: resolve_environment(table, server_environment)
+            for name, table in declared_kafka_tables().items()
+        }
+        reads = clickhouse_reads_session_broker(kafka_kind, kind)
+        yield ClickHouseBackend(client, "url", resolved, databases, reads)
         return
-    if docker_available():
+    if kind == "container":
         from tests.support.containers import clickhouse_container
 
         kafka = request.getfixturevalue("kafka_broker")
@@ -232,6 +251,12 @@ def bridge(
     clickhouse: Any, clickhouse_backend: ClickHouseBackend, kafka_bootstrap: str
 ) -> KafkaEngineBridge | RealKafkaEngineFeeder:
     """Puts Kafka records into the Kafka tables: emulated on chDB, the real engine elsewhere."""
+    if not clickhouse_backend.reads_session_broker:
+        pytest.fail(
+            "CLICKHOUSE_URL is set without KAFKA_BOOTSTRAP: that server's Kafka tables read its "
+            "own broker, not this session's. Set KAFKA_BOOTSTRAP to the broker it reads.",
+            pytrace=False,
+        )
     if clickhouse_backend.kind == "chdb":
         return KafkaEngineBridge(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)
     return RealKafkaEngineFeeder(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -40,6 +41,29 @@ def test_broker_keeps_messages_across_restart(running_kafka_broker: Any, unique_
     running_kafka_broker.start()
     asyncio.run(_send(running_kafka_broker.bootstrap, topic, [b"after"]))
     assert asyncio.run(_read_all(running_kafka_broker.bootstrap, topic, 2)) == [b"before", b"after"]
+
+
+def _accepts_connections(bootstrap: str) -> bool:
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.socket() as probe:
+        probe.settimeout(2.0)
+        return probe.connect_ex((host.strip("[]"), int(port))) == 0
+
+
+def test_broker_stop_and_start_are_idempotent(running_kafka_broker: Any, unique_name: Any) -> None:
+    """Outage tests stop and start the broker themselves, then the fixture starts it again:
+    every kind of broker must take a second stop() or start() as a no-op, not an error."""
+    broker = running_kafka_broker
+    topic = unique_name("idempotent")
+    asyncio.run(_send(broker.bootstrap, topic, [b"before"]))
+    broker.start()  # already running
+    broker.stop()
+    broker.stop()  # already stopped
+    assert not _accepts_connections(broker.bootstrap)
+    broker.start()
+    broker.start()  # already running again
+    asyncio.run(_send(broker.bootstrap, topic, [b"after"]))
+    assert asyncio.run(_read_all(broker.bootstrap, topic, 2)) == [b"before", b"after"]
 
 
 def test_clickhouse_engine_answers_with_the_project_schema(clickhouse: Any) -> None:

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -174,6 +174,23 @@ async def _cluster_answers(bootstrap: str) -> bool:
             await admin.close()
 
 
+def await_kafka(bootstrap: str, timeout_s: float, alive: Callable[[], bool]) -> None:
+    """Return once the broker at ``bootstrap`` answers an admin call (any broker: native or
+    container); raise BrokerExitedError as soon as ``alive()`` says its process is gone."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.1
+    while time.monotonic() < deadline:
+        if not alive():
+            raise BrokerExitedError(f"the Kafka broker at {bootstrap} exited while starting")
+        if asyncio.run(_cluster_answers(bootstrap)):
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    raise KafkaUnavailableError(
+        f"the Kafka broker at {bootstrap} did not answer within {timeout_s:.0f} s"
+    )
+
+
 class NativeKafkaBroker:
     """One KRaft node (broker + controller) on loopback; stop() and start() keep data and ports."""
 
@@ -288,22 +305,13 @@ class NativeKafkaBroker:
         self._started_once = True
 
     def _await_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        delay = 0.1
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise BrokerExitedError(
-                    f"the Kafka broker exited during start; log tail:\n{self.log_tail()}"
-                )
-            if asyncio.run(_cluster_answers(self.bootstrap)):
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        self.stop()
-        raise KafkaUnavailableError(
-            f"the Kafka broker did not answer within {READY_TIMEOUT_S:.0f} s; log tail:\n"
-            f"{self.log_tail()}"
-        )
+        try:
+            await_kafka(self.bootstrap, READY_TIMEOUT_S, alive=lambda: self.running)
+        except BrokerExitedError as error:
+            raise BrokerExitedError(f"{error}; log tail:\n{self.log_tail()}") from None
+        except KafkaUnavailableError as error:
+            self.stop()
+            raise KafkaUnavailableError(f"{error}; log tail:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         process, self._process = self._process, None
