@@ -12,4 +12,6 @@ SELECT
     argMaxState(volume, (ts, rate)) AS volume_24h,
     groupBitmapState(toUInt32(toUnixTimestamp64Milli(ts) % 60000)) AS tick_offsets
 FROM crypto.coins_ticks
+-- the Kafka path stores only finite rates > 0 (001); a row inserted otherwise is not a price
+WHERE rate > 0 AND isFinite(rate)
 GROUP BY code, minute;

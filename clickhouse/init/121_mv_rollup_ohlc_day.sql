@@ -15,4 +15,6 @@ SELECT
     max(ts) AS last_tick_at,
     argMaxIfState((rate, ts), (ts, rate), toUnixTimestamp64Milli(ts) % 86400000 <= 43200000) AS noon_close
 FROM crypto.coins_ticks
+-- the Kafka path stores only finite rates > 0 (001); a row inserted otherwise is not a price
+WHERE rate > 0 AND isFinite(rate)
 GROUP BY code, day;

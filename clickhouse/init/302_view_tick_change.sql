@@ -22,8 +22,9 @@ FROM
         -- one row per tick even before ReplacingMergeTree has merged duplicates; a tick re-sent with
         -- another price is the highest one, as in coins_ticks after merges
         SELECT code, ts, max(rate) AS rate
-        FROM crypto.coins_ticks
-        WHERE ts >= now64(3, 'UTC') - INTERVAL 48 HOUR
+        FROM crypto.coins_ticks AS tick
+        -- qualified: the alias rate shadows the column; stored non-prices are not ticks
+        WHERE tick.ts >= now64(3, 'UTC') - INTERVAL 48 HOUR AND tick.rate > 0 AND isFinite(tick.rate)
         GROUP BY code, ts
     )
     WINDOW by_time AS (PARTITION BY code ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)

@@ -293,19 +293,34 @@ def test_no_view_yields_infinity_or_nan_over_bad_stored_prices(clickhouse: Any) 
     closes[20], closes[35], closes[45], closes[50] = 0.0, -5.0, math.inf, math.nan
     insert_history(clickhouse, "BROKEN", closes, today)
     insert_history(clickhouse, "ONLYZERO", [0.0], today)
-    clickhouse.command(
-        "INSERT INTO crypto.coins_ticks (code, ts, source, currency, schema_version, rate, "
-        "categories, kafka_partition, kafka_offset, ingested_at) VALUES "
-        "('TICKZERO', now64(3) - INTERVAL 2 MINUTE, 'test', 'USD', 1, 5.0, [], 0, 0, now64(3)), "
-        "('TICKZERO', now64(3) - INTERVAL 1 MINUTE, 'test', 'USD', 1, 0.0, [], 0, 1, now64(3))"
-    )
+    # a valid tick, then 0, -1, inf, nan and -inf a second apart (each its own insert)
+    for offset, rate in enumerate(["5.0", "0.0", "-1.0", "inf", "nan", "-inf"]):
+        clickhouse.command(
+            "INSERT INTO crypto.coins_ticks (code, ts, source, currency, schema_version, rate, "
+            "categories, kafka_partition, kafka_offset, ingested_at) VALUES ('TICKBAD', "
+            f"toStartOfMinute(now64(3, 'UTC')) - INTERVAL 2 MINUTE + INTERVAL {offset} SECOND, "
+            f"'test', 'USD', 1, {rate}, [], 0, {offset}, now64(3))"
+        )
 
     assert non_finite_values(clickhouse) == {}
+    # stored non-prices never reach the rollups, the tick changes or the overview
+    minute = rows(clickhouse, "SELECT * FROM crypto.ohlc_minute_live WHERE code = 'TICKBAD'")
+    assert [(m["open"], m["high"], m["low"], m["close"], m["tick_count"]) for m in minute] == [
+        (5.0, 5.0, 5.0, 5.0, 1)
+    ]
+    ticks = rows(clickhouse, "SELECT rate FROM crypto.tick_change WHERE code = 'TICKBAD'")
+    assert ticks == [{"rate": 5.0}]
+    overview = rows(clickhouse, "SELECT rate FROM crypto.coin_overview WHERE code = 'TICKBAD'")
+    assert overview == [{"rate": 5.0}]
     # a bad close never becomes a close: the coin whose only close is 0 has none, ranks nowhere
     closes_of = rows(
-        clickhouse, "SELECT code, count() AS days FROM crypto.daily_close GROUP BY code"
+        clickhouse,
+        "SELECT code, count() AS days, max(close) AS highest FROM crypto.daily_close GROUP BY code",
     )
-    assert {r["code"]: r["days"] for r in closes_of} == {"BROKEN": 56}
+    days = {r["code"]: (r["days"], r["highest"]) for r in closes_of}
+    assert days.pop("BROKEN")[0] == 56
+    # TICKBAD's only price is 5.0, a close when its minute is at or before 12:00 UTC
+    assert days in ({}, {"TICKBAD": (1, 5.0)})
     ranked = {r["code"] for r in rows(clickhouse, "SELECT code FROM crypto.performance_ranking")}
     assert "ONLYZERO" not in ranked
     # stddevSamp over ±inf returns 0: no 30-day window that crosses a bad day has a volatility
