@@ -1,5 +1,6 @@
 # App image: the producers (`coins stream`, `coins backfill`), the ksqlDB applier
-# (`coins-ksql-apply`), the backfill scheduler (`coins-daily`) and the stream healthcheck.
+# (`coins-ksql-apply`), the backfill scheduler (`coins-daily`), the stream healthcheck and the
+# alert service (`coins alerts`).
 # No secret is baked in: every setting comes from the environment at run time.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -15,6 +16,7 @@ RUN python -c "import tomllib; print(chr(10).join(tomllib.load(open('pyproject.t
     && pip install -r /tmp/requirements.txt
 COPY producers ./producers
 COPY provisioning ./provisioning
+COPY alerts ./alerts
 RUN pip install --no-deps .
 
 FROM ${PYTHON_IMAGE}

@@ -10,9 +10,12 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings
 
 from producers.api import LiveCoinWatchClient
 from producers.backfill import (
@@ -392,17 +395,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("credits", help="show credits left, stream interval, backfill allowance")
     commands.add_parser("topics", help="create the producers' topics if missing")
+    alerts = commands.add_parser(
+        "alerts", help="evaluate the alert rules on the stream and ClickHouse, deliver webhooks"
+    )
+    alerts.add_argument(
+        "--rules", type=Path, default=None, help="rules file (default COINS_ALERTS_RULES_FILE)"
+    )
+    alerts.add_argument(
+        "--check", action="store_true", help="validate the rules and settings, then exit"
+    )
     return parser
 
 
-def _load_settings() -> Settings | None:
+def _load_settings(
+    settings_class: type[BaseSettings] = Settings, prefix: str = "COINS_"
+) -> Any | None:
     try:
-        return Settings()
+        return settings_class()
     except ValidationError as error:
         print("invalid configuration:", file=sys.stderr)
         for problem in error.errors(include_url=False, include_input=False):
             if problem["loc"]:
-                name = "COINS_" + "_".join(str(p) for p in problem["loc"]).upper()
+                name = prefix + "_".join(str(p) for p in problem["loc"]).upper()
                 print(f"  {name}: {problem['msg']}", file=sys.stderr)
             else:  # a rule across several settings: its message names them
                 print(f"  {problem['msg']}", file=sys.stderr)
@@ -441,6 +455,8 @@ async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     if args.command == "credits":
         return await show_credits(settings)
+    if args.command == "alerts":
+        return await _run_alerts(args, settings)
     if args.command == "topics":
         created = await ensure_topics(
             KafkaConnection.from_settings(settings), producer_topics(settings)
@@ -448,6 +464,56 @@ async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return EXIT_OK
     raise SystemExit(f"unknown command {args.command}")
+
+
+async def _run_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.cli import clickhouse_client, run_alerts
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    run = await run_alerts(
+        settings,
+        args.alert_settings,
+        args.alert_rules,
+        stop=stop,
+        clickhouse=clickhouse_client(args.alert_settings),
+    )
+    log.info(
+        "alerts stopped",
+        extra={
+            "fields": {
+                "ticks_evaluated": run.stats.ticks_evaluated,
+                "alerts_published": run.stats.alerts_published,
+                "delivered": sum(run.delivered.values()),
+                "dead_letters": sum(run.dead_letters.values()),
+            }
+        },
+    )
+    return EXIT_OK
+
+
+def _prepare_alerts(args: argparse.Namespace) -> list[str] | None:
+    """Alert settings and rules, validated before anything starts; their secrets; None when
+    invalid (the problems are printed, naming the rule and the field)."""
+    from alerts.cli import load_checked_rules, print_rules_error
+    from alerts.rules import RulesError
+    from alerts.settings import AlertSettings
+
+    alert_settings = _load_settings(AlertSettings, "COINS_ALERTS_")
+    if alert_settings is None:
+        return None
+    if args.rules is not None:
+        alert_settings = alert_settings.model_copy(update={"rules_file": args.rules})
+    try:
+        rules = load_checked_rules(alert_settings)
+    except RulesError as error:
+        print_rules_error(error)
+        return None
+    args.alert_settings, args.alert_rules = alert_settings, rules
+    secrets: list[str] = alert_settings.secrets()
+    return secrets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -463,6 +529,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in (settings.lcw_api_key, settings.kafka_sasl_password)
         if s is not None
     ]
+    if args.command == "alerts":
+        alert_secrets = _prepare_alerts(args)
+        if alert_secrets is None:
+            return EXIT_CONFIG
+        if args.check:
+            rules = args.alert_rules
+            print(
+                f"{rules.source}: version {rules.version}, {len(rules.rules)} rules "
+                f"({len(rules.live)} live, {len(rules.scheduled)} scheduled) are valid"
+            )
+            return EXIT_OK
+        secrets += alert_secrets
     configure_logging(settings.log_level, settings.log_format, secrets)
     log.info(
         "starting",

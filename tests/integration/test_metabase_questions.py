@@ -81,8 +81,54 @@ def feed(bridge: Any, client: Any, scenario: Scenario) -> None:
     bridge.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
     bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
     bridge.insert_values("kafka_coins_moving_average_60s", as_json(averages))
+    alerts, deliveries = alert_samples(epoch_ms(NOW))
+    bridge.insert_values("kafka_coins_alerts", alerts)
+    bridge.insert_values("kafka_coins_alerts_deliveries", deliveries)
     # The daily-indicator cards read snapshot tables that ClickHouse refreshes every minute.
     refresh_snapshots(client)
+
+
+def alert_samples(now_ms: int) -> tuple[list[str], list[str]]:
+    """Three alerts of two rules, the first delivered, the second dead-lettered, the third
+    without a webhook, as ``coins alerts`` writes them (alerts/models.py)."""
+    from alerts.models import AlertMessage, DeliveryMessage, DeliveryStatus
+
+    alerts = [
+        AlertMessage(
+            alert_id=f"sample-{n}",
+            rule_id=rule,
+            rule_kind="price_above",
+            rules_version=1,
+            coin=coin,
+            event_time_ms=now_ms - (3 - n) * 600_000,
+            fired_at_ms=now_ms - (3 - n) * 600_000 + 50,
+            summary=f"{coin} is above its level (rule {rule})",
+            values={"rate": 100.0 + n, "level": 100.0},
+            source="demo",
+        )
+        for n, (rule, coin) in enumerate((("btc-high", "BTC"), ("btc-high", "ETH"), ("x", "SOL")))
+    ]
+    outcomes: list[tuple[int, DeliveryStatus, int, int, str]] = [
+        (0, "delivered", 1, 200, ""),
+        (1, "dead_letter", 8, 503, "webhook team: HTTP 503; gave up after 8 attempts"),
+    ]
+    deliveries = [
+        DeliveryMessage(
+            alert_id=alerts[n].alert_id,
+            rule_id=alerts[n].rule_id,
+            coin=alerts[n].coin,
+            webhook="team",
+            webhook_kind="slack",
+            status=status,
+            attempts=attempts,
+            http_status=http_status,
+            reason=reason,
+            event_time_ms=alerts[n].event_time_ms,
+            finished_at_ms=alerts[n].fired_at_ms + 100,
+        )
+        for n, status, attempts, http_status, reason in outcomes
+    ]
+    return [a.model_dump_json() for a in alerts], [d.model_dump_json() for d in deliveries]
 
 
 def run_question(
@@ -187,6 +233,18 @@ SENSIBLE: dict[str, Callable[[Rows], bool]] = {
     ),
     "Pipeline: latest rejected messages": lambda rows: any(
         "not-a-number" in r["raw_message_start"] for r in rows
+    ),
+    "Alerts: recent alerts": lambda rows: (
+        ordered([r["event_time"] for r in rows], descending=True)
+        and [r["delivery_status"] for r in rows] == ["none", "dead_letter", "delivered"]
+    ),
+    "Alerts: per rule and coin": lambda rows: (
+        sum(r["alerts_total"] for r in rows) == 3
+        and all(r["alerts_total"] >= r["alerts_last_24h"] >= 1 for r in rows)
+    ),
+    "Alerts: alerts per hour and rule": lambda rows: sum(r["alerts"] for r in rows) == 3,
+    "Alerts: delivery status per webhook": lambda rows: (
+        {(r["status"], r["deliveries"]) for r in rows} == {("delivered", 1), ("dead_letter", 1)}
     ),
 }
 

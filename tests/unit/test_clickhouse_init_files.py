@@ -31,6 +31,8 @@ TOPIC_TABLES = {
     "coins_historical": "crypto.kafka_coins_historical",
     "coins_ohlc_minute": "crypto.kafka_coins_ohlc_minute",
     "coins_moving_average_60s": "crypto.kafka_coins_moving_average_60s",
+    "coins_alerts": "crypto.kafka_coins_alerts",
+    "coins_alerts_deliveries": "crypto.kafka_coins_alerts_deliveries",
 }
 
 

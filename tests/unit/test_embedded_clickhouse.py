@@ -85,13 +85,15 @@ def test_every_named_collection_is_resolved_and_an_unset_variable_is_an_error() 
         named_collections({}, CONFIG_DIR)
 
 
-def test_the_project_declares_four_kafka_tables_each_with_a_group() -> None:
+def test_the_project_declares_six_kafka_tables_each_with_a_group() -> None:
     tables = declared_kafka_tables(named_collections(collection_environment("b:1", "p")))
     assert {t.topics for t in tables.values()} == {
         ("coins_current_full",),
         ("coins_historical",),
         ("coins_ohlc_minute",),
         ("coins_moving_average_60s",),
+        ("coins_alerts",),
+        ("coins_alerts_deliveries",),
     }
     assert all(t.group.startswith("p_") for t in tables.values())
     assert (

@@ -123,5 +123,5 @@ def test_the_project_kafka_tables_name_their_consumer_group() -> None:
     groups = {
         name: t.settings.get("kafka_group_name", "") for name, t in declared_kafka_tables().items()
     }
-    assert len(groups) == 4
+    assert len(groups) == 6  # four pipeline topics, the alerts and their deliveries
     assert all(group.startswith("${CLICKHOUSE_KAFKA_GROUP_") for group in groups.values()), groups

@@ -25,7 +25,14 @@ from provisioning.metabase.schema import json_schemas, render_schema, schema_fil
 from provisioning.metabase.visualization import referenced_columns
 
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "metabase"
-DASHBOARDS = ["Market now", "Intraday", "Indicators", "Risk & performance", "Pipeline health"]
+DASHBOARDS = [
+    "Market now",
+    "Intraday",
+    "Indicators",
+    "Risk & performance",
+    "Pipeline health",
+    "Alerts",
+]
 
 
 @pytest.fixture(scope="module")

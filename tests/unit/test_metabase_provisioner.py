@@ -26,7 +26,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS_DIR = REPO_ROOT / "metabase"
 ADMIN_PASSWORD = "Admin-Secret-4711"
 READER_PASSWORD = "Reader-Secret-0815"
-DASHBOARDS = {"Market now", "Intraday", "Indicators", "Risk & performance", "Pipeline health"}
+DASHBOARDS = {
+    "Market now",
+    "Intraday",
+    "Indicators",
+    "Risk & performance",
+    "Pipeline health",
+    "Alerts",
+}
 
 
 @pytest.fixture(scope="module")

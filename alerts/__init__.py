@@ -1,0 +1,1 @@
+"""Alerts: rules as code, evaluated on the Kafka stream and on ClickHouse, delivered to webhooks."""
