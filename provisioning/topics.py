@@ -1,8 +1,9 @@
 """``coins-topics``: create every topic of the stack up front, before any consumer starts.
 
-The producers' topics (``producers.topics.producer_topics``) and the sink topics of the ksqlDB
-queries of ``ksqldb/``, laid out exactly as ksqlDB validates them when its query starts on an
-existing topic: the source topic's partitions and, for a windowed table, ``compact,delete`` with
+The producers' topics (``producers.topics.producer_topics``), the alert service's
+(``alerts.topics.alert_topics``) and the sink topics of the ksqlDB queries of ``ksqldb/``, the
+latter laid out exactly as ksqlDB validates them when its query starts on an existing topic: the
+source topic's partitions and, for a windowed table, ``compact,delete`` with
 ``retention.ms`` = the window RETENTION (``TopicCreateInjector`` / ``TopicValidationUtil`` in
 confluentinc/ksql). With every topic present, ClickHouse's Kafka tables can start right after
 Kafka instead of waiting for ksqlDB, and a ksqlDB that never starts leaves only its own
@@ -18,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from alerts.settings import AlertSettings
+from alerts.topics import alert_topics
 from producers.kafka_config import KafkaConnection
 from producers.settings import Settings
 from producers.topics import TopicSpec, ensure_topics, producer_topics
@@ -49,7 +52,15 @@ def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSp
 
 
 def all_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
-    return [*producer_topics(settings), *ksqldb_sink_topics(statements_dir, settings)]
+    """Every topic of the stack, once each: producers', alerts', ksqlDB's sinks."""
+    specs: dict[str, TopicSpec] = {}
+    for spec in (
+        *producer_topics(settings),
+        *alert_topics(settings, AlertSettings()),
+        *ksqldb_sink_topics(statements_dir, settings),
+    ):
+        specs.setdefault(spec.name, spec)
+    return list(specs.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

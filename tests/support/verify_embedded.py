@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -78,6 +80,23 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
     print(f"exit={1 if failed(checks) else 0}", flush=True)
 
 
+def _wait_for_assignments(client: Any, deadline_s: float = 120.0) -> None:
+    """Until every Kafka table's consumer joined its group and got partitions (the state a
+    running stack is in a minute after start; an empty topic is "consumed" before that)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        waiting = client.query(
+            "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
+            "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
+            "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
+            "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0"
+        ).result_rows
+        if not waiting:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"Kafka tables without partitions after {deadline_s} s: {waiting}")
+
+
 def main(bootstrap: str, data_dir: Path) -> int:
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     connection = KafkaConnection.from_settings(settings)
@@ -86,6 +105,7 @@ def main(bootstrap: str, data_dir: Path) -> int:
     try:
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
+        _wait_for_assignments(engine.client)
         _report(engine.client, settings, verify)
         ticks = asyncio.run(_read_ticks(connection, settings.topic_current))
         asyncio.run(_publish_ksqldb_output(connection, ticks))
