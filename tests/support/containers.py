@@ -256,7 +256,8 @@ class KafkaContainerHandle:
         return bool(self._wrapped().status == "running")
 
 
-def _new_kafka_container(network: Any, host_port: int) -> Any:
+def new_kafka_container(network: Any, host_port: int) -> Any:
+    """The Kafka container, configured and not started."""
     from testcontainers.core.container import DockerContainer
 
     container: Any = (
@@ -272,7 +273,7 @@ def _new_kafka_container(network: Any, host_port: int) -> Any:
     return container
 
 
-def _advertise(container: Any, binding_address: str) -> str:
+def advertise(container: Any, binding_address: str) -> str:
     """Write the listeners file (the broker starts on it) and return the host bootstrap."""
     import io
     import tarfile
@@ -292,7 +293,7 @@ def _advertise(container: Any, binding_address: str) -> str:
 def _ready_kafka(container: Any, binding: str) -> KafkaContainerHandle:
     handle = KafkaContainerHandle(
         container=container,
-        bootstrap=_advertise(container, binding),
+        bootstrap=advertise(container, binding),
         internal_bootstrap=f"{KAFKA_NETWORK_ALIAS}:{KAFKA_INTERNAL_PORT}",
     )
     handle.start()  # already running: only waits until the broker answers
@@ -301,7 +302,7 @@ def _ready_kafka(container: Any, binding: str) -> KafkaContainerHandle:
 
 def _start_kafka(network: Any) -> KafkaContainerHandle:
     for attempt in range(1, START_ATTEMPTS + 1):
-        container = _new_kafka_container(network, free_port())
+        container = new_kafka_container(network, free_port())
         binding = container.ports[str(KAFKA_HOST_LISTENER_PORT)][0]
         try:
             return start_container(
@@ -325,6 +326,19 @@ def kafka_container(network: Any) -> Iterator[KafkaContainerHandle]:
         handle.container.stop()
 
 
+def new_clickhouse_container(network: Any, environment: Mapping[str, str]) -> Any:
+    """The ClickHouse container, configured and not started."""
+    from testcontainers.core.container import DockerContainer
+
+    container: Any = DockerContainer(compose_image("clickhouse")).with_network(network)
+    container = container.with_envs(**environment)
+    container.ports[str(CLICKHOUSE_HTTP_PORT)] = (_binding_address(container), None)
+    mode = bind_mount_mode(selinux_enforced(container.get_docker_client().client.info()))
+    for source, target in compose_mounts("clickhouse"):
+        container = container.with_volume_mapping(str(source), target, mode)
+    return container
+
+
 @contextmanager
 def clickhouse_container(
     network: Any, kafka_internal_bootstrap: str, group_prefix: str | None = None
@@ -334,16 +348,9 @@ def clickhouse_container(
 
     Yields the client and the server's environment (the Kafka group names come from it).
     """
-    from testcontainers.core.container import DockerContainer
-
     environment = clickhouse_environment(kafka_internal_bootstrap, group_prefix)
-    container: Any = DockerContainer(compose_image("clickhouse")).with_network(network)
-    container = container.with_envs(**environment)
-    binding = _binding_address(container)
-    container.ports[str(CLICKHOUSE_HTTP_PORT)] = (binding, None)
-    mode = bind_mount_mode(selinux_enforced(container.get_docker_client().client.info()))
-    for source, target in compose_mounts("clickhouse"):
-        container = container.with_volume_mapping(str(source), target, mode)
+    container = new_clickhouse_container(network, environment)
+    binding = container.ports[str(CLICKHOUSE_HTTP_PORT)][0]
 
     def ready() -> Any:
         return _await_clickhouse(container, environment, binding)

@@ -33,14 +33,18 @@ DEFAULT_GROUPS = {
 
 # ---- the probe: testcontainers' client, once per session ---------------------------------------
 class _FakeDaemonHandler(BaseHTTPRequestHandler):
-    """Answers the two calls a ping makes: GET /version (API negotiation) and GET /_ping."""
+    """Answers what a ping and a container's configuration ask: GET /version (API negotiation),
+    GET /_ping and GET /info (``security_options`` set by the test)."""
+
+    security_options: tuple[str, ...] = ("name=seccomp,profile=builtin",)
 
     def do_GET(self) -> None:
-        body = (
-            json.dumps({"ApiVersion": "1.44", "Version": "fake"}).encode()
-            if self.path.endswith("/version")
-            else b"OK"
-        )
+        if self.path.endswith("/version"):
+            body = json.dumps({"ApiVersion": "1.44", "Version": "fake"}).encode()
+        elif self.path.endswith("/info"):
+            body = json.dumps({"SecurityOptions": list(self.security_options)}).encode()
+        else:
+            body = b"OK"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Api-Version", "1.44")
@@ -477,3 +481,117 @@ def test_an_external_broker_is_never_stopped_and_start_is_a_no_op() -> None:
     broker.start()
     with pytest.raises(pytest.skip.Exception, match="cannot stop"):
         broker.stop()
+
+
+# ---- the containers as testcontainers builds them (against a fake daemon) ----------------------
+@pytest.fixture
+def local_daemon(fake_daemon: str, fresh_probe: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """DOCKER_HOST on the fake daemon's socket, tests not in a container: a laptop, a CI runner.
+
+    (This machine is itself a container, /.dockerenv, which testcontainers takes for
+    Docker-in-Docker: core/testcontainers/core/utils.py ``inside_container``.)
+    """
+    monkeypatch.setenv("DOCKER_HOST", fake_daemon)
+    monkeypatch.setattr("testcontainers.core.utils.inside_container", lambda: False)
+    return fake_daemon
+
+
+@pytest.mark.usefixtures("fresh_probe")
+def test_tests_inside_a_container_publish_on_every_interface(
+    fake_daemon: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testcontainers.core.docker_client import DockerClient
+
+    # a devcontainer or Docker-in-Docker: testcontainers reaches containers via the gateway
+    monkeypatch.setenv("DOCKER_HOST", fake_daemon)
+    monkeypatch.setattr("testcontainers.core.utils.inside_container", lambda: True)
+    monkeypatch.setattr(DockerClient, "find_host_network", lambda self: None)
+    container = containers.new_kafka_container(None, 40123)
+    assert container.get_docker_client().get_connection_mode().value == "gateway_ip"
+    assert container.ports == {"9092": ("", 40123)}
+
+
+@pytest.mark.usefixtures("local_daemon")
+def test_kafka_container_is_published_on_loopback_with_a_fixed_port() -> None:
+    from tests.support.images import compose_image
+
+    container = containers.new_kafka_container(None, 40123)
+    assert container.image == compose_image("kafka")
+    assert container.ports == {"9092": ("127.0.0.1", 40123)}
+    assert container.env == containers.kafka_environment()
+    assert container._command == containers.kafka_command()
+
+
+@pytest.mark.usefixtures("local_daemon")
+def test_kafka_container_advertises_what_testcontainers_reports() -> None:
+    import io
+    import tarfile
+
+    container = containers.new_kafka_container(None, 40123)
+    written: list[bytes] = []
+
+    class Wrapped:
+        def put_archive(self, path: str, data: bytes) -> bool:
+            assert path == "/"
+            written.append(data)
+            return True
+
+    container._container = Wrapped()
+    container.get_exposed_port = lambda port: 40123  # the mapped port, once it runs
+    # testcontainers says "localhost" for a local socket (docker_client.py: ``host``)
+    assert container.get_container_host_ip() == "localhost"
+    bootstrap = containers.advertise(container, "127.0.0.1")
+    assert bootstrap == "127.0.0.1:40123"
+    with tarfile.open(fileobj=io.BytesIO(written[0])) as tar:
+        member = tar.getmember(containers.KAFKA_LISTENERS_FILE.lstrip("/"))
+        content = tar.extractfile(member).read()  # type: ignore[union-attr]
+    assert content.decode() == "HOST://127.0.0.1:40123,INTERNAL://kafka:19092"
+
+
+@pytest.mark.usefixtures("fresh_probe")
+def test_a_remote_daemon_gets_its_ports_on_every_interface_and_advertised_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from testcontainers.core.config import testcontainers_config
+
+    # tc.host / TC_HOST: the address containers are reached on, e.g. a VM or a remote daemon
+    monkeypatch.setenv("DOCKER_HOST", "tcp://docker.example.internal:2375")
+    monkeypatch.setattr(testcontainers_config, "tc_host_override", None)
+    monkeypatch.setattr(
+        "testcontainers.core.container.DockerClient",
+        _OfflineDockerClient,
+    )
+    container = containers.new_kafka_container(None, 40123)
+    assert container.ports == {"9092": ("", 40123)}
+    assert container.get_container_host_ip() == "docker.example.internal"
+
+
+class _OfflineDockerClient:
+    """testcontainers' DockerClient without the version round-trip to a daemon that is not
+    there: the real ``host``/``get_connection_mode`` logic on a docker-py client that never
+    connects."""
+
+    def __new__(cls, **kwargs: Any) -> Any:
+        import docker
+        from testcontainers.core.docker_client import DockerClient
+
+        client = DockerClient.__new__(DockerClient)
+        client.client = docker.DockerClient(
+            base_url="tcp://docker.example.internal:2375", version="1.44"
+        )
+        return client
+
+
+@pytest.mark.parametrize(("selinux", "mode"), [(False, "ro"), (True, "ro,z")])
+@pytest.mark.usefixtures("local_daemon")
+def test_clickhouse_container_mounts_read_only_and_publishes_on_loopback(
+    selinux: bool, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = ("name=seccomp,profile=builtin", "name=selinux") if selinux else ("name=seccomp",)
+    monkeypatch.setattr(_FakeDaemonHandler, "security_options", options)
+    environment = containers.clickhouse_environment("kafka:19092", group_prefix="test-0")
+    container = containers.new_clickhouse_container(None, environment)
+    assert container.ports == {"8123": ("127.0.0.1", None)}
+    assert container.env == environment
+    mounts = {mount["bind"]: mount["mode"] for mount in container.volumes.values()}
+    assert mounts == {target: mode for _, target in containers.compose_mounts("clickhouse")}
