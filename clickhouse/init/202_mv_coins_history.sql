@@ -15,4 +15,4 @@ SELECT
     now64(3, 'UTC') AS ingested_at
 FROM crypto.kafka_coins_historical AS message
 -- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns; the rule is 001's
-WHERE message._error = '' AND crypto_ingest_rejection(message.code, message.timestamp_ms, [('rate', message.rate)], 1) = '';
+WHERE message._error = '' AND crypto_ingest_rejection(message.code, message.timestamp_ms, ['rate'], [message.rate], 1) = '';

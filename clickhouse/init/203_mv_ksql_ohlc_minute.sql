@@ -15,4 +15,4 @@ SELECT
 FROM crypto.kafka_coins_ohlc_minute AS message
 -- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns; the rule is 001's
 WHERE message._error = ''
-    AND crypto_ingest_rejection(message.code, message.window_start_ms, [('open', message.open), ('high', message.high), ('low', message.low), ('close', message.close)], message.tick_count) = '';
+    AND crypto_ingest_rejection(message.code, message.window_start_ms, ['open', 'high', 'low', 'close'], [message.open, message.high, message.low, message.close], message.tick_count) = '';

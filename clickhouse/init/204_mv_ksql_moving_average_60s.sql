@@ -12,4 +12,4 @@ SELECT
 FROM crypto.kafka_coins_moving_average_60s AS message
 -- qualified names: the SELECT aliases (rate, tick_count) shadow the raw columns; the rule is 001's
 WHERE message._error = ''
-    AND crypto_ingest_rejection(message.code, message.window_start_ms, [('moving_average', message.moving_average)], message.tick_count) = '';
+    AND crypto_ingest_rejection(message.code, message.window_start_ms, ['moving_average'], [message.moving_average], message.tick_count) = '';

@@ -1,6 +1,6 @@
 -- Routes messages of topic coins_moving_average_60s that could not be parsed (_error) or break the ingest rule (001) into ingest_errors, so ingestion never stops on a bad message.
 CREATE MATERIALIZED VIEW IF NOT EXISTS crypto.mv_errors_coins_moving_average_60s TO crypto.ingest_errors AS
-WITH crypto_ingest_rejection(code, window_start_ms, [('moving_average', moving_average)], tick_count) AS rejection
+WITH crypto_ingest_rejection(code, window_start_ms, ['moving_average'], [moving_average], tick_count) AS rejection
 SELECT
     now64(3, 'UTC') AS received_at,
     _topic AS topic,

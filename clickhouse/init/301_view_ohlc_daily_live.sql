@@ -3,7 +3,7 @@ CREATE VIEW IF NOT EXISTS crypto.ohlc_daily_live AS
 SELECT
     code,
     day,
-    argMinMerge(open) AS open,
+    argMaxMerge(open) AS open,  -- the first tick: an argMax over the negated time (002)
     max(high) AS high,
     min(low) AS low,
     argMaxMerge(close) AS close,

@@ -7,7 +7,8 @@ WITH
         SELECT
             code,
             argMax(tuple(name, symbol, rank, source, rate, delta_hour, delta_day, delta_week, volume, cap, liquidity,
-                         circulating_supply, total_supply, max_supply, all_time_high_usd), (ts, rate)) AS tick,
+                         circulating_supply, total_supply, max_supply, all_time_high_usd),
+                   crypto_tick_order(toUnixTimestamp64Milli(ts), rate)) AS tick,
             max(ts) AS last_tick_at
         FROM crypto.coins_ticks
         WHERE (code, ts) IN (SELECT code, max(last_tick_at) FROM crypto.rollup_ohlc_day GROUP BY code)

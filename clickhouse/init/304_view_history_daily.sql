@@ -3,10 +3,10 @@ CREATE VIEW IF NOT EXISTS crypto.history_daily AS
 SELECT
     code,
     toDate(ts) AS day,
-    if(countIf(is_close_candidate) = 0, NULL, argMaxIf(rate, (ts, rate), is_close_candidate)) AS close,
+    if(countIf(is_close_candidate) = 0, NULL, argMaxIf(rate, crypto_tick_order(toUnixTimestamp64Milli(ts), rate), is_close_candidate)) AS close,
     if(countIf(is_close_candidate) = 0, NULL, maxIf(ts, is_close_candidate)) AS close_ts,
-    if(countIf(is_close_candidate) = 0, NULL, argMaxIf(volume, (ts, rate), is_close_candidate)) AS volume_24h,
-    if(countIf(is_close_candidate) = 0, NULL, argMaxIf(cap, (ts, rate), is_close_candidate)) AS cap,
+    if(countIf(is_close_candidate) = 0, NULL, argMaxIf(volume, crypto_tick_order(toUnixTimestamp64Milli(ts), rate), is_close_candidate)) AS volume_24h,
+    if(countIf(is_close_candidate) = 0, NULL, argMaxIf(cap, crypto_tick_order(toUnixTimestamp64Milli(ts), rate), is_close_candidate)) AS cap,
     min(rate) AS low,
     max(rate) AS high,
     uniqExact(ts) AS points

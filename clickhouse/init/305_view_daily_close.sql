@@ -11,7 +11,7 @@ FROM
     SELECT
         code,
         toDate(ts) AS day,
-        argMax(rate, (ts, rate)) AS candidate_close,
+        argMax(rate, crypto_tick_order(toUnixTimestamp64Milli(ts), rate)) AS candidate_close,
         max(ts) AS candidate_ts,
         'history' AS candidate_source,
         1 AS source_priority

@@ -116,3 +116,10 @@ def test_compose_runs_the_script_as_healthcheck_with_a_long_start_period() -> No
 @pytest.mark.parametrize("limit", ["soft", "hard"])
 def test_compose_raises_the_open_files_limit_as_the_image_advises(limit: str) -> None:
     assert SERVICE["ulimits"]["nofile"][limit] == 262144
+
+
+@pytest.mark.parametrize("path", sorted(INIT_DIR.glob("*.sql")), ids=lambda p: p.name)
+def test_every_init_file_names_its_object_where_the_script_reads_it(path: Path) -> None:
+    # any file may become the last one: its CREATE must start a line, as the script expects
+    creates = re.findall(r"^CREATE (.*) IF NOT EXISTS ([\w.]+)", path.read_text(), re.MULTILINE)
+    assert len(creates) == 1, path.name
