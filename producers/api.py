@@ -273,17 +273,23 @@ class LiveCoinWatchClient:
         await self._post("/status", {}, authenticated=False)
 
     async def credits(self) -> Credits:
-        body = await self._post("/credits", {})
-        try:
-            return Credits(
-                remaining=int(body["dailyCreditsRemaining"]), limit=int(body["dailyCreditsLimit"])
-            )
-        except (KeyError, TypeError, ValueError) as error:
-            raise MalformedResponseError(
-                f"/credits: unexpected answer ({type(error).__name__}: {error})",
-                endpoint="/credits",
-                body=json.dumps(body)[:2000],
-            ) from None
+        """The key's credits; an answer of the wrong shape is asked again (retry policy)."""
+
+        def credits_from(body: Any) -> Credits:
+            try:
+                return Credits(
+                    remaining=int(body["dailyCreditsRemaining"]),
+                    limit=int(body["dailyCreditsLimit"]),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                raise MalformedResponseError(
+                    f"/credits: unexpected answer ({type(error).__name__}: {error})",
+                    endpoint="/credits",
+                    body=json.dumps(body)[:2000],
+                ) from None
+
+        result: Credits = await self._post("/credits", {}, parse=credits_from)
+        return result
 
     async def coins_map(
         self, codes: Sequence[str], currency: str, *, meta: bool = True

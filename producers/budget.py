@@ -128,10 +128,13 @@ class CreditBudget:
             self._window_allotment - self._window_spent, self._key_remaining - others_ahead
         )
         # Reserve the /credits refreshes still to come in this window.
-        usable -= math.ceil(seconds_left * 1000 / self._refresh_ms) + SAFETY_CREDITS
+        reserve = math.ceil(seconds_left * 1000 / self._refresh_ms) + SAFETY_CREDITS
+        usable -= reserve
         cycles = (usable - self._worst_case_retries) // self.calls_per_cycle
         if cycles <= 0:
-            raise CreditsExhaustedError(self._window_reset_ms, self._why_no_cycle(others_ahead))
+            raise CreditsExhaustedError(
+                self._window_reset_ms, self._why_no_cycle(others_ahead, reserve)
+            )
         self.last_interval_seconds = max(self._min_interval, seconds_left / cycles)
         return self.last_interval_seconds
 
@@ -144,9 +147,9 @@ class CreditBudget:
             interval_seconds=self.last_interval_seconds,
         )
 
-    def _why_no_cycle(self, others_ahead: int) -> str:
+    def _why_no_cycle(self, others_ahead: int, reserve: int) -> str:
         """Say which limit stops the stream: credits it spent, credits others spent, or an
-        allotment that never had room for one cycle (nothing spent at all)."""
+        allotment that never had room for one cycle (then nothing was spent on cycles)."""
         worst_cycle = self.calls_per_cycle + self._worst_case_retries
         own_left = self._window_allotment - self._window_spent
         key_left = self._key_remaining - others_ahead
@@ -156,12 +159,12 @@ class CreditBudget:
                 f"~{others_ahead} of them projected for its other users, while a cycle may "
                 f"cost {worst_cycle} with retries"
             )
-        if self._window_spent == 0:
+        if self._window_allotment - reserve < worst_cycle:
             return (
-                f"daily credits for the stream too few, none spent: today's allotment of "
-                f"{self._window_allotment} credits (COINS_STREAM_CREDIT_SHARE of the "
-                f"{self._limit} limit, for the rest of the day, minus /credits refreshes) "
-                f"cannot pay one cycle of up to {worst_cycle} calls"
+                f"daily credits for the stream too few, no cycle spent any: today's allotment "
+                f"of {self._window_allotment} credits (COINS_STREAM_CREDIT_SHARE of the "
+                f"{self._limit} limit, for what is left of the day, {reserve} of it kept for "
+                f"/credits refreshes) cannot pay one cycle of up to {worst_cycle} calls"
             )
         return (
             f"daily credits for the stream spent: {self._window_spent} of today's "

@@ -31,7 +31,12 @@ from producers.backfill import (
 from producers.budget import CallPacer, CreditBudget, backfill_allowance
 from producers.clock import Clock, SystemClock, utc_datetime
 from producers.demo import DEMO_BANNER, DemoSource
-from producers.errors import ApiError, AuthenticationError, CreditsExhaustedError
+from producers.errors import (
+    ApiError,
+    AuthenticationError,
+    CreditsExhaustedError,
+    DailyCreditsExhaustedError,
+)
 from producers.history_sources import DemoHistory, HistorySource, LiveCoinWatchHistory
 from producers.kafka_config import KafkaConnection
 from producers.logs import configure_logging
@@ -254,7 +259,15 @@ async def run_backfill(
         else:
             allowance: int | None = None
             if plan.pending_days:
-                credits = await client.credits()
+                try:
+                    credits = await client.credits()
+                except DailyCreditsExhaustedError as error:
+                    print(
+                        f"refusing: the key's daily credits are spent ({error}); the backfill "
+                        "can run after the 00:00 UTC reset",
+                        file=sys.stderr,
+                    )
+                    return plan, None
                 allowance = backfill_allowance(
                     credits, stream_share=settings.stream_credit_share, now_ms=clock.now_ms()
                 )

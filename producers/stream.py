@@ -42,6 +42,12 @@ UNKNOWN_BUDGET_INTERVAL_SECONDS = 60.0
 RATE_LIMITED_FIRST_WAIT_SECONDS = 60.0
 
 
+def exit_reserve_seconds(shutdown_timeout_seconds: float) -> float:
+    """Part of the shutdown timeout kept for closing the producer and exiting the process,
+    so that the configured timeout is the total time from the signal to the exit."""
+    return min(2.0, shutdown_timeout_seconds / 4)
+
+
 @dataclass(frozen=True)
 class StreamTopics:
     current: str
@@ -129,7 +135,8 @@ class StreamRunner:
             await asyncio.wait({fetcher})
         fetch_error = None if fetcher.cancelled() else fetcher.exception()
         if self._stop.is_set() or fetch_error is not None:
-            self._deadline.at_ms = self._clock.now_ms() + int(self._shutdown_timeout * 1000)
+            flush_seconds = self._shutdown_timeout - exit_reserve_seconds(self._shutdown_timeout)
+            self._deadline.at_ms = self._clock.now_ms() + int(flush_seconds * 1000)
         self._fetch_done.set()
         try:
             await sender

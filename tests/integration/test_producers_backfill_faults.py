@@ -278,3 +278,41 @@ def test_the_backfill_paces_itself_under_a_burst_limit(
     assert len(answered) == 3 * 26
     # Four times the limit at the start: a few refusals find it, then the pace stays below.
     assert fake.burst_refusals <= 0.1 * len(answered), fake.burst_refusals
+
+
+def test_a_key_spent_during_the_run_stops_it_with_exit_3_and_the_rest_pending(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    fake = FakeLiveCoinWatch(granularity=hourly_granularity)
+
+    def spent_after_six_ranges(endpoint: str, body: object) -> None:
+        if endpoint == "/coins/single/history" and len(fake.calls_to(endpoint)) == 6:
+            fake.credits_remaining = 0  # another user of the key spends the rest
+
+    fake.on_request = spent_after_six_ranges
+    with fake.serve() as base_url:
+        backfill = Backfill(
+            kafka_bootstrap,
+            unique_name,
+            fake,
+            base_url,
+            tmp_path,
+            COINS_BACKFILL_INITIAL_SPAN_DAYS="10",
+            COINS_BACKFILL_MAX_SPAN_DAYS="10",
+        )
+        run = backfill("--since", "2024-01-01", "--until", "2024-03-31")
+        # The credits-exhausted 429 is final: the refused call and one /credits look.
+        assert [c.status for c in fake.calls[-2:]] == [429, 429]
+        assert len(fake.calls) == 1 + 6 + 2
+        assert run.code == 3, run.stderr
+        assert "the key's daily credits are exhausted" in run.stdout
+        assert "213 not fetched yet" in pending_line(run.stdout)
+        # Next day (the fake's credits back): the next run refuses nothing and finishes.
+        fake.on_request = None
+        fake.credits_remaining = fake.credits_limit
+        again = backfill("--since", "2024-01-01", "--until", "2024-03-31")
+        assert again.code == 0, again.stderr
+        assert "0 coin-days pending" in pending_line(again.stdout)
+    closes = backfill.closes()
+    assert set(closes) == every_close(dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert set(closes.values()) == {1}

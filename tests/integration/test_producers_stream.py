@@ -267,3 +267,138 @@ def _iso_ms(text: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _wait_for_line(
+    log_path: Path, needle: str, process: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in log_path.read_text():
+        assert process.poll() is None, log_path.read_text()
+        assert time.monotonic() < deadline, f"no {needle!r} in:\n{log_path.read_text()}"
+        time.sleep(0.05)
+
+
+def test_with_the_broker_down_stopping_takes_at_most_the_shutdown_timeout(
+    running_kafka_broker: Any, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    broker = running_kafka_broker
+    timeout = 8.0
+    env = _stream_env(
+        broker.bootstrap,
+        unique_name,
+        COINS_SHUTDOWN_TIMEOUT_SECONDS=str(timeout),
+        # Longer than the shutdown timeout: the stop finds a send still waiting for its
+        # acknowledgement on a producer whose broker is gone (the case that hung in stop()).
+        COINS_KAFKA_ACK_TIMEOUT_SECONDS="30",
+        COINS_KAFKA_RETRY_INITIAL_SECONDS="0.2",
+        COINS_KAFKA_RETRY_MAX_SECONDS="1",
+    )
+    log_path = tmp_path / "stream.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producers.cli", "stream"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            cwd=tmp_path,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(CYCLE_LINE.findall(log_path.read_text())) < 3:
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+            broker.stop()
+            # Cycles go on being fetched and queued while the send in flight waits.
+            cycles_before = len(CYCLE_LINE.findall(log_path.read_text()))
+            time.sleep(1.0)
+            assert process.poll() is None, log_path.read_text()
+            asked = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(60)
+            took = time.monotonic() - asked
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log_text = log_path.read_text()
+    assert code == 1, log_text
+    assert "shutdown with unacknowledged data" in log_text
+    assert len(CYCLE_LINE.findall(log_text)) <= cycles_before + 1, "acknowledged while down"
+    # The configured timeout is the total: flushing, stopping the producer and exiting.
+    assert took <= timeout, f"stopping took {took:.2f} s with a {timeout} s timeout:\n{log_text}"
+
+
+def _stream_with_fake(
+    fake: FakeLiveCoinWatch,
+    bootstrap: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    wait_for: str,
+    **extra: str,
+) -> str:
+    with fake.serve() as base_url:
+        env = _stream_env(
+            bootstrap,
+            unique_name,
+            COINS_LCW_API_KEY=fake.api_key,
+            COINS_LCW_BASE_URL=base_url,
+            COINS_RETRY_INITIAL_SECONDS="0.01",
+            COINS_RETRY_MAX_SECONDS="0.05",
+            **extra,
+        )
+        log_path = tmp_path / "stream.log"
+        with log_path.open("w") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "producers.cli", "stream"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                cwd=tmp_path,
+            )
+            try:
+                _wait_for_line(log_path, wait_for, process, 60)
+                # Long enough for any retry or /credits look that would follow.
+                time.sleep(1.0)
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(60)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    log_text = log_path.read_text()
+    assert code == 0, log_text
+    return log_text
+
+
+def test_a_spent_key_is_final_until_the_reset_no_retries_no_credits_hammering(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    fake = FakeLiveCoinWatch(credits_limit=10_000, credits_remaining=0)
+    log_text = _stream_with_fake(
+        fake, kafka_bootstrap, unique_name, tmp_path, "daily credits of the key spent"
+    )
+    # The refused /credits and one look to tell a spent key from a burst limit; then the
+    # stream sleeps until 00:00 UTC instead of calling again.
+    assert [c.endpoint for c in fake.calls] == ["/credits", "/credits"]
+    assert "pausing until" in log_text
+    assert "daily credits for the stream spent" not in log_text
+
+
+def test_an_allotment_too_small_for_one_cycle_says_nothing_was_spent(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    fake = FakeLiveCoinWatch(credits_limit=100)
+    log_text = _stream_with_fake(
+        fake,
+        kafka_bootstrap,
+        unique_name,
+        tmp_path,
+        "daily credits for the stream too few",
+        COINS_STREAM_CREDIT_SHARE="0.01",
+    )
+    assert "no cycle spent any" in log_text
+    assert "daily credits for the stream spent" not in log_text
+    assert [c.endpoint for c in fake.calls] == ["/credits"]
+    assert fake.credits_remaining == 99

@@ -35,6 +35,7 @@ import math
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -137,6 +138,7 @@ class FakeLiveCoinWatch:
         self._credit_day = self.now_ms() // DAY_MS
         self._rng = random.Random(self.flaky_seed)
         self._answered_at: list[int] = []
+        self.faults_served: Counter[str] = Counter()  # every fault answered, by kind
 
     # --- programming -------------------------------------------------------------------
     def fail_next(
@@ -328,6 +330,8 @@ class FakeLiveCoinWatch:
         fault = self._next_fault(endpoint, body)
         if fault is None and self.flaky_rate and self._rng.random() < self.flaky_rate:
             fault = Fault(self._rng.choice(self.flaky_kinds))
+        if fault is not None:
+            self.faults_served[str(fault.kind)] += 1
         if fault is not None and fault.kind not in ("malformed", "invalid_item"):
             if fault.kind == "timeout":
                 return fault, False

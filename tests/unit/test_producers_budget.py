@@ -188,3 +188,35 @@ def test_backfill_allowance_keeps_the_streams_share_for_the_rest_of_the_day() ->
     noon = MIDNIGHT + 12 * HOUR_MS
     assert backfill_allowance(credits, stream_share=0.9, now_ms=noon) == 6_000 - 4_500 - 1
     assert backfill_allowance(credits, stream_share=1.0, now_ms=MIDNIGHT) == 0
+
+
+def test_the_exhaustion_reason_says_whether_the_stream_spent_its_credits() -> None:
+    # Spent: a whole day of cycles used the allotment.
+    clock = VirtualClock(MIDNIGHT)
+    budget = CreditBudget(clock=clock, share=0.5, coins=10, refresh_seconds=86_400)
+    budget.update(Credits(remaining=10_000, limit=10_000))
+
+    def spend_until_refused() -> None:
+        while True:
+            budget.next_interval_seconds()
+            budget.record_call()
+
+    with pytest.raises(CreditsExhaustedError) as spent:
+        spend_until_refused()
+    assert spent.value.reason.startswith("daily credits for the stream spent: ")
+    assert "of today's 5000 used" in spent.value.reason
+    # Too few: the allotment never had room for one cycle; nothing was spent on cycles.
+    clock = VirtualClock(MIDNIGHT + 23 * HOUR_MS)
+    small = CreditBudget(clock=clock, share=0.01, coins=10, attempts_per_call=6)
+    small.update(Credits(remaining=100, limit=100))
+    with pytest.raises(CreditsExhaustedError) as too_few:
+        small.next_interval_seconds()
+    assert too_few.value.reason.startswith("daily credits for the stream too few")
+    assert "no cycle spent any" in too_few.value.reason
+    # The key's credits went elsewhere: neither of the two.
+    clock = VirtualClock(MIDNIGHT + 12 * HOUR_MS)
+    shared = CreditBudget(clock=clock, share=1.0, coins=10)
+    shared.update(Credits(remaining=3, limit=10_000))
+    with pytest.raises(CreditsExhaustedError) as elsewhere:
+        shared.next_interval_seconds()
+    assert elsewhere.value.reason.startswith("daily credits of the key spent")

@@ -9,6 +9,7 @@ import pytest
 from producers.clock import DAY_MS, HOUR_MS, noon_ms
 from producers.planner import (
     Coverage,
+    PendingReason,
     Range,
     Segment,
     SpanLearner,
@@ -142,3 +143,50 @@ def test_a_grid_that_misses_noon_is_too_coarse(offset_hours: int) -> None:
     window = Range("BTC", D(2024, 1, 1), D(2024, 1, 20))
     points = list(range(window.start_ms + offset_hours * HOUR_MS, window.end_ms, 2 * HOUR_MS))
     assert assess(window, points).verdict is Verdict.TOO_COARSE
+
+
+def test_days_after_the_apis_newest_point_lag_at_the_edge_only() -> None:
+    window = Range("BTC", D(2024, 1, 1), D(2024, 1, 10))
+    newest = noon_ms(D(2024, 1, 8)) + 5 * HOUR_MS
+    points = [t for t in hourly(window) if t <= newest]
+    at_edge = assess(window, points, at_edge=True, history_before=True)
+    assert at_edge.verdict is Verdict.GAPS
+    assert at_edge.lagging == (D(2024, 1, 9), D(2024, 1, 10))
+    assert at_edge.pending == {}
+    # Inside the history the same hole is a gap to ask again, never a done day.
+    inside = assess(window, points, at_edge=False, history_before=True)
+    assert inside.lagging == ()
+    assert inside.pending == {
+        D(2024, 1, 9): PendingReason.NO_CLOSE,
+        D(2024, 1, 10): PendingReason.NO_CLOSE,
+    }
+
+
+def test_an_invalid_close_is_pending_not_done() -> None:
+    window = Range("BTC", D(2024, 1, 1), D(2024, 1, 10))
+    bad = noon_ms(D(2024, 1, 5))
+    result = assess(
+        window, [t for t in hourly(window) if t != bad], invalid=[bad], history_before=True
+    )
+    assert result.verdict is Verdict.GAPS
+    assert result.pending == {D(2024, 1, 5): PendingReason.INVALID_CLOSE}
+
+
+def test_days_before_a_coins_first_point_are_not_pending() -> None:
+    window = Range("NEW", D(2024, 1, 1), D(2024, 1, 10))
+    listed = noon_ms(D(2024, 1, 4)) + HOUR_MS
+    points = [t for t in hourly(window) if t >= listed]
+    fresh = assess(window, points, history_before=False)
+    assert fresh.before_history == (D(2024, 1, 1), D(2024, 1, 2), D(2024, 1, 3), D(2024, 1, 4))
+    assert fresh.pending == {}
+    known = assess(window, points, history_before=True)
+    assert set(known.pending) == {D(2024, 1, 1), D(2024, 1, 2), D(2024, 1, 3), D(2024, 1, 4)}
+
+
+def test_learned_knowledge_restores_a_converged_learner() -> None:
+    learner = SpanLearner(30, 365, good_days=90, bad_days=91)
+    assert learner.converged
+    assert learner.next_span() == 90
+    capped = SpanLearner(30, 60, good_days=90, bad_days=91)
+    assert capped.next_span() == 60
+    assert not SpanLearner(30, 365, good_days=90).converged
