@@ -1,6 +1,9 @@
-"""Shared set-up of the ClickHouse benchmarks: an engine with clickhouse/init applied, and ticks
-generated inside ClickHouse (numbers()) and inserted into the Kafka table, so every materialized
-view of the real pipeline runs on them.
+"""Shared set-up of the ClickHouse benchmarks: a native Kafka broker and chDB with clickhouse/init
+applied unchanged (embedded/clickhouse.py, real Kafka tables), and ticks generated inside
+ClickHouse (numbers()) in the wire shape. Bulk loads go into crypto.coins_ticks through the very
+SELECT of mv_coins_ticks, so the rollup views fed from coins_ticks run on them; the real Kafka
+path (broker -> Kafka table -> views) is measured by bench_clickhouse_ingest and
+bench_tick_latency.
 
 Ticks: 10 coins, one every 10 s per coin, ending now; prices are smooth deterministic waves
 around plausible levels (the benchmark measures work, not market realism).
@@ -36,18 +39,47 @@ WIRE_COLUMNS = (
 )
 
 
-def open_engine() -> Any:
-    """A chDB-backed client with the project schema (Kafka tables as Null tables)."""
-    import clickhouse_connect
-
+def open_embedded_engine() -> Any:
+    """A native broker and chDB with the project schema; both removed at exit."""
     sys.path.insert(0, str(REPO_ROOT))
-    loader = importlib.import_module("tests.support.clickhouse_loader")
-    data_path = tempfile.mkdtemp(prefix="chdb-bench-")
+    embedded = importlib.import_module("embedded.clickhouse")
+    kafka_config = importlib.import_module("producers.kafka_config")
+    kafka_native = importlib.import_module("tests.support.kafka_native")
+    workdir = Path(tempfile.mkdtemp(prefix="chdb-bench-"))
     # 30 M ticks take gigabytes: never leave them behind
-    atexit.register(shutil.rmtree, data_path, True)
-    client = clickhouse_connect.get_client(dsn=f"chdb://{data_path}")
-    loader.load_sql_dir(client, INIT_DIR)
-    return client
+    atexit.register(shutil.rmtree, workdir, True)
+    broker = kafka_native.NativeKafkaBroker(workdir / "kafka")
+    broker.start()
+    atexit.register(broker.stop)
+    engine = embedded.open_embedded(
+        workdir / "chdb", kafka_config.KafkaConnection(broker.bootstrap), group_prefix="bench"
+    )
+    atexit.register(engine.close)
+    return engine
+
+
+def open_engine() -> Any:
+    """A clickhouse-connect client on chDB with the project schema."""
+    return open_embedded_engine().client
+
+
+def create_wire_table(client: Any, name: str) -> None:
+    """A Memory table shaped like what the live Kafka table reads, plus the virtual columns
+    mv_coins_ticks selects (``_error``, ``_partition``, ``_offset``)."""
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {name} AS crypto.kafka_coins_current_full ENGINE = Memory"
+    )
+    client.command(
+        f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS _error String, "
+        "ADD COLUMN IF NOT EXISTS _partition UInt64, ADD COLUMN IF NOT EXISTS _offset UInt64"
+    )
+
+
+def tick_conversion(source: str) -> str:
+    """mv_coins_ticks's SELECT (validation and conversion) reading ``source``."""
+    view: str = (INIT_DIR / "200_mv_coins_ticks.sql").read_text()
+    conversion = view[view.index("SELECT") :].rstrip().rstrip(";")
+    return conversion.replace("crypto.kafka_coins_current_full", source)
 
 
 def tick_rows_sql(first: int, count: int, total: int, end_ms: int) -> str:
@@ -84,24 +116,29 @@ FROM (
 """
 
 
-def load_through_pipeline(
+def load_ticks(
     client: Any, total: int, end_ms: int, chunk: int = 1_000_000, progress: bool = True
 ) -> float:
-    """Insert ``total`` ticks into crypto.kafka_coins_current_full in chunks; return seconds."""
+    """Insert ``total`` ticks into crypto.coins_ticks in chunks, converted by mv_coins_ticks's
+    SELECT (the rollups fed from coins_ticks run on them); return seconds."""
+    create_wire_table(client, "crypto.bench_load_wire")
+    insert = "INSERT INTO crypto.coins_ticks " + tick_conversion("crypto.bench_load_wire")
     started = time.perf_counter()
     for first in range(0, total, chunk):
         count = min(chunk, total - first)
+        client.command("TRUNCATE TABLE crypto.bench_load_wire")
         client.command(
-            f"INSERT INTO crypto.kafka_coins_current_full ({WIRE_COLUMNS}) "
+            f"INSERT INTO crypto.bench_load_wire ({WIRE_COLUMNS}) "
             + tick_rows_sql(first, count, total, end_ms)
-            + f" SETTINGS {SERVER_PROFILE_SETTINGS}"
         )
+        client.command(f"{insert} SETTINGS {SERVER_PROFILE_SETTINGS}")
         if progress:
             done = first + count
             print(
                 f"  loaded {done:>12,} / {total:,} ticks ({time.perf_counter() - started:6.1f} s)",
                 file=sys.stderr,
             )
+    client.command("DROP TABLE crypto.bench_load_wire")
     return time.perf_counter() - started
 
 

@@ -9,7 +9,9 @@ chdb-core 26.9, see docs/testing.md) is handled here and nowhere else:
   ``Code: 49 … Shutdown was called. (LOGICAL_ERROR)`` although the table is created and
   consumes: exactly that error, on exactly those statements, is tolerated once the table is
   seen in ``system.tables``; any other error fails;
-- one process per data path (a second one cannot lock ``<path>/status``).
+- one process per data path (a second one cannot lock ``<path>/status``);
+- a data path that holds Kafka tables cannot be opened again (their startup raises the same
+  error and chDB refuses to start): they must be set aside before chDB opens the path.
 
 Consumption is awaited through the engine's own state: the consumer group's committed offsets
 (the engine commits a block only after its materialized views ran) and, for diagnostics,
@@ -242,17 +244,33 @@ def run_statement(client: Any, statement: str) -> None:
     try:
         client.command(statement)
     except Exception as error:
-        table = kafka_table(statement)
-        if table is None or not KAFKA_CREATE_QUIRK.search(str(error)):
+        name = _created_or_attached_table(statement)
+        if name is None or not KAFKA_CREATE_QUIRK.search(str(error)):
             raise
-        database, _, name = table.name.rpartition(".")
+        database, _, table = name.rpartition(".")
         found = client.query(
             "SELECT count() FROM system.tables WHERE database = {db:String} "
             "AND name = {name:String} AND engine = 'Kafka'",
-            parameters={"db": database or "default", "name": name},
+            parameters={"db": database or "default", "name": table},
         ).result_rows[0][0]
         if not found:
-            raise RuntimeError(f"{table.name} is not in system.tables after: {error}") from error
+            raise RuntimeError(
+                f"Kafka table {name} is not in system.tables after: {error}"
+            ) from error
+
+
+def _created_or_attached_table(statement: str) -> str | None:
+    """The table of a Kafka-engine CREATE, or of a bare ``ATTACH TABLE name`` (whose engine
+    the existence check then proves to be Kafka); None for anything else."""
+    table = kafka_table(statement)
+    if table is not None:
+        return table.name
+    bare = re.fullmatch(
+        r"\s*ATTACH\s+TABLE\s+(?P<name>[`\"\w.]+)\s*", strip_comments(statement), re.I
+    )
+    if bare is None:
+        return None
+    return ".".join(unquote(part) for part in bare.group("name").split("."))
 
 
 def apply_sql(client: Any, sql: str, source: str = "<sql>") -> None:
@@ -270,29 +288,33 @@ def apply_init(client: Any, directory: Path = INIT_DIR) -> None:
 
 
 # ---- Kafka state ---------------------------------------------------------------------------
-def _retriable_kafka_error(error: BaseException) -> bool:
+def retriable_kafka_error(error: BaseException) -> bool:
     return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
 
 
-async def _kafka_call(operation: Any, describe: str, deadline_s: float) -> Any:
+async def retry_kafka_call(operation: Any, describe: str, deadline_s: float) -> Any:
+    """``operation()``, retried on retriable Kafka errors until ``deadline_s`` seconds passed."""
     return await call_with_retry(
         KAFKA_CALL_RETRY,
         operation,
         asyncio.sleep,
         describe,
-        retryable=_retriable_kafka_error,
+        retryable=retriable_kafka_error,
         deadline_s=deadline_s,
     )
 
 
 async def create_topics(
-    connection: KafkaConnection, topics: Iterable[str], deadline_s: float = 60.0
+    connection: KafkaConnection,
+    topics: Iterable[str],
+    deadline_s: float = 60.0,
+    partitions: int = 1,
 ) -> None:
-    """Create missing topics (one partition) before a Kafka table reads them: the engine only
-    notices a topic created later at its next metadata refresh."""
-    specs = [TopicSpec(topic, partitions=1, replication_factor=1) for topic in sorted(set(topics))]
+    """Create missing topics before a Kafka table reads them: the engine only notices a topic
+    created later at its next metadata refresh (measured: minutes)."""
+    specs = [TopicSpec(topic, partitions, replication_factor=1) for topic in sorted(set(topics))]
     if specs:
-        await _kafka_call(
+        await retry_kafka_call(
             lambda: ensure_topics(connection, specs), "create the Kafka tables' topics", deadline_s
         )
 
@@ -325,7 +347,7 @@ async def end_offsets(
             await consumer.stop()
         return {tp: int(offset) for tp, offset in ends.items()}
 
-    result: dict[TopicPartition, int] = await _kafka_call(
+    result: dict[TopicPartition, int] = await retry_kafka_call(
         fetch, f"read the end offsets of {topic!r}", deadline_s
     )
     return result
@@ -349,7 +371,7 @@ async def committed_offsets(
             await admin.close()
         return {tp: (answer[tp].offset if tp in answer else -1) for tp in wanted}
 
-    result: dict[TopicPartition, int] = await _kafka_call(
+    result: dict[TopicPartition, int] = await retry_kafka_call(
         fetch, f"read the offsets committed by {group!r}", deadline_s
     )
     return result

@@ -7,7 +7,6 @@ See tests/support/backends.py for the order in which backends are chosen, and th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import tempfile
@@ -19,24 +18,24 @@ from typing import Any, Protocol
 
 import pytest
 
+from embedded.clickhouse import (
+    KafkaTable,
+    create_topics,
+    declared_kafka_tables,
+    named_collections,
+    open_embedded,
+)
+from producers.kafka_config import KafkaConnection
 from tests.support.backends import (
     backend_missing,
     choose_clickhouse,
     choose_kafka,
     clickhouse_reads_session_broker,
     docker_available,
+    session_group_prefix,
 )
-from tests.support.bridge import KafkaEngineBridge, RealKafkaEngineFeeder
-from tests.support.clickhouse_loader import (
-    INIT_DIR,
-    KafkaTable,
-    declared_kafka_tables,
-    kafka_tables,
-    load_sql_dir,
-    project_databases,
-    resolve_environment,
-    truncate_project_tables,
-)
+from tests.support.clickhouse_loader import project_databases, truncate_project_tables
+from tests.support.kafka_feeder import KafkaFeeder
 from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -167,7 +166,8 @@ class ClickHouseBackend:
 
 @pytest.fixture(scope="session")
 def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBackend]:
-    """One ClickHouse engine per session with clickhouse/init applied."""
+    """One ClickHouse engine per session with clickhouse/init applied, its Kafka tables reading
+    the session's broker through ClickHouse's real Kafka engine (chDB or a container)."""
     import clickhouse_connect
 
     databases = project_databases()
@@ -180,33 +180,27 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
         # The server's groups: compose's, with whatever this shell overrides (the same
         # variables the stack reads), never the raw ${...} of the named collection.
         server_environment = {**compose_environment("clickhouse", os.environ), **os.environ}
-        resolved = {
-            name: resolve_environment(table, server_environment)
-            for name, table in declared_kafka_tables().items()
-        }
+        tables = declared_kafka_tables(named_collections(server_environment))
         reads = clickhouse_reads_session_broker(kafka_kind, kind)
-        yield ClickHouseBackend(client, "url", resolved, databases, reads)
+        yield ClickHouseBackend(client, "url", tables, databases, reads)
         return
+    kafka = request.getfixturevalue("kafka_broker")
+    connection = KafkaConnection(kafka.bootstrap)
     if kind == "container":
         from tests.support.containers import clickhouse_container
 
-        kafka = request.getfixturevalue("kafka_broker")
         network = request.getfixturevalue("docker_network")
-        declared = declared_kafka_tables()
         # Topics first: a Kafka table that starts before its topic exists only notices it at
         # the next metadata refresh, minutes later.
-        asyncio.run(
-            _create_topics(kafka.bootstrap, {t for k in declared.values() for t in k.topics})
-        )
+        topics = [topic for table in declared_kafka_tables({}).values() for topic in table.topics]
+        asyncio.run(create_topics(connection, topics))
         internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
         with clickhouse_container(network, internal) as (client, environment):
-            resolved = {
-                name: resolve_environment(table, environment) for name, table in declared.items()
-            }
-            yield ClickHouseBackend(client, "container", resolved, databases)
+            tables = declared_kafka_tables(named_collections(environment))
+            yield ClickHouseBackend(client, "container", tables, databases)
         return
     try:
-        import chdb  # noqa: F401 - proves the engine is installed before we build a DSN
+        import chdb  # noqa: F401 - proves the engine is installed before we open a data path
     except ImportError as error:
         backend_missing(
             "the ClickHouse engine",
@@ -214,29 +208,12 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
             error,
         )
     data_path = Path(tempfile.mkdtemp(prefix="chdb-"))
-    client = clickhouse_connect.get_client(dsn=f"chdb://{data_path}")
+    engine = open_embedded(data_path, connection, group_prefix=session_group_prefix())
     try:
-        load_sql_dir(client, INIT_DIR)
-        yield ClickHouseBackend(client, "chdb", kafka_tables(client), databases)
+        yield ClickHouseBackend(engine.client, "chdb", engine.kafka_tables, databases)
     finally:
-        client.close()
+        engine.close()
         shutil.rmtree(data_path, ignore_errors=True)
-
-
-async def _create_topics(bootstrap: str, topics: set[str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(t, num_partitions=1, replication_factor=1) for t in topics - existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
@@ -247,16 +224,16 @@ def clickhouse(clickhouse_backend: ClickHouseBackend) -> Any:
 
 
 @pytest.fixture
-def bridge(
+def kafka_feeder(
     clickhouse: Any, clickhouse_backend: ClickHouseBackend, kafka_bootstrap: str
-) -> KafkaEngineBridge | RealKafkaEngineFeeder:
-    """Puts Kafka records into the Kafka tables: emulated on chDB, the real engine elsewhere."""
+) -> KafkaFeeder:
+    """Produces to the Kafka tables' topics and waits until ClickHouse consumed the records."""
     if not clickhouse_backend.reads_session_broker:
         pytest.fail(
             "CLICKHOUSE_URL is set without KAFKA_BOOTSTRAP: that server's Kafka tables read its "
             "own broker, not this session's. Set KAFKA_BOOTSTRAP to the broker it reads.",
             pytrace=False,
         )
-    if clickhouse_backend.kind == "chdb":
-        return KafkaEngineBridge(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)
-    return RealKafkaEngineFeeder(clickhouse, clickhouse_backend.kafka_tables, kafka_bootstrap)
+    return KafkaFeeder(
+        clickhouse, dict(clickhouse_backend.kafka_tables), KafkaConnection(kafka_bootstrap)
+    )

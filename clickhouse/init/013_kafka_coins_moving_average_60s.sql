@@ -12,4 +12,6 @@ SETTINGS
     kafka_topic_list = 'coins_moving_average_60s',
     kafka_format = 'JSONEachRow',
     kafka_handle_error_mode = 'stream',
-    kafka_flush_interval_ms = 500;
+    kafka_flush_interval_ms = 250,
+    kafka_poll_timeout_ms = 100,
+    kafka_consumer_reschedule_ms = 100;

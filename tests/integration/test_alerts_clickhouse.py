@@ -47,7 +47,7 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
     kafka_bootstrap: str,
     unique_name: Callable[[str], str],
     clickhouse: Any,
-    bridge: Any,
+    kafka_feeder: Any,
     tmp_path: Path,
 ) -> None:
     document = per_coin_rules(rules_document())
@@ -112,8 +112,8 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
         await publisher.publish([Record("coins_alerts", b"dup", alerts[0].to_json_bytes())])
         await publisher.close()
 
-    await asyncio.to_thread(bridge.drain, "coins_alerts")
-    await asyncio.to_thread(bridge.drain, "coins_alerts_deliveries")
+    await asyncio.to_thread(kafka_feeder.drain, "coins_alerts")
+    await asyncio.to_thread(kafka_feeder.drain, "coins_alerts_deliveries")
     recent = _rows(
         clickhouse,
         "SELECT alert_id, rule_id, delivery_status, webhooks_delivered, webhooks_failed "

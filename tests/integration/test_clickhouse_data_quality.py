@@ -67,12 +67,12 @@ LIVE_REJECTS: list[tuple[str, dict[str, Any], Any, str]] = [
 
 
 def test_every_rejected_live_tick_lands_in_ingest_errors_with_its_reason(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     moment = recent_morning_ms()
     values = [live_message(code, moment, **overrides) for code, overrides, _, _ in LIVE_REJECTS]
     values.append(live_message("GOOD", moment))
-    bridge.insert_values("kafka_coins_current_full", values, first_offset=100)
+    kafka_feeder.insert_values("kafka_coins_current_full", values)
 
     stored = rows(clickhouse, "SELECT code, rate FROM crypto.coins_ticks")
     assert stored == [{"code": "GOOD", "rate": 100.0}]
@@ -89,11 +89,11 @@ def test_every_rejected_live_tick_lands_in_ingest_errors_with_its_reason(
 
 
 def test_an_unparsable_message_keeps_its_bytes_as_they_arrived(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     moment = recent_morning_ms()
     unparsable = f'{{"code": "BAD", "timestamp_ms": {moment}, "rate": nan}}'
-    bridge.insert_values("kafka_coins_current_full", [unparsable], first_offset=7)
+    kafka_feeder.insert_values("kafka_coins_current_full", [unparsable])
     errors = rows(clickhouse, "SELECT error, raw_message FROM crypto.ingest_errors")
     assert [e["raw_message"] for e in errors] == [unparsable]
     assert errors[0]["error"]
@@ -109,12 +109,12 @@ def test_an_unparsable_message_keeps_its_bytes_as_they_arrived(
     ],
 )
 def test_history_points_are_held_to_the_same_rule(
-    clickhouse: Any, bridge: Any, overrides: dict[str, Any], reason: str
+    clickhouse: Any, kafka_feeder: Any, overrides: dict[str, Any], reason: str
 ) -> None:
     moment = day_start_ms(date.today() - timedelta(days=3)) + NOON_MS
     bad = json.dumps(history_message(Tick("BAD", moment, 10.0), **overrides))
     good = json.dumps(history_message(Tick("GOOD", moment, 10.0)))
-    bridge.insert_values("kafka_coins_historical", [bad, good], first_offset=3)
+    kafka_feeder.insert_values("kafka_coins_historical", [bad, good])
     assert rows(clickhouse, "SELECT code, rate FROM crypto.coins_history") == [
         {"code": "GOOD", "rate": 10.0}
     ]
@@ -153,7 +153,7 @@ def test_history_points_are_held_to_the_same_rule(
     ],
 )
 def test_ksqldb_outputs_are_held_to_the_same_rule(
-    clickhouse: Any, bridge: Any, table: str, message: dict[str, Any], reason: str
+    clickhouse: Any, kafka_feeder: Any, table: str, message: dict[str, Any], reason: str
 ) -> None:
     window = epoch_ms(datetime.now(tz=UTC)) // 60_000 * 60_000 - 120_000
     if message["window_start_ms"] == 0:
@@ -162,7 +162,7 @@ def test_ksqldb_outputs_are_held_to_the_same_rule(
     for price in ("open", "high", "low", "close", "moving_average"):
         if price in good:
             good[price] = 1.0
-    bridge.insert_values(table, [json.dumps(message), json.dumps(good)], first_offset=11)
+    kafka_feeder.insert_values(table, [json.dumps(message), json.dumps(good)])
 
     stored = table.removeprefix("kafka_coins_")
     target = "ksql_ohlc_minute" if stored == "ohlc_minute" else "ksql_moving_average_60s"
@@ -206,15 +206,14 @@ TIE_VIEWS = {
 
 
 def test_a_tick_resent_with_another_price_gives_the_same_close_before_and_after_merges(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     moment = recent_morning_ms()
     # two coins, the two prices in opposite orders, each in its own insert (its own part)
-    for offset, (up, down) in enumerate([(100.0, 101.0), (101.0, 100.0)]):
-        bridge.insert_values(
+    for up, down in [(100.0, 101.0), (101.0, 100.0)]:
+        kafka_feeder.insert_values(
             "kafka_coins_current_full",
             [live_message("UP", moment, rate=up), live_message("DOWN", moment, rate=down)],
-            first_offset=2 * offset,
         )
 
     def answers() -> dict[str, list[dict[str, Any]]]:
@@ -232,14 +231,13 @@ def test_a_tick_resent_with_another_price_gives_the_same_close_before_and_after_
 
 
 def test_a_history_point_resent_with_another_price_gives_the_same_close(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     moment = day_start_ms(date.today() - timedelta(days=2)) + NOON_MS
-    for offset, rate in enumerate((7.0, 9.0, 8.0)):
-        bridge.insert_values(
+    for rate in (7.0, 9.0, 8.0):
+        kafka_feeder.insert_values(
             "kafka_coins_historical",
             [json.dumps(history_message(Tick("HIST", moment, rate)))],
-            first_offset=offset,
         )
     before = rows(clickhouse, "SELECT close FROM crypto.daily_close")
     clickhouse.command("OPTIMIZE TABLE crypto.coins_history FINAL")

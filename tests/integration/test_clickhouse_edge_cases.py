@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from embedded.clickhouse import INIT_DIR, apply_init
 from tests.integration.test_clickhouse_views import SCENARIO, feed_scenario, rows
-from tests.support.clickhouse_loader import INIT_DIR, load_sql_dir
 from tests.support.tick_data import (
     MS_PER_DAY,
     NOON_MS,
@@ -67,29 +67,29 @@ def snapshot(client: Any) -> dict[str, list[tuple[Any, ...]]]:
     return result
 
 
-def feed_ksql(bridge: Any, first_offset: int = 0) -> None:
+def feed_ksql(kafka_feeder: Any) -> None:
     start = epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     prices = [100.0, 101.5, 99.25, 100.75, 102.0]
     ohlc = [ohlc_minute_message("BTC", start, prices[: n + 1]) for n in range(5)]
     average = [moving_average_message("BTC", start, prices[: n + 1]) for n in range(5)]
-    bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc), first_offset=first_offset)
-    bridge.insert_values(
-        "kafka_coins_moving_average_60s", as_json(average), first_offset=first_offset
-    )
+    kafka_feeder.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
+    kafka_feeder.insert_values("kafka_coins_moving_average_60s", as_json(average))
 
 
-def test_duplicated_messages_leave_every_result_unchanged(clickhouse: Any, bridge: Any) -> None:
-    feed_scenario(bridge, SCENARIO)
-    feed_ksql(bridge)
-    bridge.insert_values("kafka_coins_current_full", ["{not json"], first_offset=10**6)
+def test_duplicated_messages_leave_every_result_unchanged(
+    clickhouse: Any, kafka_feeder: Any
+) -> None:
+    feed_scenario(kafka_feeder, SCENARIO)
+    feed_ksql(kafka_feeder)
+    kafka_feeder.insert_values("kafka_coins_current_full", ["{not json"])
     before = snapshot(clickhouse)
     assert all(before[view] for view in VIEW_SNAPSHOTS), [
         v for v in VIEW_SNAPSHOTS if not before[v]
     ]
 
     # at-least-once delivery: everything again, other offsets, other order, not yet merged
-    feed_scenario(bridge, SCENARIO, seed=99, first_offset=500_000)
-    feed_ksql(bridge, first_offset=100)
+    feed_scenario(kafka_feeder, SCENARIO, seed=99)
+    feed_ksql(kafka_feeder)
     assert snapshot(clickhouse) == before
 
     for table in (
@@ -104,13 +104,13 @@ def test_duplicated_messages_leave_every_result_unchanged(clickhouse: Any, bridg
     assert snapshot(clickhouse) == before
 
 
-def test_a_coin_with_a_single_tick(clickhouse: Any, bridge: Any) -> None:
+def test_a_coin_with_a_single_tick(clickhouse: Any, kafka_feeder: Any) -> None:
     # in the last 24 h and at or before 12:00 UTC of its day, so the day has a close
     moment = epoch_ms(datetime.now(tz=UTC)) - 30_000
     if moment % MS_PER_DAY > NOON_MS:
         moment = moment - moment % MS_PER_DAY + NOON_MS - 60_000
     tick = Tick("PEPE", moment, 0.00001234, volume=5.0, cap=None)
-    bridge.insert_values("kafka_coins_current_full", as_json([current_full_message(tick)]))
+    kafka_feeder.insert_values("kafka_coins_current_full", as_json([current_full_message(tick)]))
 
     day = rows(clickhouse, "SELECT * FROM crypto.ohlc_daily_live")
     assert [(r["open"], r["high"], r["low"], r["close"], r["tick_count"]) for r in day] == [
@@ -132,7 +132,7 @@ def test_a_coin_with_a_single_tick(clickhouse: Any, bridge: Any) -> None:
     assert rows(clickhouse, "SELECT * FROM crypto.moving_averages_daily")[0]["days_in_sma_10"] == 1
 
 
-def test_null_supply_fields_are_stored_as_null(clickhouse: Any, bridge: Any) -> None:
+def test_null_supply_fields_are_stored_as_null(clickhouse: Any, kafka_feeder: Any) -> None:
     tick = Tick("XRP", epoch_ms(datetime.now(tz=UTC)) - 10_000, 2.15, volume=None, cap=None)
     message = current_full_message(
         tick,
@@ -144,7 +144,7 @@ def test_null_supply_fields_are_stored_as_null(clickhouse: Any, bridge: Any) -> 
         rank=None,
         liquidity=None,
     )
-    bridge.insert_values("kafka_coins_current_full", [json.dumps(message)])
+    kafka_feeder.insert_values("kafka_coins_current_full", [json.dumps(message)])
 
     stored = rows(clickhouse, "SELECT * FROM crypto.coins_ticks")
     assert len(stored) == 1
@@ -159,12 +159,12 @@ def test_null_supply_fields_are_stored_as_null(clickhouse: Any, bridge: Any) -> 
     )
 
 
-def test_out_of_order_ticks_give_the_same_ohlc(clickhouse: Any, bridge: Any) -> None:
+def test_out_of_order_ticks_give_the_same_ohlc(clickhouse: Any, kafka_feeder: Any) -> None:
     start = epoch_ms(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
     ticks = [Tick("ETH", start + i * 7_000, 2000.0 + (i * 37 % 11)) for i in range(30)]
     reversed_values = as_json(current_full_message(t) for t in reversed(ticks))
-    for index, value in enumerate(reversed_values):  # one message per insert, newest first
-        bridge.insert_values("kafka_coins_current_full", [value], first_offset=index)
+    for value in reversed_values:  # one message per insert, newest first
+        kafka_feeder.insert_values("kafka_coins_current_full", [value])
 
     minutes = rows(clickhouse, "SELECT * FROM crypto.ohlc_minute_live ORDER BY minute")
     for row in minutes:
@@ -180,7 +180,7 @@ def test_out_of_order_ticks_give_the_same_ohlc(clickhouse: Any, bridge: Any) -> 
 
 @pytest.mark.parametrize("order", ["in_order", "reversed"])
 def test_a_ksqldb_window_updated_five_times_keeps_the_last_values(
-    clickhouse: Any, bridge: Any, order: str
+    clickhouse: Any, kafka_feeder: Any, order: str
 ) -> None:
     start = epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     prices = [100.0, 101.5, 99.25, 100.75, 102.0]
@@ -189,11 +189,9 @@ def test_a_ksqldb_window_updated_five_times_keeps_the_last_values(
     if order == "reversed":
         updates.reverse()
         averages.reverse()
-    for offset, (update, average) in enumerate(zip(updates, averages, strict=True)):
-        bridge.insert_values("kafka_coins_ohlc_minute", [json.dumps(update)], first_offset=offset)
-        bridge.insert_values(
-            "kafka_coins_moving_average_60s", [json.dumps(average)], first_offset=offset
-        )
+    for update, average in zip(updates, averages, strict=True):
+        kafka_feeder.insert_values("kafka_coins_ohlc_minute", [json.dumps(update)])
+        kafka_feeder.insert_values("kafka_coins_moving_average_60s", [json.dumps(average)])
 
     ohlc = rows(clickhouse, "SELECT * FROM crypto.ksql_ohlc_minute_final")
     assert len(ohlc) == 1
@@ -208,34 +206,31 @@ def test_a_ksqldb_window_updated_five_times_keeps_the_last_values(
     assert int(row["window_end"].replace(tzinfo=UTC).timestamp() * 1000) == start + 60_000
     average_rows = rows(clickhouse, "SELECT * FROM crypto.ksql_moving_average_60s_final")
     assert [(r["moving_average"], r["tick_count"]) for r in average_rows] == [(sum(prices) / 5, 5)]
-    stored = rows(clickhouse, "SELECT count() AS n FROM crypto.ksql_ohlc_minute")[0]["n"]
-    assert stored == 5  # every update is kept until merged; the view reduces them
+    # Five inserts, five parts: a background merge may already have collapsed them (the real
+    # engine merges on its own schedule), the deduplicated read is one row either way.
+    stored = rows(clickhouse, "SELECT count() AS n FROM crypto.ksql_ohlc_minute FINAL")[0]["n"]
+    assert stored == 1
 
 
 def test_a_malformed_message_is_kept_as_an_error_and_the_next_one_is_ingested(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     now_ms = epoch_ms(datetime.now(tz=UTC))
     valid = json.dumps(current_full_message(Tick("BTC", now_ms - 5_000, 97_000.5)))
     missing_rate = json.dumps(current_full_message(Tick("BTC", now_ms - 4_000, 1.0), rate=None))
     values = ['{"code": "BTC", "rate": "not-a-number', missing_rate, valid]
-    bridge.insert_values(
-        "kafka_coins_current_full",
-        values,
-        topic="coins_current_full",
-        first_offset=41,
-        keys=["BTC"] * 3,
-    )
-    bridge.insert_values("kafka_coins_ohlc_minute", ["not json at all"], topic="coins_ohlc_minute")
+    live = kafka_feeder.insert_values("kafka_coins_current_full", values, keys=["BTC"] * 3)
+    (ksql,) = kafka_feeder.insert_values("kafka_coins_ohlc_minute", ["not json at all"])
 
     assert [r["rate"] for r in rows(clickhouse, "SELECT rate FROM crypto.coins_ticks")] == [
         97_000.5
     ]
     errors = rows(clickhouse, "SELECT * FROM crypto.ingest_errors ORDER BY topic, kafka_offset")
-    assert [(e["topic"], e["kafka_offset"]) for e in errors] == [
-        ("coins_current_full", 41),
-        ("coins_current_full", 42),
-        ("coins_ohlc_minute", 0),
+    # the offsets the broker acknowledged for the two bad live values and the bad window
+    assert [(e["topic"], e["kafka_partition"], e["kafka_offset"]) for e in errors] == [
+        tuple(live[0]),
+        tuple(live[1]),
+        tuple(ksql),
     ]
     assert errors[0]["raw_message"] == values[0]
     assert errors[0]["kafka_key"] == "BTC"
@@ -251,16 +246,22 @@ def test_a_malformed_message_is_kept_as_an_error_and_the_next_one_is_ingested(
     assert by_topic["coins_ohlc_minute"]["errors_total"] == 1
 
 
-def test_every_init_file_applies_twice_on_an_empty_database(
+def test_every_init_file_applies_again_over_the_schema(
     clickhouse: Any, clickhouse_backend: Any
 ) -> None:
-    replace_kafka = clickhouse_backend.kind == "chdb"
-    clickhouse.command("DROP DATABASE IF EXISTS crypto SYNC")
-    first = load_sql_dir(clickhouse, INIT_DIR, replace_kafka=replace_kafka)
-    second = load_sql_dir(clickhouse, INIT_DIR, replace_kafka=replace_kafka)
+    # The session's engine got the init SQL on an empty database already. Dropping the database
+    # here would cost the next test about 45 s: chDB does not take a dropped Kafka table's
+    # consumer out of its group, so a new one joins only after the session timeout (measured).
+    apply_init(clickhouse)
+    apply_init(clickhouse)
 
-    assert first.keys() == second.keys()
-    assert len(first) == 6  # four pipeline topics, the alerts and their deliveries
+    kafka_tables = rows(
+        clickhouse, "SELECT name FROM system.tables WHERE database = 'crypto' AND engine = 'Kafka'"
+    )
+    assert sorted(row["name"] for row in kafka_tables) == sorted(
+        name.split(".")[1] for name in clickhouse_backend.kafka_tables
+    )
+    assert len(kafka_tables) == 6  # four pipeline topics, the alerts and their deliveries
     declared = {
         path.name: re.findall(
             r"CREATE\s+(?:MATERIALIZED\s+)?(?:TABLE|VIEW)\s+IF\s+NOT\s+EXISTS\s+crypto\.(\w+)",

@@ -13,7 +13,7 @@ from tests.support.tick_data import Tick, as_json, current_full_message, epoch_m
 
 
 def test_live_health_reports_the_latest_source_its_age_and_its_ticks_of_the_last_hour(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     now = datetime.now(tz=UTC).replace(microsecond=0)
 
@@ -36,7 +36,7 @@ def test_live_health_reports_the_latest_source_its_age_and_its_ticks_of_the_last
         # SOL: one fresh tick
         tick("SOL", 1, "demo"),
     ]
-    bridge.insert_values("kafka_coins_current_full", as_json(messages))
+    kafka_feeder.insert_values("kafka_coins_current_full", as_json(messages))
 
     health = {
         row["code"]: row

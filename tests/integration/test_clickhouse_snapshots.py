@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from embedded.clickhouse import INIT_DIR, apply_init
 from tests.integration.test_clickhouse_views import SCENARIO, feed_scenario, rows
-from tests.support.clickhouse_loader import INIT_DIR, load_sql_dir
 from tests.support.clickhouse_snapshots import Snapshot, refresh_snapshots, snapshots
 from tests.support.tick_data import (
     NOON_MS,
@@ -101,17 +101,17 @@ def test_the_server_schedules_every_refresh(clickhouse: Any) -> None:
     assert set(scheduled.values()) <= {"Scheduled", "Running"}
 
 
-def test_each_snapshot_equals_its_view_after_a_refresh(clickhouse: Any, bridge: Any) -> None:
-    feed_scenario(bridge, SCENARIO)
+def test_each_snapshot_equals_its_view_after_a_refresh(clickhouse: Any, kafka_feeder: Any) -> None:
+    feed_scenario(kafka_feeder, SCENARIO)
     refresh_snapshots(clickhouse)
     for item in SNAPSHOTS:
         assert_snapshot_equals_view(clickhouse, item)
 
 
 def test_a_snapshot_follows_new_data_and_never_accumulates_rows(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
-    feed_scenario(bridge, SCENARIO)
+    feed_scenario(kafka_feeder, SCENARIO)
     refresh_snapshots(clickhouse)
     refresh_snapshots(clickhouse)  # a second refresh replaces, it does not append
     for item in SNAPSHOTS:
@@ -132,16 +132,14 @@ def test_a_snapshot_follows_new_data_and_never_accumulates_rows(
         )
         for index, d in enumerate(first_day + timedelta(days=n) for n in range(40))
     ]
-    bridge.insert_values(
+    kafka_feeder.insert_values(
         "kafka_coins_historical",
         as_json(history_message(tick) for tick in new_coin),
-        first_offset=10_000_000,
     )
     noon = epoch_ms(datetime(today.year, today.month, today.day, tzinfo=UTC)) + NOON_MS
-    bridge.insert_values(
+    kafka_feeder.insert_values(
         "kafka_coins_current_full",
         as_json([current_full_message(Tick("BTC", noon, 99_999.0))]),
-        first_offset=10_000_000,
     )
     refresh_snapshots(clickhouse)
 
@@ -163,12 +161,9 @@ def test_a_snapshot_follows_new_data_and_never_accumulates_rows(
     assert after["BTC"]["latest_close"] == 99_999.0
 
 
-def test_init_files_with_snapshots_apply_twice_and_keep_one_schedule_each(
-    clickhouse: Any, clickhouse_backend: Any
-) -> None:
-    replace_kafka = clickhouse_backend.kind == "chdb"
-    load_sql_dir(clickhouse, INIT_DIR, replace_kafka=replace_kafka)
-    load_sql_dir(clickhouse, INIT_DIR, replace_kafka=replace_kafka)
+def test_init_files_with_snapshots_apply_twice_and_keep_one_schedule_each(clickhouse: Any) -> None:
+    apply_init(clickhouse)
+    apply_init(clickhouse)
     refreshes = rows(
         clickhouse,
         "SELECT view FROM system.view_refreshes WHERE database = 'crypto' ORDER BY view",

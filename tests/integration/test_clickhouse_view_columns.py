@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.support.clickhouse_loader import INIT_DIR
+from embedded.clickhouse import INIT_DIR
 
 README = (INIT_DIR / "README.md").read_text()
 VALUE_WORDS = {"history", "live", "1d", "7d", "30d", "90d", "ytd", "since_first"}

@@ -1,7 +1,8 @@
 """Golden tests: known history and ticks through the Kafka tables, every view versus plain Python.
 
-The data goes in as Kafka message values (the bridge on chDB, the real engine elsewhere), in a
-shuffled order and in several batches, so out-of-order arrival is part of every golden test.
+The data goes in as Kafka message values, through the broker into ClickHouse's real Kafka
+engine, in a shuffled order and in several batches, so out-of-order arrival is part of every
+golden test.
 The expected figures come from tests/support/reference_indicators.py.
 """
 
@@ -31,7 +32,7 @@ SCENARIO = golden_scenario(NOW)
 CLOSES = ref.noon_closes(SCENARIO.history, SCENARIO.live)
 
 
-def feed_scenario(bridge: Any, scenario: Scenario, *, seed: int = 7, first_offset: int = 0) -> None:
+def feed_scenario(kafka_feeder: Any, scenario: Scenario, *, seed: int = 7) -> None:
     """Send history and live messages in a shuffled order, in a few batches."""
     rng = random.Random(seed)
     history = as_json(history_message(tick) for tick in scenario.history)
@@ -40,9 +41,7 @@ def feed_scenario(bridge: Any, scenario: Scenario, *, seed: int = 7, first_offse
         rng.shuffle(values)
         batch = max(1, len(values) // 3 + 1)
         for start in range(0, len(values), batch):
-            bridge.insert_values(
-                table, values[start : start + batch], first_offset=first_offset + start
-            )
+            kafka_feeder.insert_values(table, values[start : start + batch])
 
 
 def rows(client: Any, sql: str) -> list[dict[str, Any]]:
@@ -69,8 +68,8 @@ def assert_series(actual: list[dict[str, Any]], column: str, expected: list[floa
 
 
 @pytest.fixture
-def loaded(clickhouse: Any, bridge: Any) -> Any:
-    feed_scenario(bridge, SCENARIO)
+def loaded(clickhouse: Any, kafka_feeder: Any) -> Any:
+    feed_scenario(kafka_feeder, SCENARIO)
     return clickhouse
 
 

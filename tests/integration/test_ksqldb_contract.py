@@ -42,10 +42,10 @@ def _ticks(seconds: int = 150, step_s: int = 5) -> list[Tick]:
     return ticks
 
 
-def _deliver(bridge: Any, table: str, topic: str, updates: list[Update]) -> list[Update]:
+def _deliver(kafka_feeder: Any, table: str, topic: str, updates: list[Update]) -> list[Update]:
     """All updates in order, then the first ten again: a consumer restart replaying a batch."""
     delivered = updates + updates[:10]
-    bridge.insert_values(
+    kafka_feeder.insert_values(
         table,
         [update.json for update in delivered],
         topic=topic,
@@ -58,10 +58,10 @@ def _rows(client: Any, query: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in client.query(query).result_rows]
 
 
-def test_ohlc_updates_become_one_correct_row_per_window(clickhouse: Any, bridge: Any) -> None:
+def test_ohlc_updates_become_one_correct_row_per_window(clickhouse: Any, kafka_feeder: Any) -> None:
     ticks = _ticks()
     updates = ohlc_by_minute(ticks)
-    _deliver(bridge, OHLC_TABLE, "coins_ohlc_minute", updates)
+    _deliver(kafka_feeder, OHLC_TABLE, "coins_ohlc_minute", updates)
 
     expected = final_values(updates)
     # independent check of the expected values: first/last/max/min of each minute's ticks
@@ -109,11 +109,11 @@ def test_ohlc_updates_become_one_correct_row_per_window(clickhouse: Any, bridge:
 
 
 def test_moving_average_updates_become_one_correct_row_per_window(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
     ticks = _ticks()
     updates = moving_average_60s(ticks)
-    _deliver(bridge, AVERAGE_TABLE, "coins_moving_average_60s", updates)
+    _deliver(kafka_feeder, AVERAGE_TABLE, "coins_moving_average_60s", updates)
 
     expected = final_values(updates)
     for (code, start), value in expected.items():
@@ -138,7 +138,7 @@ def test_moving_average_updates_become_one_correct_row_per_window(
     )
 
 
-def test_the_message_shape_is_the_contract_file(clickhouse: Any, bridge: Any) -> None:
+def test_the_message_shape_is_the_contract_file(clickhouse: Any, kafka_feeder: Any) -> None:
     """The contract example itself, as ksqlDB would write it, lands as one typed row."""
     example = json.loads(
         (Path(__file__).resolve().parents[2] / "contracts" / "coins_ohlc_minute.json").read_text()
@@ -146,7 +146,7 @@ def test_the_message_shape_is_the_contract_file(clickhouse: Any, bridge: Any) ->
     [update] = ohlc_by_minute([Tick("BTC", example["window_start_ms"] + 1, 1.0)])
     assert list(update.value) == list(example)
 
-    bridge.insert_values(OHLC_TABLE, [json.dumps(example)], topic="coins_ohlc_minute")
+    kafka_feeder.insert_values(OHLC_TABLE, [json.dumps(example)], topic="coins_ohlc_minute")
     rows = _rows(
         clickhouse,
         "SELECT code, toUnixTimestamp64Milli(window_start), open, high, low, close, tick_count "
@@ -165,12 +165,12 @@ def test_the_message_shape_is_the_contract_file(clickhouse: Any, bridge: Any) ->
     ]
 
 
-def test_upper_case_names_never_become_a_window_row(clickhouse: Any, bridge: Any) -> None:
+def test_upper_case_names_never_become_a_window_row(clickhouse: Any, kafka_feeder: Any) -> None:
     """What ksqlDB writes when an alias is not backtick-quoted: CODE, OPEN... ClickHouse's
     JSONEachRow matches names case-sensitively, so such a value must not pass as a valid window."""
     [update] = ohlc_by_minute([Tick("BTC", BASE_MS + 1, 1.0)])
     upper = json.dumps({name.upper(): value for name, value in update.value.items()})
-    bridge.insert_values(OHLC_TABLE, [upper, update.json], topic="coins_ohlc_minute")
+    kafka_feeder.insert_values(OHLC_TABLE, [upper, update.json], topic="coins_ohlc_minute")
 
     rows = _rows(clickhouse, "SELECT code, tick_count FROM crypto.ksql_ohlc_minute_final")
     assert rows == [("BTC", 1)]

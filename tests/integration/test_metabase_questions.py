@@ -1,12 +1,12 @@
 """Every Metabase question's SQL, run on the real ClickHouse engine over known sample data.
 
-The sample data goes in as Kafka message values through the project's Kafka tables (the bridge
-on chDB, the real engine where Docker exists): 260 days of history, live ticks of the last two
-days, ksqlDB window results and one malformed message; then the snapshot tables the daily
-indicator cards read are refreshed once, as ClickHouse does every minute. Each question is
-rendered the way Metabase renders it (template variables replaced by their defaults, optional
-clauses resolved) and must return every column its visualization settings name, at least one
-row, and values that make sense for what the chart shows.
+The sample data goes in as Kafka message values through the broker and the project's Kafka
+tables (ClickHouse's real Kafka engine, in chDB or a container): 260 days of history, live
+ticks of the last two days, ksqlDB window results and one malformed message; then the snapshot
+tables the daily indicator cards read are refreshed once, as ClickHouse does every minute. Each
+question is rendered the way Metabase renders it (template variables replaced by their
+defaults, optional clauses resolved) and must return every column its visualization settings
+name, at least one row, and values that make sense for what the chart shows.
 """
 
 from __future__ import annotations
@@ -38,15 +38,22 @@ from tests.support.tick_data import (
 )
 
 DEFINITIONS = load_definitions(Path(__file__).resolve().parents[2] / "metabase")
-NOW = datetime.now(tz=UTC)
-_GOLDEN = golden_scenario(NOW, history_days=260)
-_LAST_BTC = max((t for t in _GOLDEN.live if t.code == "BTC"), key=lambda t: t.timestamp_ms)
-# One more tick a second ago, so "today" has live data even just after midnight UTC.
-SCENARIO = Scenario(
-    history=_GOLDEN.history,
-    live=[*_GOLDEN.live, Tick("BTC", epoch_ms(NOW) - 1000, _LAST_BTC.rate * 1.001, 1e9, 1e12)],
-    missing_day=_GOLDEN.missing_day,
-)
+
+
+def current_scenario() -> Scenario:
+    """The sample data as of now: built when a test runs, not when the module is imported (a
+    slow suite would otherwise feed ticks older than the "seconds since last tick" bound)."""
+    now = datetime.now(tz=UTC)
+    golden = golden_scenario(now, history_days=260)
+    last_btc = max((t for t in golden.live if t.code == "BTC"), key=lambda t: t.timestamp_ms)
+    # One more tick a second ago, so "today" has live data even just after midnight UTC.
+    return Scenario(
+        history=golden.history,
+        live=[*golden.live, Tick("BTC", epoch_ms(now) - 1000, last_btc.rate * 1.001, 1e9, 1e12)],
+        missing_day=golden.missing_day,
+    )
+
+
 MALFORMED_TICK = '{"code": "BTC", "rate": "not-a-number", "timestamp_ms": '
 
 Rows = list[dict[str, Any]]
@@ -72,18 +79,18 @@ def ksql_results(live: list[Tick]) -> tuple[list[dict[str, Any]], list[dict[str,
     return ohlc, averages
 
 
-def feed(bridge: Any, client: Any, scenario: Scenario) -> None:
+def feed(kafka_feeder: Any, client: Any, scenario: Scenario) -> None:
     ohlc, averages = ksql_results(scenario.live)
-    bridge.insert_values(
+    kafka_feeder.insert_values(
         "kafka_coins_historical", as_json(history_message(t) for t in scenario.history)
     )
     live = as_json(current_full_message(t) for t in scenario.live)
-    bridge.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
-    bridge.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
-    bridge.insert_values("kafka_coins_moving_average_60s", as_json(averages))
-    alerts, deliveries = alert_samples(epoch_ms(NOW))
-    bridge.insert_values("kafka_coins_alerts", alerts)
-    bridge.insert_values("kafka_coins_alerts_deliveries", deliveries)
+    kafka_feeder.insert_values("kafka_coins_current_full", [*live, MALFORMED_TICK])
+    kafka_feeder.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
+    kafka_feeder.insert_values("kafka_coins_moving_average_60s", as_json(averages))
+    alerts, deliveries = alert_samples(epoch_ms(datetime.now(tz=UTC)))
+    kafka_feeder.insert_values("kafka_coins_alerts", alerts)
+    kafka_feeder.insert_values("kafka_coins_alerts_deliveries", deliveries)
     # The daily-indicator cards read snapshot tables that ClickHouse refreshes every minute.
     refresh_snapshots(client)
 
@@ -272,16 +279,16 @@ def check_question(client: Any, question: QuestionDefinition) -> list[str]:
     return problems
 
 
-def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, bridge: Any) -> None:
-    feed(bridge, clickhouse, SCENARIO)
+def test_every_question_runs_and_feeds_its_chart(clickhouse: Any, kafka_feeder: Any) -> None:
+    feed(kafka_feeder, clickhouse, current_scenario())
 
     problems = [p for q in DEFINITIONS.questions for p in check_question(clickhouse, q)]
 
     assert problems == []
 
 
-def test_dashboard_filters_change_what_the_cards_show(clickhouse: Any, bridge: Any) -> None:
-    feed(bridge, clickhouse, SCENARIO)
+def test_dashboard_filters_change_what_the_cards_show(clickhouse: Any, kafka_feeder: Any) -> None:
+    feed(kafka_feeder, clickhouse, current_scenario())
     definitions: Definitions = DEFINITIONS
     ohlc = definitions.question("Intraday: minute OHLC (ksqlDB)")
 

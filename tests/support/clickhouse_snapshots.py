@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.clickhouse_loader import INIT_DIR, sql_files
+from embedded.clickhouse import INIT_DIR, sql_files
 
 _REFRESHABLE = re.compile(
     r"CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+crypto\.(?P<refresh>\w+)\s+"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clickhouse_loader import INIT_DIR
+from embedded.clickhouse import INIT_DIR
 from tests.support.compose_env import REPO_ROOT, load_compose
 
 SCRIPT = REPO_ROOT / "clickhouse" / "healthcheck.sh"

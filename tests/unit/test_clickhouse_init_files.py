@@ -10,12 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clickhouse_loader import (
-    INIT_DIR,
-    SERVER_CONFIG_DIR,
-    rewrite_kafka_table,
-    split_statements,
-)
+from embedded.clickhouse import CONFIG_DIR as SERVER_CONFIG_DIR
+from embedded.clickhouse import INIT_DIR, kafka_table, split_statements
+from tests.support.ksqldb_schema import clickhouse_kafka_tables
 
 REPO_ROOT = INIT_DIR.parents[1]
 SQL_FILES = sorted(INIT_DIR.glob("*.sql"))
@@ -26,6 +23,12 @@ CREATE = re.compile(
     r"(?P<name>[\w.]+)",
     re.IGNORECASE,
 )
+COLLECTIONS = {
+    node.tag
+    for node in ET.parse(SERVER_CONFIG_DIR / "crypto_kafka.xml").getroot().iter()
+    if node.tag.startswith("kafka_coins")
+}
+COLLECTION_KEYS = {"kafka_broker_list", "kafka_group_name"}
 TOPIC_TABLES = {
     "coins_current_full": "crypto.kafka_coins_current_full",
     "coins_historical": "crypto.kafka_coins_historical",
@@ -73,16 +76,17 @@ def test_readme_lists_every_file_in_order() -> None:
 def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None:
     contract = json.loads((REPO_ROOT / "contracts" / f"{topic}.json").read_text())
     tables = [
-        rewritten[1]
+        table
         for path in SQL_FILES
         for statement in split_statements(path.read_text())
-        if (rewritten := rewrite_kafka_table(statement)) is not None
+        if (table := kafka_table(statement, {name: {} for name in COLLECTIONS})) is not None
     ]
     readers = [table for table in tables if topic in table.topics]
     assert [table.name for table in readers] == [TOPIC_TABLES[topic]]
     table = readers[0]
-    assert [name for name, _ in table.columns] == list(contract)
-    types = dict(table.columns)
+    (declared,) = [t for t in clickhouse_kafka_tables(INIT_DIR) if t.name == table.name]
+    assert [column.name for column in declared.columns] == list(contract)
+    types = {column.name: column.type for column in declared.columns}
     assert not any("Float32" in column_type for column_type in types.values())
     for field, value in contract.items():
         if field.endswith("_ms"):
@@ -93,8 +97,9 @@ def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None
     assert table.settings["kafka_handle_error_mode"] == "stream"
     assert int(table.settings["kafka_flush_interval_ms"]) <= 1000
     # broker list and consumer group come from the named collection, filled from the environment
-    assert "kafka_broker_list" in table.settings
-    assert "kafka_group_name" in table.settings
+    assert "kafka_broker_list" not in table.settings
+    assert "kafka_group_name" not in table.settings
+    assert table.settings.keys() & COLLECTION_KEYS == set()
 
 
 def test_named_collections_read_brokers_and_groups_from_the_environment() -> None:

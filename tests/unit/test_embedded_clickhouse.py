@@ -23,6 +23,7 @@ from embedded.clickhouse import (
     wait_until_committed,
 )
 from producers.kafka_config import KafkaConnection
+from tests.support.clickhouse_loader import project_databases
 from tests.support.compose_env import load_compose
 
 QUIRK = "Code: 49. DB::Exception: Shutdown was called. (LOGICAL_ERROR)"
@@ -122,11 +123,14 @@ class ScriptedClient:
 def test_the_shutdown_error_is_tolerated_on_a_kafka_create_once_the_table_exists() -> None:
     run_statement(ScriptedClient(QUIRK, exists=True), KAFKA_DDL)
     run_statement(ScriptedClient(QUIRK, exists=True), KAFKA_DDL.replace("CREATE", "ATTACH", 1))
+    run_statement(ScriptedClient(QUIRK, exists=True), "ATTACH TABLE crypto.ticks_queue")
 
 
-def test_the_shutdown_error_fails_when_the_table_is_missing() -> None:
+@pytest.mark.parametrize("statement", [KAFKA_DDL, "ATTACH TABLE crypto.ticks_queue"])
+def test_the_shutdown_error_fails_when_no_kafka_table_exists_after_it(statement: str) -> None:
+    # the check asks for engine = 'Kafka': an ATTACH of any other table is not tolerated
     with pytest.raises(RuntimeError, match=r"not in system\.tables"):
-        run_statement(ScriptedClient(QUIRK, exists=False), KAFKA_DDL)
+        run_statement(ScriptedClient(QUIRK, exists=False), statement)
 
 
 @pytest.mark.parametrize(
@@ -152,3 +156,64 @@ def test_nothing_produced_needs_no_broker() -> None:
     connection = KafkaConnection("127.0.0.1:1")
     targets = {TopicPartition("topic", 0): 0}
     asyncio.run(wait_until_committed(connection, "group", targets, timeout_s=1))
+
+
+def test_split_handles_escaped_quotes() -> None:
+    assert split_statements(r"SELECT 'it\'s; fine'; SELECT 'a''b;c'") == [
+        r"SELECT 'it\'s; fine'",
+        "SELECT 'a''b;c'",
+    ]
+
+
+def test_project_databases_come_from_the_init_sql() -> None:
+    assert project_databases() == ["crypto"]
+
+
+def testretriable_kafka_errors_are_retried_until_they_pass() -> None:
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+    from embedded.clickhouse import retry_kafka_call
+
+    answers: list[BaseException | str] = [
+        GroupCoordinatorNotAvailableError(),
+        GroupCoordinatorNotAvailableError(),
+        "offsets",
+    ]
+
+    async def lookup() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    assert asyncio.run(retry_kafka_call(lookup, "coordinator lookup", deadline_s=30)) == "offsets"
+    assert answers == []
+
+
+def test_other_errors_are_not_retried() -> None:
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from embedded.clickhouse import retry_kafka_call
+
+    calls = 0
+
+    async def denied() -> None:
+        nonlocal calls
+        calls += 1
+        raise TopicAuthorizationFailedError()
+
+    with pytest.raises(TopicAuthorizationFailedError):
+        asyncio.run(retry_kafka_call(denied, "denied call", deadline_s=30))
+    assert calls == 1
+
+
+def test_retriable_errors_stop_at_the_deadline() -> None:
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+    from embedded.clickhouse import retry_kafka_call
+
+    async def never() -> None:
+        raise GroupCoordinatorNotAvailableError()
+
+    with pytest.raises(GroupCoordinatorNotAvailableError):
+        asyncio.run(retry_kafka_call(never, "hopeless lookup", deadline_s=0.5))

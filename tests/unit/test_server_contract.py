@@ -9,12 +9,8 @@ import xml.etree.ElementTree as ET
 
 import yaml
 
-from tests.support.clickhouse_loader import (
-    INIT_DIR,
-    REPO_ROOT,
-    SERVER_CONFIG_DIR,
-    split_statements,
-)
+from embedded.clickhouse import CONFIG_DIR as SERVER_CONFIG_DIR
+from embedded.clickhouse import INIT_DIR, REPO_ROOT, split_statements
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
 USERS_FILE = REPO_ROOT / "clickhouse" / "users.d" / "crypto_users.xml"
