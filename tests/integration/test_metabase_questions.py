@@ -357,10 +357,10 @@ def realistic_scenario(now: datetime) -> Scenario:
 
 
 def test_every_card_shows_its_newest_data_within_metabases_row_cap(
-    clickhouse: Any, bridge: Any
+    clickhouse: Any, kafka_feeder: Any
 ) -> None:
-    scenario = realistic_scenario(NOW)
-    feed(bridge, clickhouse, scenario)
+    scenario = realistic_scenario(datetime.now(tz=UTC))
+    feed(kafka_feeder, clickhouse, scenario)
     newest_tick = datetime.fromtimestamp(
         max(t.timestamp_ms for t in scenario.live if t.code == "BTC") / 1000, tz=UTC
     )
