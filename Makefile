@@ -16,8 +16,8 @@ PYTEST_ARGS ?=
 STACK_PYTEST_ARGS ?= -ra
 
 .PHONY: help install test test-unit test-integration test-stack lint format bench \
-        up preflight verify down logs ps backfill ksql-apply metabase-provision metabase-export clickhouse-client \
-        clean clean-venv
+        up preflight verify down logs ps backfill ksql-apply metabase-provision metabase-export \
+        clickhouse-client clean clean-venv local top
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -104,6 +104,12 @@ metabase-provision: ## Re-apply metabase/ (questions, dashboards) to the running
 metabase-export: $(INSTALLED) ## Write a dashboard edited in Metabase back to metabase/ (DASHBOARD="Market now")
 	@test -n "$(DASHBOARD)" || { echo 'usage: make metabase-export DASHBOARD="Market now"' >&2; exit 1; }
 	$(BIN)/coins-metabase export "$(DASHBOARD)"
+
+local: $(INSTALLED) ## No Docker: Kafka broker + embedded ClickHouse + producers + `coins top`, data in .local/ (Ctrl-C stops)
+	$(BIN)/coins local
+
+top: $(INSTALLED) ## `coins top` against the stack's ClickHouse (COINS_CLICKHOUSE_URL to change the server)
+	$(BIN)/coins top --clickhouse "$${COINS_CLICKHOUSE_URL:-http://admin:$${CLICKHOUSE_ADMIN_PASSWORD:-admin-local-only}@localhost:$${CLICKHOUSE_HTTP_HOST_PORT:-8123}}"
 
 clickhouse-client: ## Open clickhouse-client in the ClickHouse container as the administrator
 	$(COMPOSE) exec clickhouse sh -c 'clickhouse-client --user "$$CLICKHOUSE_USER" --password "$$CLICKHOUSE_PASSWORD"'

@@ -41,13 +41,13 @@ from alerts.models import AlertMessage, Checkpoint
 from alerts.rules import RuleSet, parse_rules
 from alerts.settings import AlertSettings
 from alerts.state import PROGRESS_KEY
+from embedded.kafka_broker import NativeKafkaBroker
 from producers.clock import VirtualClock
 from producers.demo import DemoSource
 from producers.kafka_config import KafkaConnection
 from producers.publisher import KafkaPublisher, Record
 from producers.settings import Settings
 from producers.topics import ensure_topics
-from tests.support.kafka_native import NativeKafkaBroker
 
 COINS = tuple(f"C{n:03d}" for n in range(100))
 LATENCY_GOAL_MS = 1000.0

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from embedded.kafka_broker import NativeKafkaBroker, kafka_classpath
 from producers.clock import VirtualClock
 from producers.demo import DemoSource
 from producers.kafka_config import KafkaConnection
 from producers.publisher import KafkaPublisher, PublisherOptions, Record
-from tests.support.kafka_native import NativeKafkaBroker, kafka_classpath
 
 GOAL = 0.25
 PARTITIONS = 3

@@ -44,7 +44,7 @@ def open_embedded_engine() -> Any:
     sys.path.insert(0, str(REPO_ROOT))
     embedded = importlib.import_module("embedded.clickhouse")
     kafka_config = importlib.import_module("producers.kafka_config")
-    kafka_native = importlib.import_module("tests.support.kafka_native")
+    kafka_native = importlib.import_module("embedded.kafka_broker")
     workdir = Path(tempfile.mkdtemp(prefix="chdb-bench-"))
     # 30 M ticks take gigabytes: never leave them behind
     atexit.register(shutil.rmtree, workdir, True)

@@ -494,6 +494,29 @@ def find_kafka_table(
     return matches[0]
 
 
+def set_kafka_tables_aside(data_path: Path) -> list[str]:
+    """Before chDB opens an existing data path: set its Kafka tables aside, as ClickHouse's own
+    ``DETACH TABLE … PERMANENTLY`` would (``<table>.sql`` becomes ``<table>.sql.detached``).
+
+    chDB fails to start on a path holding a Kafka table (measured, chdb-core 26.9: ``Load job
+    'startup table crypto.kafka_…' failed: Code: 49 … Shutdown was called`` and then ``Error
+    initializing EmbeddedServer``): the same quirk as on CREATE, but fatal at startup. A Kafka
+    table stores nothing (its consumer group's offsets live in Kafka), so ``apply_init``
+    recreates it from ``clickhouse/init`` and it resumes from the committed offsets; its
+    materialized views attach to the new table by name. Returns the tables set aside.
+    """
+    metadata = data_path / "metadata"
+    moved: list[str] = []
+    if not metadata.is_dir():
+        return moved
+    for database in sorted(p for p in metadata.iterdir() if p.is_dir()):
+        for definition in sorted(database.glob("*.sql")):
+            if _KAFKA_ENGINE.search(strip_comments(definition.read_text())):
+                definition.replace(definition.with_name(definition.name + ".detached"))
+                moved.append(f"{database.name}.{definition.stem}")
+    return moved
+
+
 def open_client(data_path: Path) -> Any:
     """A clickhouse-connect client on chDB at ``data_path`` (one process per path)."""
     import clickhouse_connect
@@ -519,6 +542,7 @@ def open_embedded(
     tables = declared_kafka_tables(collections, init_dir)
     topics = [topic for table in tables.values() for topic in table.topics]
     asyncio.run(create_topics(connection, topics, timeout_s))
+    set_kafka_tables_aside(data_path)
     client = open_client(data_path)
     try:
         create_named_collections(client, collections)

@@ -49,6 +49,7 @@ from producers.settings import COIN_CODE, Settings
 from producers.sources import LiveCoinWatchSource, PriceSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from producers.topics import ensure_topics, producer_topics
+from terminal import cli as terminal_cli
 
 log = logging.getLogger("producers.cli")
 
@@ -417,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument(
         "--check", action="store_true", help="validate the rules and settings, then exit"
     )
+    commands.add_parser("local", help="the whole pipeline without Docker (make local)")
+    terminal_cli.add_commands(commands)
     return parser
 
 
@@ -530,8 +533,15 @@ def _prepare_alerts(args: argparse.Namespace) -> list[str] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["local"]:  # its own options and settings: embedded/local.py
+        from embedded import local
+
+        return local.main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
+    if args.command in {"top", "sql"}:
+        return terminal_cli.run(args)
     if args.command == "backfill":
         _check_backfill_dates(parser, args)
     settings = _load_settings()

@@ -25,6 +25,7 @@ from embedded.clickhouse import (
     named_collections,
     open_embedded,
 )
+from embedded.kafka_broker import KafkaUnavailableError, NativeKafkaBroker
 from producers.kafka_config import KafkaConnection
 from tests.support.backends import (
     backend_missing,
@@ -36,7 +37,6 @@ from tests.support.backends import (
 )
 from tests.support.clickhouse_loader import project_databases, truncate_project_tables
 from tests.support.kafka_feeder import KafkaFeeder
-from tests.support.kafka_native import KafkaUnavailableError, NativeKafkaBroker
 
 TESTS_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = TESTS_DIR.parent / ".test-artifacts"

@@ -24,9 +24,9 @@ from embedded.clickhouse import (
     end_offsets,
     wait_until_committed,
 )
+from embedded.kafka_broker import NativeKafkaBroker
 from producers.kafka_config import KafkaConnection
 from tests.support.kafka_feeder import next_offsets, produce
-from tests.support.kafka_native import NativeKafkaBroker
 
 ROUNDS = 6  # the earlier feeder failed 6 of 6 times
 

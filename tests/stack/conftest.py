@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from embedded.kafka_broker import free_port
 from tests.support.backends import backend_missing, docker_available
 from tests.support.compose_env import (
     COMPOSE_FILE,
@@ -38,7 +39,6 @@ from tests.support.compose_env import (
     env_example,
     variable_uses,
 )
-from tests.support.kafka_native import free_port
 
 ARTIFACTS_DIR = REPO_ROOT / ".test-artifacts"
 # A cold `up --build --wait` pulls five images, builds the app image and waits for Metabase's

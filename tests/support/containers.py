@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from embedded.kafka_broker import await_kafka, free_port
 from tests.support.backends import host_port_binding_address, is_loopback, session_group_prefix
 from tests.support.compose_env import REPO_ROOT, load_compose
 from tests.support.images import compose_image
-from tests.support.kafka_native import await_kafka, free_port
 
 KAFKA_NETWORK_ALIAS = "kafka"
 KAFKA_HOST_LISTENER_PORT = 9092

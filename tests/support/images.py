@@ -11,8 +11,3 @@ from tests.support.compose_env import load_compose
 def compose_image(service: str) -> str:
     """The image a compose service runs when no variable overrides its ``${X_IMAGE:-default}``."""
     return str(load_compose()["services"][service]["image"])
-
-
-def kafka_version() -> str:
-    """The Apache Kafka version of the compose broker; the native broker uses the same one."""
-    return compose_image("kafka").rsplit(":", 1)[1]

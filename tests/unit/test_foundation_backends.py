@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from embedded.kafka_broker import KAFKA_VERSION
 from tests.support import backends
-from tests.support.images import compose_image, kafka_version
+from tests.support.images import compose_image
 
 
 def test_missing_backend_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,12 +35,12 @@ def test_unknown_preference_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None
 def test_native_broker_runs_the_compose_kafka_version() -> None:
     image = compose_image("kafka")
     assert image.startswith("apache/kafka:")
-    assert kafka_version() == image.rsplit(":", 1)[1]
-    assert kafka_version().split(".")[0] == "4"
+    assert image.rsplit(":", 1)[1] == KAFKA_VERSION
+    assert KAFKA_VERSION.split(".")[0] == "4"
 
 
 def test_cluster_ids_never_look_like_an_option() -> None:
-    from tests.support.kafka_native import new_cluster_id
+    from embedded.kafka_broker import new_cluster_id
 
     ids = {new_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000

@@ -2,7 +2,9 @@
 
 The jars are resolved once with Maven into a cache directory outside the repository
 (``$CRYPTO_STREAM_CACHE`` or ``~/.cache/crypto-stream``); the broker runs as a single KRaft
-node (broker + controller) on free loopback ports, with its storage in a temporary directory.
+node (broker + controller) on loopback. ``make local`` gives it fixed ports and a data
+directory that survives restarts (formatted once, then reused); the tests give it free ports
+and a temporary directory.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.images import kafka_version
+# The same Apache Kafka as the compose broker image (a unit test holds them equal).
+KAFKA_VERSION = "4.1.1"
 
 MAVEN_TIMEOUT_S = 900
 READY_TIMEOUT_S = 90.0
@@ -71,6 +74,10 @@ class BrokerExitedError(KafkaUnavailableError):
     """The broker process ended while starting (its log tail is in the message)."""
 
 
+class PortInUseError(KafkaUnavailableError):
+    """A fixed port asked for is already taken by another program."""
+
+
 def cache_root() -> Path:
     configured = os.environ.get("CRYPTO_STREAM_CACHE")
     if configured:
@@ -80,7 +87,7 @@ def cache_root() -> Path:
 
 def kafka_jars_dir(version: str | None = None) -> Path:
     """Directory holding every runtime jar of Kafka ``version``, resolved on first use."""
-    version = version or kafka_version()
+    version = version or KAFKA_VERSION
     target = cache_root() / f"kafka-{version}"
     libs = target / "libs"
     marker = target / ".complete"
@@ -90,7 +97,7 @@ def kafka_jars_dir(version: str | None = None) -> Path:
         if shutil.which(tool) is None:
             raise KafkaUnavailableError(
                 f"'{tool}' is not on PATH: install Java 17+ and Maven to run the native Kafka "
-                "broker, or set KAFKA_BOOTSTRAP to an existing broker"
+                "broker (e.g. apt-get install openjdk-17-jre-headless maven)"
             )
     target.mkdir(parents=True, exist_ok=True)
     with (target / ".lock").open("w") as lock:
@@ -144,12 +151,22 @@ def new_cluster_id() -> str:
             return cluster
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the broker if the test process dies, so no broker outlives it."""
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child if its parent dies, so no broker or producer outlives it."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def port_taken(port: int) -> bool:
+    """True when something on this machine already listens on (or holds) loopback ``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def _port_open(bootstrap: str) -> bool:
@@ -192,18 +209,38 @@ def await_kafka(bootstrap: str, timeout_s: float, alive: Callable[[], bool]) -> 
 
 
 class NativeKafkaBroker:
-    """One KRaft node (broker + controller) on loopback; stop() and start() keep data and ports."""
+    """One KRaft node (broker + controller) on loopback; stop() and start() keep data and ports.
 
-    def __init__(self, workdir: Path, version: str | None = None) -> None:
-        self.version = version or kafka_version()
+    Without ``port``/``controller_port`` it picks free ports (and others if one is taken
+    meanwhile); with them it uses exactly those and refuses to start when one is in use.
+    A ``workdir`` whose storage is already formatted is reused as it is: topics, messages and
+    committed consumer offsets survive a restart of the process.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        version: str | None = None,
+        *,
+        port: int | None = None,
+        controller_port: int | None = None,
+        heap: str = "768m",
+    ) -> None:
+        self.version = version or KAFKA_VERSION
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.log_path = workdir / "broker.log"
-        self.port = free_port()
-        self.controller_port = free_port()
+        self._fixed_ports = port is not None or controller_port is not None
+        self.port = port if port is not None else free_port()
+        self.controller_port = controller_port if controller_port is not None else free_port()
+        self.heap = heap
         self._process: subprocess.Popen[bytes] | None = None
-        self._formatted = False
+        self._formatted = self.formatted_storage_exists()
         self._started_once = False
+
+    def formatted_storage_exists(self) -> bool:
+        """True when ``kafka-storage format`` already ran on this data directory."""
+        return (self.data_dir / "meta.properties").exists()
 
     @property
     def bootstrap(self) -> str:
@@ -278,6 +315,18 @@ class NativeKafkaBroker:
         """
         if self.running:
             return
+        if shutil.which("java") is None:
+            raise KafkaUnavailableError(
+                "'java' is not on PATH: install Java 17+ to run the native Kafka broker "
+                "(e.g. apt-get install openjdk-17-jre-headless)"
+            )
+        if self._fixed_ports and not self._started_once:
+            for name, port in (("Kafka", self.port), ("Kafka controller", self.controller_port)):
+                if port_taken(port):
+                    raise PortInUseError(
+                        f"port {port} ({name}) is already in use by another program: stop it "
+                        "or choose another port"
+                    )
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 self._start_once()
@@ -285,7 +334,7 @@ class NativeKafkaBroker:
             except BrokerExitedError:
                 # Another process may have taken a port between free_port() and the bind; a
                 # restart after stop() keeps its ports so that clients find the broker again.
-                if self._started_once or attempt == START_ATTEMPTS:
+                if self._started_once or self._fixed_ports or attempt == START_ATTEMPTS:
                     raise
                 self.port, self.controller_port = free_port(), free_port()
 
@@ -295,10 +344,13 @@ class NativeKafkaBroker:
             self._format_storage(config)
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            self._java("kafka.Kafka", str(config), heap="768m"),
+            self._java("kafka.Kafka", str(config), heap=self.heap),
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
+            # Its own session: a Ctrl-C in the terminal reaches the supervisor only, which stops
+            # the broker last, after the producers flushed and ClickHouse caught up.
+            start_new_session=True,
         )
         log.close()
         self._await_ready()

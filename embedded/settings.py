@@ -1,0 +1,51 @@
+"""Settings of ``make local`` and of ``coins top`` / ``coins sql`` (``COINS_*`` variables / .env).
+
+The producers' own settings stay in ``producers/settings.py``; the supervisor only overrides
+their Kafka bootstrap with the embedded broker's address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LocalSettings(BaseSettings):
+    """Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>`` unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COINS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    local_dir: Path = Field(
+        default=Path(".local"), description="Broker and ClickHouse data of `make local`."
+    )
+    local_kafka_port: int = Field(default=9092, ge=1, le=65535)
+    local_kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    local_kafka_heap: str = "384m"
+    local_drain_seconds: float = Field(
+        default=30.0, gt=0, description="How long a stop waits for ClickHouse to catch up."
+    )
+    # The same variable as the compose `backfill` service.
+    backfill_daily_at_utc: str = Field(
+        default="12:20", validation_alias=AliasChoices("BACKFILL_DAILY_AT_UTC")
+    )
+    # A clickhouse-connect DSN (it may hold a password); empty = the embedded store.
+    clickhouse_url: SecretStr | None = None
+    top_refresh_seconds: float = Field(default=5.0, gt=0)
+    top_stale_after_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def clickhouse_dir(self) -> Path:
+        return self.local_dir / "clickhouse"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.local_dir / "kafka"
