@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from embedded.kafka_broker import NativeKafkaBroker
 from producers.settings import Settings
 from provisioning.topics import all_topics
-from tests.support.kafka_native import NativeKafkaBroker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
