@@ -16,8 +16,8 @@ PYTEST_ARGS ?=
 STACK_PYTEST_ARGS ?= -ra
 
 .PHONY: help install test test-unit test-integration test-stack lint format bench \
-        up down logs ps backfill portfolio portfolio-check ksql-apply metabase-provision metabase-export clickhouse-client \
-        clean clean-venv local top
+        up preflight verify down logs ps backfill portfolio portfolio-check ksql-apply \
+        metabase-provision metabase-export clickhouse-client clean clean-venv local top
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +61,11 @@ bench: $(INSTALLED) ## Run every benchmark (figures go to docs/benchmarks.md by 
 		$(BIN)/python "$$bench"; \
 	done
 
-up: ## Build and start the stack, wait until healthy, print the URLs
+preflight: ## Check Docker, the Compose plugin, the daemon, Docker's memory and the host ports
+	@if command -v python3 >/dev/null 2>&1; then python3 -m provisioning.preflight; \
+	else echo "preflight skipped: python3 not found (the checks need it; Docker does not)"; fi
+
+up: preflight ## Build and start the stack, wait until healthy, print the URLs
 	$(COMPOSE) up -d --build --wait
 	@echo
 	@echo "  Metabase    http://localhost:3000"
@@ -70,6 +74,14 @@ up: ## Build and start the stack, wait until healthy, print the URLs
 	@echo "  Kafka       localhost:9094"
 	@echo "  (default ports; with a .env that moves them, see the table below)"
 	@$(COMPOSE) ps --format 'table {{.Service}}\t{{.Status}}\t{{.Ports}}'
+
+verify: $(INSTALLED) ## Prove the running stack hop by hop: Kafka, ksqlDB, ClickHouse, Metabase
+	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
+	COINS_KAFKA_BOOTSTRAP_SERVERS="localhost:$${KAFKA_HOST_PORT:-9094}" \
+	KSQLDB_URL="http://localhost:$${KSQLDB_HOST_PORT:-8088}" \
+	METABASE_URL="http://localhost:$${METABASE_HOST_PORT:-3000}" \
+	VERIFY_CLICKHOUSE_PORT="$${CLICKHOUSE_HTTP_HOST_PORT:-8123}" \
+	$(BIN)/coins-verify $(VERIFY_ARGS)
 
 down: ## Stop the stack (keeps the data volumes)
 	$(COMPOSE) down
@@ -89,8 +101,8 @@ portfolio: ## Publish portfolio/transactions.yaml to the running stack (checks i
 portfolio-check: $(INSTALLED) ## Validate portfolio/transactions.yaml without publishing (no Docker)
 	$(BIN)/coins-portfolio check portfolio/transactions.yaml
 
-ksql-apply: ## Re-apply ksqldb/*.sql to the running stack (idempotent)
-	$(COMPOSE) run --rm ksqldb-init
+ksql-apply: ## Re-apply ksqldb/*.sql (idempotent); REPLACE=NAME re-creates an edited object
+	$(COMPOSE) run --rm ksqldb-init coins-ksql-apply $(if $(REPLACE),--replace $(REPLACE))
 
 metabase-provision: ## Re-apply metabase/ (questions, dashboards) to the running stack
 	$(COMPOSE) restart metabase-provision

@@ -73,6 +73,9 @@ class DailyRunner:
 
     def run_once(self) -> int:
         self._child = self.start(self.command)
+        if self.stop_requested.is_set() and self._child.poll() is None:
+            # SIGTERM arrived while the child was starting, before request_stop could see it.
+            self._child.send_signal(signal.SIGTERM)
         try:
             status = self._child.wait()
         finally:

@@ -1,10 +1,21 @@
 """Apply the statements of ``ksqldb/`` to a ksqlDB server: ordered, idempotent, loud on errors.
 
-Run as ``coins-ksql-apply`` (the ``ksqldb-init`` compose job). It waits for ``/healthcheck``,
-waits for the source topics the statements read, then sends each statement on its own in file
-order with ``auto.offset.reset = earliest`` (so the windows include ticks published before the
-queries existed). A statement whose object already exists counts as applied; any other refusal
-stops the run with the server's error text and a non-zero exit status.
+Run as ``coins-ksql-apply`` (the ``ksqldb-init`` compose job). It waits for ``/healthcheck``
+(``isHealthy`` true, not just HTTP 200), waits for the source topics the statements read, then
+sends each statement on its own in file order with ``auto.offset.reset = earliest`` (so the
+windows include ticks published before the queries existed).
+
+- A statement counts as "already applied" only on ksqlDB's exact answer to ``CREATE ... IF NOT
+  EXISTS`` on an existing object (:meth:`StatementResult.is_if_not_exists_answer`); every other
+  refusal stops the run with ksqlDB's own message, even one containing "already exists".
+- Every object created is recorded with the checksum of its statement in the ksqlDB stream
+  ``COINS_KSQLDB_APPLIED`` (the way ksqlDB's own migrations tool, ``ksqldb-tools`` ``migrations``,
+  keeps its checksums in ksqlDB). When an object exists but its file changed since, ``IF NOT
+  EXISTS`` would silently keep the old query: the run fails and names the command that
+  replaces it (``--replace NAME``: terminate its query, drop it keeping its topic, create it
+  again from the file, re-reading the source from the earliest offset).
+- Finally every persistent query must be RUNNING (``SHOW QUERIES``); otherwise the run fails
+  with the errors ksqlDB recorded for the query (``EXPLAIN <id>``).
 """
 
 from __future__ import annotations
@@ -12,7 +23,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -26,12 +38,31 @@ from provisioning.ksqldb_client import (
     KsqlClient,
     KsqlError,
     KsqlStatementError,
+    PersistentQuery,
+    StatementResult,
 )
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
+from provisioning.ready_file import clear_ready_file, idle_until_stopped
 
 LOG = logging.getLogger("coins.ksqldb")
 
 QUERY_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest"}
+LEDGER_STREAM = "COINS_KSQLDB_APPLIED"
+LEDGER_TOPIC = "coins_ksqldb_applied"
+LEDGER_STATEMENT = (
+    f"CREATE STREAM IF NOT EXISTS {LEDGER_STREAM} (OBJECT_NAME VARCHAR KEY, CHECKSUM VARCHAR, "
+    f"SOURCE_FILE VARCHAR) WITH (KAFKA_TOPIC='{LEDGER_TOPIC}', PARTITIONS=1, "
+    "KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');"
+)
+REPLACE_COMMAND = "docker compose run --rm ksqldb-init coins-ksql-apply --replace {name}"
+
+
+class KsqlEditedStatementError(KsqlError):
+    """A statement file changed after its object was created; IF NOT EXISTS would hide it."""
+
+
+class KsqlQueryNotRunningError(KsqlError):
+    """A persistent query is missing or not RUNNING after the statements were applied."""
 
 
 class KsqlApplierSettings(BaseSettings):
@@ -43,6 +74,9 @@ class KsqlApplierSettings(BaseSettings):
     statements_dir: Path = Field(default=Path("ksqldb"), description="folder of *.sql files")
     timeout_s: float = Field(default=300.0, gt=0, description="deadline for the whole run")
     request_timeout_s: float = Field(default=30.0, gt=0, description="one HTTP request")
+    query_running_timeout_s: float = Field(
+        default=60.0, gt=0, description="how long the persistent queries may take to be RUNNING"
+    )
     username: str | None = Field(default=None, description="basic auth (managed ksqlDB)")
     password: SecretStr | None = Field(default=None, description="basic auth secret")
 
@@ -50,6 +84,7 @@ class KsqlApplierSettings(BaseSettings):
 class Outcome(Enum):
     CREATED = "created"
     ALREADY_EXISTED = "already existed"
+    REPLACED = "replaced"
 
 
 @dataclass(frozen=True)
@@ -63,12 +98,23 @@ def apply_statements(
     client: KsqlClient,
     statements: Sequence[KsqlStatement],
     deadline: Deadline,
+    *,
+    replace: Collection[str] = (),
 ) -> list[Applied]:
     """Send every statement in order; stop at the first one the server refuses."""
     client.wait_until_healthy(deadline)
+    objects = {_object(statement)[1]: statement for statement in statements}
+    unknown = sorted({name.upper() for name in replace} - set(objects))
+    if unknown:
+        raise KsqlError(
+            f"--replace {', '.join(unknown)}: no statement creates it (known: {', '.join(objects)})"
+        )
+    ledger = Ledger(client, deadline)
+    replaced = _drop_for_replacement(client, statements, {n.upper() for n in replace}, deadline)
     applied: list[Applied] = []
-    last_command: int | None = None
+    last_command: int | None = ledger.last_command
     for statement in statements:
+        kind, name = _object(statement)
         topic = statement.source_topic
         if topic is not None:
             LOG.info("%s: waiting for topic %s", statement.location, topic)
@@ -81,22 +127,174 @@ def apply_statements(
                 after_command=last_command,
             )
         except KsqlStatementError as error:
-            if not error.already_exists:
-                raise KsqlStatementError(
-                    f"{statement.location}: {statement.text}",
-                    error.status_code,
-                    error.server_message,
-                    error.error_code,
-                ) from error
-            applied.append(Applied(statement, Outcome.ALREADY_EXISTED, error.server_message))
-            LOG.info("%s: already exists (%s)", statement.location, error.server_message)
-            continue
+            raise KsqlStatementError(
+                f"{statement.location}: {statement.text}",
+                error.status_code,
+                error.server_message,
+                error.error_code,
+            ) from error
         if result.command_sequence_number is not None:
             last_command = result.command_sequence_number
-        outcome = Outcome.ALREADY_EXISTED if result.already_existed else Outcome.CREATED
+        if result.is_if_not_exists_answer(kind, name):
+            ledger.check_unchanged(statement, name)
+            applied.append(Applied(statement, Outcome.ALREADY_EXISTED, result.message))
+            LOG.info("%s: already exists (%s)", statement.location, result.message)
+            continue
+        _require_created(statement, result)
+        last_command = ledger.record(statement, name) or last_command
+        outcome = Outcome.REPLACED if name in replaced else Outcome.CREATED
         applied.append(Applied(statement, outcome, result.message))
         LOG.info("%s: %s (%s)", statement.location, outcome.value, result.message)
     return applied
+
+
+def _object(statement: KsqlStatement) -> tuple[str, str]:
+    created = statement.created_object
+    if created is None:
+        raise KsqlError(f"{statement.location}: only CREATE STREAM/TABLE statements are applied")
+    return created
+
+
+def _require_created(statement: KsqlStatement, result: StatementResult) -> None:
+    """A CREATE answered with anything but a command status did not create the object."""
+    if result.entity_type != "currentStatus":
+        raise KsqlStatementError(
+            f"{statement.location}: {statement.text}",
+            200,
+            f"unexpected answer ({result.entity_type or 'no entity'}): {result.message}",
+        )
+
+
+class Ledger:
+    """The checksum of each applied statement, kept in ksqlDB itself (stream
+    ``COINS_KSQLDB_APPLIED``, topic ``coins_ksqldb_applied``): the latest row per object wins."""
+
+    def __init__(self, client: KsqlClient, deadline: Deadline) -> None:
+        self._client = client
+        self._deadline = deadline
+        result = client.execute(LEDGER_STATEMENT, properties={}, deadline=deadline)
+        if not (
+            result.is_if_not_exists_answer("stream", LEDGER_STREAM)
+            or result.entity_type == "currentStatus"
+        ):
+            raise KsqlStatementError(LEDGER_STATEMENT, 200, f"unexpected answer: {result.message}")
+        self.last_command = result.command_sequence_number
+        self._checksums: dict[str, str] = {}
+        self.readable = True
+        try:
+            rows = client.pull_query(f"SELECT OBJECT_NAME, CHECKSUM FROM {LEDGER_STREAM};")
+        except KsqlStatementError as error:
+            # Edit detection is a safeguard, not a reason to leave the stack without its
+            # queries: a server that refuses the pull query only loses the safeguard.
+            LOG.warning("cannot read %s, edited statements go undetected: %s", LEDGER_STREAM, error)
+            self.readable = False
+            rows = []
+        for row in rows:
+            if len(row) >= 2 and isinstance(row[0], str) and isinstance(row[1], str):
+                self._checksums[row[0]] = row[1]
+
+    def record(self, statement: KsqlStatement, name: str) -> int | None:
+        source_file = statement.source.name.replace("'", "''")
+        result = self._client.execute(
+            f"INSERT INTO {LEDGER_STREAM} (OBJECT_NAME, CHECKSUM, SOURCE_FILE) VALUES "
+            f"('{name}', '{statement.checksum}', '{source_file}');",
+            properties={},
+            deadline=self._deadline,
+        )
+        self._checksums[name] = statement.checksum
+        return result.command_sequence_number
+
+    def check_unchanged(self, statement: KsqlStatement, name: str) -> None:
+        if not self.readable:
+            return
+        recorded = self._checksums.get(name)
+        if recorded is None:
+            # Created before this ledger existed (or by hand): adopt what the file says now.
+            LOG.warning(
+                "%s: %s exists but no checksum was recorded for it; recording the file's. If "
+                "the running object was created from another text, replace it: %s",
+                statement.location,
+                name,
+                REPLACE_COMMAND.format(name=name),
+            )
+            self.record(statement, name)
+            return
+        if recorded != statement.checksum:
+            raise KsqlEditedStatementError(
+                f"{statement.location}: {name} already exists and was created from another "
+                f"version of this statement (checksum {recorded[:12]}, file "
+                f"{statement.checksum[:12]}). IF NOT EXISTS keeps the running one, so the edit "
+                "would be ignored. To apply it (the query is terminated, the object dropped "
+                "with its output topic kept, then created again, re-reading its source from "
+                "the earliest offset): "
+                f"{REPLACE_COMMAND.format(name=name)}  (or `make ksql-apply REPLACE={name}`)"
+            )
+
+
+def _drop_for_replacement(
+    client: KsqlClient,
+    statements: Sequence[KsqlStatement],
+    names: set[str],
+    deadline: Deadline,
+) -> set[str]:
+    """Terminate the queries writing into each named object and drop it (topic kept).
+
+    Dependants are dropped first (reverse file order); ksqlDB refuses to drop a source other
+    queries still read, and that refusal is reported as is.
+    """
+    dropped: set[str] = set()
+    if not names:
+        return dropped
+    queries = client.show_queries()
+    for statement in reversed(statements):
+        kind, name = _object(statement)
+        if name not in names:
+            continue
+        for query in queries:
+            if name in query.sinks:
+                LOG.info("replacing %s: TERMINATE %s", name, query.query_id)
+                client.execute(f"TERMINATE {query.query_id};", properties={}, deadline=deadline)
+        LOG.info("replacing %s: DROP %s (its topic is kept)", name, kind.upper())
+        client.execute(f"DROP {kind.upper()} IF EXISTS {name};", properties={}, deadline=deadline)
+        dropped.add(name)
+    return dropped
+
+
+def check_queries_running(
+    client: KsqlClient,
+    statements: Sequence[KsqlStatement],
+    deadline: Deadline,
+    *,
+    sleep: Callable[[float], None],
+    poll_interval_s: float = 1.0,
+) -> list[PersistentQuery]:
+    """Wait until every CREATE ... AS SELECT has a RUNNING persistent query, else fail.
+
+    ``QueryStatusCount`` (confluentinc/ksql) reports ERROR when any Kafka Streams thread of the
+    query failed; ksqlDB retries such a query, so the check polls until ``deadline`` before
+    failing with the query's own errors.
+    """
+    expected = [_object(s)[1] for s in statements if s.runs_a_query]
+    while True:
+        queries = client.show_queries()
+        problems: list[str] = []
+        for name in expected:
+            writers = [q for q in queries if name in q.sinks]
+            if not writers:
+                problems.append(f"no persistent query writes into {name}")
+            for query in writers:
+                if query.state != "RUNNING":
+                    errors = client.query_errors(query.query_id)
+                    detail = errors[-1] if errors else "ksqlDB recorded no error message"
+                    problems.append(f"query {query.query_id} ({name}) is {query.state}: {detail}")
+        if not problems:
+            return [q for q in queries if set(q.sinks) & set(expected)]
+        if deadline.expired:
+            raise KsqlQueryNotRunningError(
+                "; ".join(problems) + ". See `docker compose logs ksqldb-server`; fix the "
+                "statement and replace it with " + REPLACE_COMMAND.format(name="<NAME>")
+            )
+        sleep(min(poll_interval_s, deadline.remaining))
 
 
 def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
@@ -113,10 +311,12 @@ def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
 def run(
     settings: KsqlApplierSettings,
     *,
+    replace: Collection[str] = (),
     http_factory: Callable[[KsqlApplierSettings], httpx.Client] | None = None,
     client_factory: Callable[[httpx.Client], KsqlClient] = KsqlClient,
+    sleep: Callable[[float], None] | None = None,
 ) -> list[Applied]:
-    """Load the files, then apply them within ``settings.timeout_s``."""
+    """Load the files, apply them within ``settings.timeout_s``, then check the queries run."""
     statements = load_statements(settings.statements_dir)
     LOG.info(
         "applying %d statements from %s to %s",
@@ -125,9 +325,19 @@ def run(
         settings.url,
     )
     with (http_factory or build_http_client)(settings) as http:
-        return apply_statements(
-            client_factory(http), statements, Deadline.after(settings.timeout_s)
+        client = client_factory(http)
+        applied = apply_statements(
+            client, statements, Deadline.after(settings.timeout_s), replace=replace
         )
+        running = check_queries_running(
+            client,
+            statements,
+            Deadline.after(settings.query_running_timeout_s),
+            sleep=sleep or time.sleep,
+        )
+    for query in running:
+        LOG.info("query %s %s -> %s", query.query_id, query.state, ", ".join(query.sink_topics))
+    return applied
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -138,6 +348,22 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="ksqlDB REST endpoint (env KSQLDB_URL)")
     parser.add_argument("--dir", type=Path, help="statements folder (env KSQLDB_STATEMENTS_DIR)")
     parser.add_argument("--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_S)")
+    parser.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="terminate, drop (keeping its topic) and create again the object NAME from its "
+        "file, e.g. after editing it; repeatable",
+    )
+    parser.add_argument(
+        "--keep-running",
+        metavar="READY_FILE",
+        type=Path,
+        default=None,
+        help="after success, create READY_FILE and wait for SIGTERM (a compose job that "
+        "`docker compose up --wait` can see healthy instead of exited)",
+    )
     return parser.parse_args(argv)
 
 
@@ -155,14 +381,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["statements_dir"] = args.dir
     if args.timeout:
         overrides["timeout_s"] = args.timeout
+    clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]
-        applied = run(settings)
+        applied = run(settings, replace=args.replace)
     except (KsqlError, OSError, ValueError) as error:
         LOG.error("ksqlDB statements not applied: %s", error)
         return 1
-    created = sum(1 for item in applied if item.outcome is Outcome.CREATED)
-    LOG.info("done: %d created, %d already existed", created, len(applied) - created)
+    counts = {outcome: 0 for outcome in Outcome}
+    for item in applied:
+        counts[item.outcome] += 1
+    LOG.info(
+        "done: %s; every persistent query RUNNING",
+        ", ".join(f"{count} {outcome.value}" for outcome, count in counts.items()),
+    )
+    if args.keep_running is not None:
+        idle_until_stopped(args.keep_running)
     return 0
 
 

@@ -35,10 +35,6 @@ class KsqlStatementError(KsqlError):
         code = f" error_code {error_code}" if error_code is not None else ""
         super().__init__(f"ksqlDB HTTP {status_code}{code}: {message}\n  statement: {statement}")
 
-    @property
-    def already_exists(self) -> bool:
-        return "already exists" in self.server_message.lower()
-
 
 @dataclass(frozen=True)
 class StatementResult:
@@ -50,9 +46,28 @@ class StatementResult:
     command_id: str | None
     command_sequence_number: int | None
 
-    @property
-    def already_existed(self) -> bool:
-        return "already exists" in self.message.lower()
+    def is_if_not_exists_answer(self, kind: str, name: str) -> bool:
+        """True only for ksqlDB's exact answer to ``CREATE ... IF NOT EXISTS`` on an existing
+        source: HTTP 200 with one ``warning_entity`` whose text is fixed by
+        ``DistributingExecutor.checkIfNotExistsResponse`` (confluentinc/ksql). Errors that
+        merely contain "already exists" (a sink topic with other partitions,
+        ``TopicValidationUtil``; "Query ID ... already exists", ``EngineExecutor``) are HTTP
+        400 and never reach this.
+        """
+        return self.entity_type == "warning_entity" and self.message == (
+            f"Cannot add {kind} {name}: A {kind} with the same name already exists."
+        )
+
+
+@dataclass(frozen=True)
+class PersistentQuery:
+    """One entry of ``SHOW QUERIES`` (ksqlDB's ``RunningQuery`` entity)."""
+
+    query_id: str
+    state: str
+    sinks: tuple[str, ...]
+    sink_topics: tuple[str, ...]
+    statement: str
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,11 @@ class KsqlClient:
                 raise KsqlTimeoutError(f"ksqlDB not healthy before the deadline ({last_problem})")
             self._sleep(min(self._poll_interval_s, deadline.remaining))
 
+    def health(self) -> tuple[int, Any]:
+        """One ``GET /healthcheck``: the status code and the JSON body (None when not JSON)."""
+        response = self._http.get("/healthcheck", headers={"Accept": "application/json"})
+        return response.status_code, _json_or_none(response)
+
     def list_topics(self) -> set[str]:
         entities = self._post_ksql("SHOW TOPICS;", properties={})
         names: set[str] = set()
@@ -113,6 +133,62 @@ class KsqlClient:
                 if isinstance(topic, dict) and isinstance(topic.get("name"), str):
                     names.add(topic["name"])
         return names
+
+    def show_queries(self) -> list[PersistentQuery]:
+        """The persistent queries and their state (``RUNNING``, ``ERROR``, ...)."""
+        queries: list[PersistentQuery] = []
+        for entity in self._post_ksql("SHOW QUERIES;", properties={}):
+            for query in entity.get("queries", []) or []:
+                if not isinstance(query, dict) or query.get("queryType", "PERSISTENT") != (
+                    "PERSISTENT"
+                ):
+                    continue
+                queries.append(
+                    PersistentQuery(
+                        query_id=str(query.get("id", "")),
+                        state=str(query.get("state") or _aggregate_state(query)),
+                        sinks=tuple(str(s) for s in query.get("sinks", []) or []),
+                        sink_topics=tuple(str(s) for s in query.get("sinkKafkaTopics", []) or []),
+                        statement=str(query.get("queryString", "")),
+                    )
+                )
+        return queries
+
+    def query_errors(self, query_id: str) -> list[str]:
+        """The error messages ksqlDB recorded for a query (``EXPLAIN <id>``, newest last)."""
+        entities = self._post_ksql(f"EXPLAIN {query_id};", properties={})
+        messages: list[str] = []
+        for entity in entities:
+            description = entity.get("queryDescription") or {}
+            for error in description.get("queryErrors", []) or []:
+                if isinstance(error, dict) and error.get("errorMessage"):
+                    messages.append(str(error["errorMessage"]))
+        return messages
+
+    def pull_query(self, statement: str) -> list[list[Any]]:
+        """Rows of a pull query (``POST /query``), each a list of column values."""
+        response = self._http.post(
+            "/query",
+            json={
+                "ksql": statement,
+                "streamsProperties": {"ksql.streams.auto.offset.reset": "earliest"},
+            },
+            headers={"Accept": KSQL_MEDIA_TYPE, "Content-Type": KSQL_MEDIA_TYPE},
+        )
+        body = _json_or_none(response)
+        if response.status_code >= 400 or not isinstance(body, list):
+            raise _statement_error(statement, response)
+        rows: list[list[Any]] = []
+        for item in body:
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("errorMessage"), dict):
+                message = str(item["errorMessage"].get("message", item["errorMessage"]))
+                raise KsqlStatementError(statement, response.status_code, message)
+            row = item.get("row")
+            if isinstance(row, dict) and isinstance(row.get("columns"), list):
+                rows.append(row["columns"])
+        return rows
 
     def wait_for_topic(self, topic: str, deadline: Deadline) -> None:
         while topic not in self.list_topics():
@@ -193,6 +269,12 @@ class KsqlClient:
                 statement, response.status_code, f"unexpected response: {response.text[:500]}"
             )
         return [entity for entity in body if isinstance(entity, dict)]
+
+
+def _aggregate_state(query: Mapping[str, Any]) -> str:
+    """``QueryStatusCount.getAggregateStatus``: ERROR when any count is ERROR, else RUNNING."""
+    counts = query.get("statusCount") or {}
+    return "ERROR" if isinstance(counts, dict) and counts.get("ERROR") else "RUNNING"
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,22 @@ _CREATE_WITH_TOPIC = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:SOURCE\s+)?(?:STREAM|TABLE)\b", re.IGNORECASE
 )
 _AS_SELECT = re.compile(r"\bAS\s+SELECT\b", re.IGNORECASE)
+_CREATED_OBJECT = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:SOURCE\s+)?(?P<kind>STREAM|TABLE)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>`[^`]+`|\w+)",
+    re.IGNORECASE,
+)
+_WINDOW_RETENTION = re.compile(
+    r"\bWINDOW\s+\w+\s*\([^)]*\bRETENTION\s+(?P<amount>\d+)\s+(?P<unit>[A-Z]+)", re.IGNORECASE
+)
+_WINDOW = re.compile(r"\bWINDOW\s+(?:TUMBLING|HOPPING|SESSION)\b", re.IGNORECASE)
+_UNIT_MS = {
+    "MILLISECOND": 1,
+    "SECOND": 1000,
+    "MINUTE": 60_000,
+    "HOUR": 3_600_000,
+    "DAY": 86_400_000,
+}
 _WITH_PROPERTY = r"\b{name}\s*=\s*'(?P<value>(?:[^']|'')*)'"
 
 
@@ -24,6 +41,62 @@ class KsqlStatement:
     @property
     def location(self) -> str:
         return f"{self.source.name} statement {self.index}"
+
+    @property
+    def created_object(self) -> tuple[str, str] | None:
+        """``(kind, NAME)`` of the stream or table a CREATE makes, as ksqlDB names it.
+
+        An unquoted name is upper-cased by ksqlDB; a backtick-quoted one keeps its case.
+        """
+        match = _CREATED_OBJECT.match(strip_comments(self.text))
+        if match is None:
+            return None
+        name = match.group("name")
+        name = name[1:-1] if name.startswith("`") else name.upper()
+        return match.group("kind").lower(), name
+
+    @property
+    def runs_a_query(self) -> bool:
+        """True for CREATE ... AS SELECT: ksqlDB runs a persistent query for it."""
+        return bool(_AS_SELECT.search(strip_comments(self.text)))
+
+    @property
+    def sink_topic(self) -> str | None:
+        """The topic a CREATE ... AS SELECT writes (``KAFKA_TOPIC``, else the object's name)."""
+        created = self.created_object
+        if created is None or not self.runs_a_query:
+            return None
+        return with_property(strip_comments(self.text), "KAFKA_TOPIC") or created[1]
+
+    @property
+    def sink_topic_config(self) -> dict[str, str]:
+        """The topic configuration ksqlDB gives the sink topic of this statement.
+
+        From ``TopicCreateInjector`` (confluentinc/ksql): a windowed table's topic is
+        ``compact,delete`` with ``retention.ms`` = the window's RETENTION (which ksqlDB then
+        validates on an existing topic, ``TopicValidationUtil``); other tables are
+        ``compact``, streams ``delete``.
+        """
+        created = self.created_object
+        if created is None or not self.runs_a_query:
+            return {}
+        code = strip_comments(self.text)
+        if created[0] == "stream":
+            return {"cleanup.policy": "delete"}
+        if not _WINDOW.search(code):
+            return {"cleanup.policy": "compact"}
+        config = {"cleanup.policy": "compact,delete"}
+        retention = _WINDOW_RETENTION.search(code)
+        if retention:
+            unit = retention.group("unit").upper().rstrip("S")
+            config["retention.ms"] = str(int(retention.group("amount")) * _UNIT_MS[unit])
+        return config
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the statement with its whitespace collapsed: changes when the SQL does."""
+        normalized = " ".join(strip_comments(self.text).split())
+        return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
     @property
     def source_topic(self) -> str | None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +28,7 @@ from provisioning.metabase.export import DashboardExporter
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.schema import json_schemas, write_schemas
 from provisioning.metabase.settings import MetabaseSettings
+from provisioning.ready_file import clear_ready_file, idle_until_stopped
 
 log = logging.getLogger("coins-metabase")
 
@@ -136,9 +135,7 @@ def run(
             log.info("export done: %d files changed", len(written))
         else:
             definitions = load_definitions(definitions_dir)
-            if arguments.keep_running is not None:
-                # A restarted container keeps its /tmp: never look ready before this run is.
-                arguments.keep_running.unlink(missing_ok=True)
+            clear_ready_file(arguments.keep_running)
             with make_client(settings, transport) as client:
                 report = Provisioner(client, settings, definitions).run(
                     force_database_update=arguments.force_database_update
@@ -152,29 +149,11 @@ def run(
             for name, link in report.dashboard_links.items():
                 log.info("dashboard %r: %s", name, link)
             if arguments.keep_running is not None:
-                _idle_until_stopped(arguments.keep_running)
+                idle_until_stopped(arguments.keep_running)
     except (MetabaseError, DefinitionError) as error:
         log.error("%s failed: %s", command, error)
         return 1
     return 0
-
-
-def _idle_until_stopped(ready_file: Path) -> None:
-    """Mark the job done and wait for SIGTERM/SIGINT, then exit cleanly."""
-    stop = threading.Event()
-    previous = {
-        number: signal.signal(number, lambda *_: stop.set())
-        for number in (signal.SIGTERM, signal.SIGINT)
-    }
-    try:
-        ready_file.parent.mkdir(parents=True, exist_ok=True)
-        ready_file.write_text("provisioned\n", encoding="utf-8")
-        log.info("provisioned; waiting for SIGTERM (ready file %s)", ready_file)
-        stop.wait()
-    finally:
-        ready_file.unlink(missing_ok=True)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def main() -> None:

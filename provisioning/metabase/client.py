@@ -1,10 +1,12 @@
 """A small, typed httpx client for the Metabase REST API with bounded retries.
 
-Retry policy: connection errors, timeouts and 502/503/504 are retried for every method
-(the request did not reach the application, or Metabase is still starting); a plain 500 is
-retried only for GET/PUT/DELETE, because a POST that failed half-way may already have
-created the object and repeating it would make a duplicate. Everything else (4xx) fails at
-once with the method, path, status and response body.
+Retry policy: GET/PUT/DELETE (idempotent) are retried on connection errors, timeouts, 500 and
+502/503/504. A POST is retried only when it certainly did not reach Metabase: the connection
+failed (``httpx.ConnectError``/``ConnectTimeout``) or Metabase answered 503 while starting. A
+POST that timed out waiting for its answer, or got a 500/502/504, may already have created the
+object: the client raises at once and the caller looks before posting again (a second
+``POST /api/card`` makes a duplicate card, a second ``POST /api/setup`` answers 403).
+Everything else (4xx) fails at once with the method, path, status and response body.
 
 Request bodies are never logged or put in errors (they carry passwords), and every known
 secret is masked in response bodies before they reach an error message.
@@ -13,7 +15,7 @@ secret is masked in response bodies before they reach an error message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -30,7 +32,10 @@ from provisioning.metabase.errors import ContractError, MetabaseApiError, Metaba
 log = logging.getLogger(__name__)
 
 SESSION_HEADER = "X-Metabase-Session"
-ALWAYS_RETRIED_STATUSES = frozenset({502, 503, 504})
+IDEMPOTENT_RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+# Metabase answers 503 while it starts: nothing was processed, so even a POST may repeat.
+NOT_PROCESSED_STATUSES = frozenset({503})
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 MASK = "***"
 
@@ -43,8 +48,17 @@ class _RetryableStatusError(Exception):
         self.response = response
 
 
-def _is_retryable(error: BaseException) -> bool:
-    return isinstance(error, _RetryableStatusError | httpx.TransportError)
+def _retryable_for(method: str) -> Callable[[BaseException], bool]:
+    idempotent = method in IDEMPOTENT_METHODS
+
+    def retryable(error: BaseException) -> bool:
+        if isinstance(error, _RetryableStatusError):
+            return True  # _send_once raises it only for statuses this method may repeat
+        if idempotent:
+            return isinstance(error, httpx.TransportError)
+        return isinstance(error, NOT_SENT_ERRORS)
+
+    return retryable
 
 
 class MetabaseClient:
@@ -131,17 +145,21 @@ class MetabaseClient:
         retryer = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=self._retry_wait_seconds, max=30.0),
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(_retryable_for(method)),
             before_sleep=lambda state: self._log_retry(method, path, state),
             reraise=True,
         )
+        calls_before = len(self.calls)
         try:
             response = retryer(self._send_once, method, path, body, params)
         except _RetryableStatusError as exhausted:
             raise self._api_error(method, path, exhausted.response) from None
         except httpx.TransportError as error:
             raise MetabaseUnreachableError(
-                method, path, self._attempts, f"{type(error).__name__}: {self.mask(str(error))}"
+                method,
+                path,
+                len(self.calls) - calls_before,
+                f"{type(error).__name__}: {self.mask(str(error))}",
             ) from None
         if response.status_code >= 400:
             raise self._api_error(method, path, response)
@@ -159,8 +177,8 @@ class MetabaseClient:
     ) -> httpx.Response:
         self.calls.append((method, path))
         response = self._http.request(method, path, json=body, params=params)
-        retryable = response.status_code in ALWAYS_RETRIED_STATUSES or (
-            response.status_code == 500 and method in IDEMPOTENT_METHODS
+        retryable = response.status_code in (
+            IDEMPOTENT_RETRIED_STATUSES if method in IDEMPOTENT_METHODS else NOT_PROCESSED_STATUSES
         )
         if retryable:
             raise _RetryableStatusError(response)

@@ -30,6 +30,7 @@ from provisioning.metabase.definitions import (
 )
 from provisioning.metabase.errors import ContractError, MetabaseError
 from provisioning.metabase.payloads import stored_dashcards
+from provisioning.metabase.visualization import without_migration_version
 from provisioning.metabase.yaml_files import render, slug
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,10 @@ class DashboardExporter:
                     "display": card.get("display"),
                     "sql": native.get("query", ""),
                     "parameters": tags,
-                    "visualization_settings": card.get("visualization_settings") or {},
+                    # Metabase's migrated form, without its `version` bookkeeping key
+                    "visualization_settings": without_migration_version(
+                        card.get("visualization_settings") or {}
+                    ),
                 }
             )
         )

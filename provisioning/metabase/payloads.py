@@ -18,6 +18,7 @@ from provisioning.metabase.definitions import (
     QuestionDefinition,
     TemplateTag,
 )
+from provisioning.metabase.visualization import same_visualization_settings
 
 JsonObject = dict[str, Any]
 
@@ -126,7 +127,9 @@ def card_differences(desired: JsonObject, actual: JsonObject) -> list[str]:
             differences.append(field)
     if (desired["description"] or None) != (actual.get("description") or None):
         differences.append("description")
-    if desired["visualization_settings"] != (actual.get("visualization_settings") or {}):
+    if not same_visualization_settings(
+        desired["visualization_settings"], actual.get("visualization_settings") or {}
+    ):
         differences.append("visualization_settings")
     wanted_query = desired["dataset_query"]
     stored_query = actual.get("dataset_query") or {}

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from provisioning.metabase.client import JsonObject, MetabaseClient
@@ -19,6 +20,7 @@ from provisioning.metabase.errors import (
     ContractError,
     MetabaseApiError,
     MetabaseError,
+    MetabaseUnreachableError,
     SetupTokenMissingError,
 )
 from provisioning.metabase.payloads import (
@@ -104,14 +106,31 @@ class Provisioner:
         has_admin = properties.get("has-user-setup")
         token = properties.get("setup-token") or properties.get("setup_token")
         if has_admin is True or (has_admin is None and not token):
-            self._log_in()
+            self.log_in()
             return
         if not token:
             raise SetupTokenMissingError(
                 "GET /api/session/properties: Metabase has no admin yet but published no "
                 "setup-token; finish the setup in the browser or reset the application database"
             )
-        answer = self._client.post(
+        try:
+            answer = self._post_setup(token)
+        except (MetabaseUnreachableError, MetabaseApiError) as error:
+            if not _maybe_processed(error):
+                raise
+            # The setup may have happened although its answer was lost: look, then log in.
+            if self._client.get_object("/api/session/properties").get("has-user-setup") is True:
+                log.warning("POST /api/setup got no answer but the admin exists; logging in")
+                self.log_in()
+                self.report.created.append(f"admin {self._settings.admin_email!r}")
+                return
+            raise
+        self._client.use_session(_session_id(answer, "POST /api/setup"))
+        log.info("metabase setup done: admin %s created", self._settings.admin_email)
+        self.report.created.append(f"admin {self._settings.admin_email!r}")
+
+    def _post_setup(self, token: str) -> Any:
+        return self._client.post(
             "/api/setup",
             {
                 "token": token,
@@ -125,11 +144,9 @@ class Provisioner:
                 "prefs": {"site_name": self._settings.site_name, "allow_tracking": False},
             },
         )
-        self._client.use_session(_session_id(answer, "POST /api/setup"))
-        log.info("metabase setup done: admin %s created", self._settings.admin_email)
-        self.report.created.append(f"admin {self._settings.admin_email!r}")
 
-    def _log_in(self) -> None:
+    def log_in(self) -> None:
+        """Log in as the admin of the settings (an existing instance)."""
         try:
             answer = self._client.post(
                 "/api/session",
@@ -235,11 +252,22 @@ class Provisioner:
         description = definition.description or None
         if match is None:
             parent_id = int(location.rstrip("/").rsplit("/", 1)[-1]) if location != "/" else None
-            created = self._client.post(
+
+            def find() -> int | None:
+                for collection in self._client.get_list("/api/collection"):
+                    if (
+                        collection.get("name") == definition.name
+                        and (collection.get("location") or "/") == location
+                        and isinstance(collection.get("id"), int)
+                    ):
+                        return int(collection["id"])
+                return None
+
+            collection_id = self._create(
                 "/api/collection",
                 {"name": definition.name, "description": description, "parent_id": parent_id},
+                find,
             )
-            collection_id = _object_id(created, "POST /api/collection")
             self.report.created.append(label)
             log.info("%s: created (id %d)", label, collection_id)
             return collection_id
@@ -271,8 +299,58 @@ class Provisioner:
                 index[name] = item_id
         return index
 
+    def _archived_index(self, collection_ids: dict[str, int], model: str) -> dict[str, int]:
+        """Name -> id of the `model` objects of the managed collections that are in the trash.
+
+        Trashed (archived) items leave the normal listing but keep their collection
+        (`GET /api/collection/:id/items?archived=true`); restoring one keeps its id, its
+        links and its history instead of creating a look-alike.
+        """
+        index: dict[str, int] = {}
+        for collection_id in collection_ids.values():
+            items = self._client.get_list(
+                f"/api/collection/{collection_id}/items", {"models": model, "archived": "true"}
+            )
+            for item in items:
+                name, item_id = item.get("name"), item.get("id")
+                if isinstance(name, str) and isinstance(item_id, int):
+                    index.setdefault(name, item_id)
+        return index
+
+    def _create(self, path: str, body: JsonObject, find: Callable[[], int | None]) -> int:
+        """POST a new object; when the answer is lost, look for it before posting again.
+
+        A POST that timed out (or got a 500/502/504) may have created the object: posting
+        again would make a duplicate, so the object is looked up by name first.
+        """
+        try:
+            return _object_id(self._client.post(path, body), f"POST {path}")
+        except (MetabaseUnreachableError, MetabaseApiError) as error:
+            if not _maybe_processed(error):
+                raise
+            found = find()
+            if found is not None:
+                log.warning("POST %s got no answer but the object exists (id %d)", path, found)
+                return found
+            log.warning("POST %s got no answer and created nothing; posting again", path)
+            return _object_id(self._client.post(path, body), f"POST {path}")
+
+    def _find_in_collection(self, collection_id: int, model: str, name: str) -> int | None:
+        for item in self._client.get_list(
+            f"/api/collection/{collection_id}/items", {"models": model}
+        ):
+            if item.get("name") == name and isinstance(item.get("id"), int):
+                return int(item["id"])
+        return None
+
     def ensure_questions(self, database_id: int, collection_ids: dict[str, int]) -> dict[str, int]:
         existing = self._index(collection_ids, "card")
+        if any(q.name not in existing for q in self._definitions.questions):
+            trashed = self._archived_index(collection_ids, "card")
+            for name, card_id in trashed.items():
+                if name not in existing:
+                    log.info("question %r: found in the trash (id %d), restoring it", name, card_id)
+                    existing[name] = card_id
         card_ids: dict[str, int] = {}
         for question in self._definitions.questions:
             label = f"question {question.name!r}"
@@ -283,8 +361,16 @@ class Provisioner:
             )
             found = existing.get(question.name)
             if found is None:
-                created = self._client.post("/api/card", payload)
-                card_ids[question.name] = _object_id(created, "POST /api/card")
+                card_ids[question.name] = self._create(
+                    "/api/card",
+                    payload,
+                    partial(
+                        self._find_in_collection,
+                        collection_ids[question.collection],
+                        "card",
+                        question.name,
+                    ),
+                )
                 self.report.created.append(label)
                 log.info("%s: created (id %d)", label, card_ids[question.name])
                 continue
@@ -301,6 +387,14 @@ class Provisioner:
 
     def ensure_dashboards(self, collection_ids: dict[str, int], card_ids: dict[str, int]) -> None:
         existing = self._index(collection_ids, "dashboard")
+        if any(d.name not in existing for d in self._definitions.dashboards):
+            trashed = self._archived_index(collection_ids, "dashboard")
+            for name, dashboard_id in trashed.items():
+                if name not in existing:
+                    log.info(
+                        "dashboard %r: found in the trash (id %d), restoring", name, dashboard_id
+                    )
+                    existing[name] = dashboard_id
         for dashboard in self._definitions.dashboards:
             label = f"dashboard {dashboard.name!r}"
             payload = dashboard_payload(
@@ -309,8 +403,16 @@ class Provisioner:
             dashcards = dashcards_payload(dashboard, card_ids)
             found = existing.get(dashboard.name)
             if found is None:
-                created = self._client.post("/api/dashboard", payload)
-                dashboard_id = _object_id(created, "POST /api/dashboard")
+                dashboard_id = self._create(
+                    "/api/dashboard",
+                    payload,
+                    partial(
+                        self._find_in_collection,
+                        collection_ids[dashboard.collection],
+                        "dashboard",
+                        dashboard.name,
+                    ),
+                )
                 self._client.put(
                     f"/api/dashboard/{dashboard_id}", {**payload, "dashcards": dashcards}
                 )
@@ -321,10 +423,19 @@ class Provisioner:
                 stored = self._client.get_object(f"/api/dashboard/{dashboard_id}")
                 differences = dashboard_differences(payload, dashcards, stored)
                 if differences:
-                    self._client.put(
-                        f"/api/dashboard/{dashboard_id}",
-                        {**payload, "archived": False, "dashcards": dashcards},
-                    )
+                    if stored.get("tabs"):
+                        raise DashboardTabsError(_tabs_advice(dashboard.name, dashboard_id))
+                    try:
+                        self._client.put(
+                            f"/api/dashboard/{dashboard_id}",
+                            {**payload, "archived": False, "dashcards": dashcards},
+                        )
+                    except MetabaseApiError as error:
+                        if error.status == 400 and TABS_REFUSAL in error.body:
+                            raise DashboardTabsError(
+                                f"{error}. {_tabs_advice(dashboard.name, dashboard_id)}"
+                            ) from error
+                        raise
                     self.report.updated.append(label)
                     log.info("%s: updated %s", label, differences)
                 else:
@@ -333,6 +444,32 @@ class Provisioner:
             if dashboard.auto_refresh_seconds:
                 link += f"#refresh={dashboard.auto_refresh_seconds}"
             self.report.dashboard_links[dashboard.name] = link
+
+
+# Metabase's answer to a PUT /api/dashboard/:id whose dashcards have no tab while the dashboard
+# has tabs (`update-dashboard!` in src/metabase/dashboards_rest/api.clj).
+TABS_REFUSAL = "This dashboard has tab, makes sure every card has a tab"
+
+
+class DashboardTabsError(MetabaseError):
+    """A dashboard was given tabs in the UI; the files describe one page of cards."""
+
+
+def _tabs_advice(name: str, dashboard_id: int) -> str:
+    return (
+        f"dashboard {name!r} (id {dashboard_id}) has tabs, added in the Metabase UI; the files "
+        "in metabase/dashboards describe one page of cards, so it cannot be updated from them. "
+        "Either remove the tabs in the UI (edit the dashboard, open each tab's menu, Delete) "
+        "and provision again, or keep the UI version: rename or move that dashboard out of the "
+        "managed collection, and the next run creates a fresh one from the files"
+    )
+
+
+def _maybe_processed(error: MetabaseError) -> bool:
+    """True when a failed POST may still have been carried out by Metabase."""
+    if isinstance(error, MetabaseUnreachableError):
+        return True
+    return isinstance(error, MetabaseApiError) and error.status in (500, 502, 504)
 
 
 def _object_id(answer: Any, call: str) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from tests.support.tick_data import (
     epoch_ms,
     golden_scenario,
     history_message,
+    live_ticks,
     moving_average_message,
     ohlc_minute_message,
 )
@@ -347,3 +348,76 @@ def test_filter_defaults_are_valid_values_of_the_question_variables(dashboard: s
             assert tag is not None
             assert (tag.type == "number") == (parameter.type == "number/="), card.question
             assert tag.default == parameter.default, card.question
+
+
+# Metabase returns at most this many rows of a native query (max-results-bare-rows,
+# query_processor/middleware/constraints.clj and limit.clj) and drops the rest silently.
+METABASE_ROW_CAP = 2000
+# Filters widened the way a user widens them on a dashboard.
+WIDENED = {"hours": 48, "days": 3650}
+# The column each chart puts on its x axis; on a time axis the rows must be in time order.
+TIME_AXIS = {
+    q.name: q.visualization_settings["graph.dimensions"][0]
+    for q in DEFINITIONS.questions
+    if q.display in {"line", "area", "bar", "combo"}
+    and q.visualization_settings.get("graph.dimensions")
+}
+
+
+def realistic_scenario(now: datetime) -> Scenario:
+    """A day of demo-source ticks for BTC (one every 5 s, like COINS_DEMO_INTERVAL_SECONDS),
+    ten years of daily history, plus the golden scenario's other coins."""
+    base = golden_scenario(now, history_days=3650)
+    start_ms = epoch_ms(now) - 86_400_000
+    btc = [t for t in base.live if t.code == "BTC"]
+    ticks = live_ticks(
+        "BTC",
+        start_ms=start_ms,
+        count=86_400 // 5,
+        spacing_ms=5_000,
+        start_price=btc[-1].rate,
+        seed=99,
+    )
+    others = [t for t in base.live if t.code != "BTC"]
+    return Scenario(history=base.history, live=[*others, *ticks], missing_day=base.missing_day)
+
+
+def test_every_card_shows_its_newest_data_within_metabases_row_cap(
+    clickhouse: Any, kafka_feeder: Any
+) -> None:
+    scenario = realistic_scenario(datetime.now(tz=UTC))
+    feed(kafka_feeder, clickhouse, scenario)
+    newest_tick = datetime.fromtimestamp(
+        max(t.timestamp_ms for t in scenario.live if t.code == "BTC") / 1000, tz=UTC
+    )
+    problems: list[str] = []
+    for question in DEFINITIONS.questions:
+        overrides: dict[str, TemplateValue] = {
+            t.name: WIDENED[t.name] for t in question.parameters if t.name in WIDENED
+        }
+        for label, values_used in (("defaults", {}), ("widened", overrides)):
+            _, rows = run_question(clickhouse, question, values_used)
+            if len(rows) > METABASE_ROW_CAP:
+                problems.append(
+                    f"{question.name} ({label}): {len(rows)} rows, Metabase shows the first "
+                    f"{METABASE_ROW_CAP} only"
+                )
+                continue
+            axis = TIME_AXIS.get(question.name)
+            if axis is None or not rows:
+                continue
+            times = [row[axis] for row in rows]
+            if not isinstance(times[0], date):  # a category axis (coin codes), not time
+                continue
+            if times != sorted(times):
+                problems.append(f"{question.name} ({label}): not ordered by {axis}")
+            per_tick = question.name == "Market now: price change per tick"
+            if per_tick and times[-1].replace(tzinfo=UTC) != newest_tick:
+                problems.append(f"{question.name}: last point {times[-1]}, not the newest")
+    assert problems == []
+    # The volume really exceeds the cap: without the newest-first limit the per-tick card
+    # would lose its newest hours.
+    ticks_per_day = clickhouse.query(
+        "SELECT count() FROM crypto.tick_change WHERE code = 'BTC'"
+    ).result_rows[0][0]
+    assert ticks_per_day > 5 * METABASE_ROW_CAP

@@ -57,10 +57,10 @@ def _scalar(client: Any, query: str) -> Any:
 
 def test_every_service_is_running_or_done(compose_stack: ComposeStack) -> None:
     containers = {c.Service: c for c in compose_stack.compose.get_containers(include_all=True)}
-    for service in ("kafka", "ksqldb-server", "clickhouse", "producer", "backfill"):
+    for service in ("kafka", "ksqldb-server", "ksqldb-init", "clickhouse", "producer", "backfill"):
         assert containers[service].State == "running", service
         assert containers[service].Health in ("", "healthy"), service
-    assert containers["ksqldb-init"].ExitCode == 0
+    assert containers["topics"].ExitCode == 0
 
 
 def test_ksqldb_runs_both_queries(compose_stack: ComposeStack) -> None:

@@ -8,6 +8,28 @@ where Metabase wraps them (databases, collection items); passwords come back mas
 deleting the ones left out. Every request is recorded so tests can assert the exact call
 sequence, and faults (status codes, once or several times) can be queued per route.
 
+Behaviours that make the real server less kind than a naive fake, each from Metabase's source
+(github.com/metabase/metabase, v0.56 line):
+
+- Visualization settings are migrated when a card or dashcard is saved and when it is read
+  (`:visualization-settings` in src/metabase/models/interface.clj, versioning by
+  src/metabase/models/json_migration.clj): `{pie.show_legend: true}` comes back as
+  `{pie.show_legend: true, pie.percent_visibility: "inside", version: 2}`.
+- `POST /api/card/:id/query` answers 202 with the result in the body (`status` "completed" or
+  "failed" with `error`), and a native query returns at most 2,000 rows: the userland
+  constraints (query_processor/middleware/constraints.clj: max-results 10,000,
+  max-results-bare-rows 2,000) and the limit middleware (limit.clj, add_rows_truncated.clj)
+  cap every query without an MBQL aggregation at max-results-bare-rows, setting
+  `data.rows_truncated`.
+- A second `POST /api/setup` answers 403 (api/setup: only while no user exists).
+- `PUT /api/dashboard/:id` on a dashboard that has tabs, with dashcards without
+  `dashboard_tab_id`, answers 400 "This dashboard has tab, makes sure every card has a tab"
+  (`update-dashboard!`, src/metabase/dashboards_rest/api.clj).
+- Archived (trashed) cards and dashboards leave `GET /api/collection/:id/items` and are listed
+  only with `archived=true` (docs/api/collection.md); `PUT` with `archived: false` restores
+  them with their id.
+- A POST can be carried out and its answer lost (a read timeout): `fail(..., commit=True)`.
+
 Only the stack test (Docker) checks these shapes against a real Metabase.
 """
 
@@ -17,6 +39,7 @@ import copy
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +49,11 @@ MASKED_PASSWORD = "**MetabasePass**"
 GRID_COLUMNS = 24
 KNOWN_ENGINES = {"clickhouse", "postgres", "h2"}
 READ_METHODS = {"GET", "HEAD"}
+MAX_RESULTS_BARE_ROWS = 2000
+TABS_REFUSAL = "This dashboard has tab, makes sure every card has a tab"
+
+# Runs a native SQL text (template variables already substituted): column names and rows.
+QueryRunner = Callable[[str], tuple[list[str], list[list[Any]]]]
 
 JsonObject = dict[str, Any]
 
@@ -45,6 +73,46 @@ class _Fault:
     path: re.Pattern[str]
     statuses: list[int]
     body: str
+    commit: bool = False
+    timeout: bool = False
+
+
+def migrate_visualization_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Metabase's `migrate-viz-settings` (interface.clj), written here from its source."""
+    if (settings.get("version") or 1) == 2:
+        return dict(settings)
+    migrated = dict(settings)
+    if settings.get("pie.show_legend"):
+        migrated["pie.percent_visibility"] = "inside"
+    elif settings.get("pie.show_legend_perecent"):  # [sic], as in Metabase
+        migrated["pie.percent_visibility"] = "legend"
+    if migrated != settings:
+        migrated["version"] = 2
+    return migrated
+
+
+def substitute_template_tags(sql: str, values: dict[str, Any]) -> str:
+    """Metabase's native parameter substitution for text and number variables: a text value
+    becomes a quoted literal, a number is inlined, and an optional `[[ ... ]]` clause is kept
+    only when every variable in it has a value."""
+
+    def literal(name: str) -> str:
+        value = values[name]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def optional(match: re.Match[str]) -> str:
+        names = re.findall(r"\{\{\s*(\w+)\s*\}\}", match.group(1))
+        return match.group(1) if all(values.get(n) is not None for n in names) else ""
+
+    sql = re.sub(r"\[\[(.*?)\]\]", optional, sql, flags=re.DOTALL)
+    missing = [n for n in re.findall(r"\{\{\s*(\w+)\s*\}\}", sql) if values.get(n) is None]
+    if missing:
+        raise ValueError(
+            f"You'll need to pick a value for '{missing[0]}' before this query can run."
+        )
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: literal(m.group(1)), sql)
 
 
 @dataclass
@@ -55,6 +123,8 @@ class FakeMetabase:
     unhealthy_polls: int = 0
     clickhouse_reachable: bool = True
     version_tag: str = "v0.56.8"
+    # Runs the cards' SQL for POST /api/card/:id/query (e.g. on chDB); None answers no rows.
+    query_runner: QueryRunner | None = None
     setup_token: str = field(default_factory=lambda: str(uuid.uuid4()))
     users: dict[str, JsonObject] = field(default_factory=dict)
     sessions: dict[str, str] = field(default_factory=dict)
@@ -72,9 +142,39 @@ class FakeMetabase:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
 
-    def fail(self, method: str, path_regex: str, statuses: list[int], body: str = "") -> None:
-        """Answer the next len(statuses) matching requests with these statuses."""
-        self._faults.append(_Fault(method, re.compile(path_regex), list(statuses), body))
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        statuses: list[int],
+        body: str = "",
+        *,
+        commit: bool = False,
+        timeout: bool = False,
+    ) -> None:
+        """Answer the next len(statuses) matching requests with these statuses.
+
+        `commit=True` carries the request out first (the answer is what gets lost);
+        `timeout=True` raises httpx.ReadTimeout instead of answering.
+        """
+        self._faults.append(
+            _Fault(method, re.compile(path_regex), list(statuses), body, commit, timeout)
+        )
+
+    def archive(self, kind: str, name: str) -> int:
+        """Move a card or dashboard to the trash, as the UI does."""
+        table = self.cards if kind == "card" else self.dashboards
+        object_id = next(i for i, o in table.items() if o["name"] == name and not o["archived"])
+        table[object_id]["archived"] = True
+        return object_id
+
+    def add_tab(self, dashboard_name: str, tab_name: str = "Tab 1") -> None:
+        """Give a dashboard a tab and put its cards on it, as the UI does."""
+        dashboard = self.dashboard_named(dashboard_name)
+        tab_id = self._id()
+        dashboard["tabs"].append({"id": tab_id, "name": tab_name, "position": 0})
+        for dashcard in dashboard["dashcards"]:
+            dashcard["dashboard_tab_id"] = tab_id
 
     def writes(self) -> list[tuple[str, str]]:
         return [(r.method, r.path) for r in self.requests if r.method not in READ_METHODS]
@@ -116,7 +216,17 @@ class FakeMetabase:
                 and fault.method == request.method
                 and fault.path.fullmatch(request.url.path)
             ):
-                return httpx.Response(fault.statuses.pop(0), text=fault.body)
+                status = fault.statuses.pop(0)
+                if fault.commit:
+                    self._route_or_error(request, body, params)
+                if fault.timeout:
+                    raise httpx.ReadTimeout("timed out", request=request)
+                return httpx.Response(status, text=fault.body)
+        return self._route_or_error(request, body, params)
+
+    def _route_or_error(
+        self, request: httpx.Request, body: Any, params: dict[str, list[str]]
+    ) -> httpx.Response:
         try:
             return self._route(request, body, params)
         except _ApiError as error:
@@ -141,7 +251,10 @@ class FakeMetabase:
         for pattern, handler in self._routes():
             match = re.fullmatch(pattern, f"{method} {path}")
             if match:
-                return _ok(handler(body, params, *[int(g) for g in match.groups()]))
+                answer = handler(body, params, *[int(g) for g in match.groups()])
+                if isinstance(answer, httpx.Response):
+                    return answer
+                return _ok(answer)
         raise _ApiError(404, {"message": "API endpoint does not exist."})
 
     def _routes(self) -> list[tuple[str, Any]]:
@@ -156,6 +269,7 @@ class FakeMetabase:
             (r"PUT /api/collection/(\d+)", self._update_collection),
             (r"GET /api/collection/(\d+)/items", self._collection_items),
             (r"POST /api/card", self._create_card),
+            (r"POST /api/card/(\d+)/query", self._query_card),
             (r"GET /api/card/(\d+)", self._get_card),
             (r"PUT /api/card/(\d+)", self._update_card),
             (r"POST /api/dashboard", self._create_dashboard),
@@ -315,18 +429,19 @@ class FakeMetabase:
     ) -> JsonObject:
         self._require(self.collections, collection_id)
         models = set(params.get("models", ["card", "dashboard", "collection"]))
+        archived = params.get("archived", ["false"])[-1] == "true"
         data: list[JsonObject] = []
         if "card" in models:
             data += [
                 {"id": i, "name": c["name"], "model": "card", "description": c["description"]}
                 for i, c in sorted(self.cards.items())
-                if c["collection_id"] == collection_id and not c["archived"]
+                if c["collection_id"] == collection_id and c["archived"] == archived
             ]
         if "dashboard" in models:
             data += [
                 {"id": i, "name": d["name"], "model": "dashboard", "description": d["description"]}
                 for i, d in sorted(self.dashboards.items())
-                if d["collection_id"] == collection_id and not d["archived"]
+                if d["collection_id"] == collection_id and d["archived"] == archived
             ]
         return {"data": data, "total": len(data), "models": sorted(models)}
 
@@ -365,19 +480,69 @@ class FakeMetabase:
             "type": "question",
         }
         self._validate_card(card)
+        card["visualization_settings"] = migrate_visualization_settings(
+            card["visualization_settings"]
+        )
         card_id = self._id()
         self.cards[card_id] = card
-        return {"id": card_id, **copy.deepcopy(card)}
+        return self._get_card(None, None, card_id)
 
     def _get_card(self, _body: Any, _params: Any, card_id: int) -> JsonObject:
-        return {"id": card_id, **copy.deepcopy(self._require(self.cards, card_id))}
+        card = copy.deepcopy(self._require(self.cards, card_id))
+        card["visualization_settings"] = migrate_visualization_settings(
+            card.get("visualization_settings") or {}
+        )
+        return {"id": card_id, **card}
 
     def _update_card(self, body: Any, _params: Any, card_id: int) -> JsonObject:
         stored = self._require(self.cards, card_id)
         updated = {**stored, **copy.deepcopy(body or {})}
         self._validate_card(updated)
+        updated["visualization_settings"] = migrate_visualization_settings(
+            updated["visualization_settings"]
+        )
         self.cards[card_id] = updated
-        return {"id": card_id, **copy.deepcopy(updated)}
+        return self._get_card(None, None, card_id)
+
+    def _query_card(self, _body: Any, _params: Any, card_id: int) -> httpx.Response:
+        card = self._require(self.cards, card_id)
+        native = card["dataset_query"].get("native") or {}
+        tags = native.get("template-tags") or {}
+        values = {name: tag.get("default") for name, tag in tags.items()}
+        for name, tag in tags.items():
+            if tag.get("type") == "number" and values[name] is not None:
+                values[name] = (
+                    float(values[name]) if "." in str(values[name]) else int(values[name])
+                )
+        base = {
+            "json_query": {
+                "constraints": {
+                    "max-results": 10000,
+                    "max-results-bare-rows": MAX_RESULTS_BARE_ROWS,
+                }
+            },
+            "context": "question",
+        }
+        try:
+            sql = substitute_template_tags(native.get("query", ""), values)
+            columns, rows = self.query_runner(sql) if self.query_runner else ([], [])
+        except Exception as error:  # Metabase reports the driver's message in the body
+            failed = {
+                **base,
+                "status": "failed",
+                "error": str(error),
+                "row_count": 0,
+                "data": {"rows": [], "cols": []},
+            }
+            return httpx.Response(202, json=failed)
+        data: JsonObject = {
+            "rows": [list(row) for row in rows[:MAX_RESULTS_BARE_ROWS]],
+            "cols": [{"name": name, "display_name": name, "source": "native"} for name in columns],
+        }
+        if len(rows) >= MAX_RESULTS_BARE_ROWS:
+            data["rows_truncated"] = MAX_RESULTS_BARE_ROWS
+        completed = {**base, "status": "completed", "row_count": len(data["rows"]), "data": data}
+        return httpx.Response(202, json=json.loads(json.dumps(completed, default=str)))
 
     # -- dashboards ------------------------------------------------------------------------
 
@@ -425,6 +590,8 @@ class FakeMetabase:
             raise _ApiError(400, {"errors": {"dashcards": "value must be a sequence."}})
         existing_ids = {d["id"] for d in dashboard["dashcards"]}
         parameter_ids = {p["id"] for p in dashboard["parameters"]}
+        if dashboard["tabs"] and not all(d.get("dashboard_tab_id") for d in wanted):
+            raise _ApiError(400, {"message": TABS_REFUSAL})
         result: list[JsonObject] = []
         for dashcard in wanted:
             for key in ("row", "col", "size_x", "size_y"):
@@ -450,7 +617,9 @@ class FakeMetabase:
             if dashcard_id >= 0 and dashcard_id not in existing_ids:
                 raise _ApiError(404, {"message": f"dashcard {dashcard_id} not found"})
             new_id = self._id() if dashcard_id < 0 else dashcard_id
-            result.append({**copy.deepcopy(dashcard), "id": new_id})
+            stored = {**copy.deepcopy(dashcard), "id": new_id}
+            stored["visualization_settings"] = migrate_visualization_settings(settings)
+            result.append(stored)
         return result
 
     def _require(self, table: dict[int, JsonObject], object_id: Any) -> JsonObject:

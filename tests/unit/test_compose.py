@@ -91,7 +91,7 @@ def test_compose_validates_against_the_compose_specification() -> None:
 
 def test_the_schema_check_catches_a_wrong_condition() -> None:
     broken = load_compose()
-    broken["services"]["clickhouse"]["depends_on"]["ksqldb-init"]["condition"] = "done"
+    broken["services"]["clickhouse"]["depends_on"]["topics"]["condition"] = "done"
     assert list(_compose_validator().iter_errors(broken))
 
 
@@ -100,9 +100,15 @@ def test_project_has_a_name() -> None:
 
 
 def test_expected_services() -> None:
-    assert {"kafka", "ksqldb-server", "ksqldb-init", "clickhouse", "producer", "backfill"} <= set(
-        SERVICES
-    )
+    assert {
+        "kafka",
+        "topics",
+        "ksqldb-server",
+        "ksqldb-init",
+        "clickhouse",
+        "producer",
+        "backfill",
+    } <= set(SERVICES)
 
 
 @pytest.mark.parametrize("name", sorted(RAW_SERVICES))
@@ -150,8 +156,7 @@ def test_dependency_conditions_match_the_dependency(name: str) -> None:
         elif condition == "service_healthy":
             assert "healthcheck" in SERVICES[target], (name, target)
         else:
-            # service_started is allowed only where the dependent waits for what it needs itself
-            assert (name, target, condition) == ("ksqldb-init", "producer", "service_started")
+            pytest.fail(f"{name} -> {target}: {condition} (wait for health or completion)")
 
 
 @pytest.mark.parametrize("name", ONE_SHOT)
@@ -183,6 +188,52 @@ def test_dependencies_have_no_cycle() -> None:
 
     for name in SERVICES:
         visit(name)
+
+
+def _requires(name: str) -> set[str]:
+    """Every service `name` waits for, directly or not."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        for target in _dependencies(SERVICES[pending.pop()]):
+            if target not in found:
+                found.add(target)
+                pending.append(target)
+    return found
+
+
+def longest_dependency_path(services: dict[str, dict[str, Any]]) -> list[str]:
+    """The longest chain of depends_on (first started first): what serialises `up --wait`."""
+    memo: dict[str, list[str]] = {}
+
+    def chain(name: str) -> list[str]:
+        if name not in memo:
+            before = [chain(t) for t in (services[name].get("depends_on") or {})]
+            memo[name] = [*max(before, key=len, default=[]), name]
+        return memo[name]
+
+    return max((chain(name) for name in sorted(services)), key=len)
+
+
+def test_a_ksqldb_failure_stops_only_ksqldb() -> None:
+    # Degrade, don't stop: nothing but the applier waits for ksqlDB, so ClickHouse, the
+    # producers and Metabase start (and show the live and historical cards) without it.
+    for name in SERVICES:
+        if name in {"ksqldb-server", "ksqldb-init"}:
+            continue
+        assert not _requires(name) & {"ksqldb-server", "ksqldb-init"}, name
+
+
+def test_clickhouse_starts_right_after_the_topics_and_metabase_at_once() -> None:
+    assert _requires("clickhouse") == {"topics", "kafka"}
+    assert _requires("metabase") == set()
+    assert _requires("metabase-provision") == {"metabase", "clickhouse", "topics", "kafka"}
+
+
+def test_the_longest_dependency_path_is_the_one_documented() -> None:
+    path = " -> ".join(f"`{name}`" for name in longest_dependency_path(SERVICES))
+    stack_doc = (REPO_ROOT / "docs" / "stack.md").read_text()
+    assert f"after: {path}" in stack_doc
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -295,7 +346,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
 
 def test_app_image_commands_exist_as_entry_points() -> None:
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    for name in ("producer", "backfill", "ksqldb-init"):
+    for name in ("producer", "backfill", "ksqldb-init", "topics"):
         command = SERVICES[name]["command"]
         assert re.search(rf'^{re.escape(command[0])} = "', pyproject, re.MULTILINE), command[0]
     assert re.search(r'^coins-healthcheck = "', pyproject, re.MULTILINE)

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from producers.settings import Settings
 from provisioning import ksqldb
-from provisioning.ksqldb import KsqlApplierSettings, Outcome, apply_statements, run
+from provisioning.ksqldb import (
+    KsqlApplierSettings,
+    KsqlEditedStatementError,
+    KsqlQueryNotRunningError,
+    Outcome,
+    apply_statements,
+    check_queries_running,
+    run,
+)
 from provisioning.ksqldb_client import (
     Deadline,
     KsqlClient,
+    KsqlError,
     KsqlStatementError,
     KsqlTimeoutError,
 )
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
-from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer
+from provisioning.topics import all_topics
+from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer, FakeSource, FakeTopic
 
 REPO_STATEMENTS = Path(__file__).resolve().parents[2] / "ksqldb"
 
@@ -30,16 +42,33 @@ def _statements(*texts: str) -> list[KsqlStatement]:
     ]
 
 
+def _server(**kwargs: Any) -> FakeKsqlServer:
+    """A fake server where the producers created coins_current_full (3 partitions)."""
+    return FakeKsqlServer(topics={"coins_current_full": FakeTopic(partitions=3)}, **kwargs)
+
+
 def _apply(
-    server: FakeKsqlServer, statements: list[KsqlStatement], seconds: float = 60.0
+    server: FakeKsqlServer,
+    statements: list[KsqlStatement],
+    seconds: float = 60.0,
+    replace: tuple[str, ...] = (),
 ) -> tuple[list[ksqldb.Applied], FakeClock]:
     clock = FakeClock()
     client = KsqlClient(server.client(), poll_interval_s=1.0, sleep=clock.sleep)
-    return apply_statements(client, statements, Deadline.after(seconds, clock)), clock
+    applied = apply_statements(client, statements, Deadline.after(seconds, clock), replace=replace)
+    return applied, clock
+
+
+def _check_queries(server: FakeKsqlServer, seconds: float = 10.0) -> None:
+    clock = FakeClock()
+    client = KsqlClient(server.client(), poll_interval_s=1.0, sleep=clock.sleep)
+    check_queries_running(
+        client, load_statements(REPO_STATEMENTS), Deadline.after(seconds, clock), sleep=clock.sleep
+    )
 
 
 def test_applies_the_repository_files_in_order_reading_from_earliest() -> None:
-    server = FakeKsqlServer(topics={"coins_current_full"})
+    server = _server()
     applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
 
     names = [item.statement.source.name for item in applied]
@@ -47,19 +76,26 @@ def test_applies_the_repository_files_in_order_reading_from_earliest() -> None:
     assert [item.outcome for item in applied] == [Outcome.CREATED] * len(applied)
     assert server.executed_statements() == [item.statement.text for item in applied]
     assert set(server.objects) == {
+        "COINS_KSQLDB_APPLIED",
         "COINS_CURRENT_FULL_STREAM",
         "OHLC_BY_MINUTE",
         "MOVING_AVERAGE_60S",
     }
-    creates = [p for p in server.ksql_payloads if not p["ksql"].startswith("SHOW TOPICS")]
+    creates = [p for p in server.ksql_payloads if p["ksql"] in server.executed_statements()]
     for payload in creates:
         assert payload["streamsProperties"] == {"ksql.streams.auto.offset.reset": "earliest"}
-    # each statement waits for the previous command: the server keeps the files' order
-    assert [p.get("commandSequenceNumber") for p in creates] == [None, 1, 2]
+    # each statement waits for the previous command (the ledger's is 1): the files' order
+    assert [p.get("commandSequenceNumber") for p in creates] == [1, 2, 3]
+    # every object's checksum is recorded in ksqlDB
+    assert [row["OBJECT_NAME"] for row in server.sources["COINS_KSQLDB_APPLIED"].rows] == [
+        "COINS_CURRENT_FULL_STREAM",
+        "OHLC_BY_MINUTE",
+        "MOVING_AVERAGE_60S",
+    ]
 
 
 def test_second_run_is_idempotent() -> None:
-    server = FakeKsqlServer(topics={"coins_current_full"})
+    server = _server()
     statements = load_statements(REPO_STATEMENTS)
     _apply(server, statements)
     objects_after_first_run = dict(server.objects)
@@ -68,21 +104,175 @@ def test_second_run_is_idempotent() -> None:
 
     assert [item.outcome for item in applied] == [Outcome.ALREADY_EXISTED] * len(statements)
     assert server.objects == objects_after_first_run
-    assert all("already exists" in item.message for item in applied)
+    assert [item.message for item in applied] == [
+        "Cannot add stream COINS_CURRENT_FULL_STREAM: A stream with the same name already exists.",
+        "Cannot add table OHLC_BY_MINUTE: A table with the same name already exists.",
+        "Cannot add table MOVING_AVERAGE_60S: A table with the same name already exists.",
+    ]
 
 
-def test_already_exists_error_without_if_not_exists_counts_as_applied() -> None:
-    server = FakeKsqlServer(objects={"PRICES": "CREATE STREAM prices ..."})
-    applied, _ = _apply(
-        server,
-        _statements(
-            "CREATE STREAM prices (code VARCHAR KEY) WITH (KAFKA_TOPIC='p', PARTITIONS=1, "
-            "VALUE_FORMAT='JSON');",
-            "CREATE TABLE totals AS SELECT code, COUNT(*) AS n FROM prices GROUP BY code;",
-        ),
+def test_already_exists_error_without_if_not_exists_is_a_failure() -> None:
+    # Without IF NOT EXISTS ksqlDB answers 400; only the IF NOT EXISTS warning means "exists".
+    server = FakeKsqlServer()
+    server.add_topic("p", partitions=1)
+    server.sources["PRICES"] = FakeSource("STREAM", "CREATE STREAM prices ...", "p")
+    with pytest.raises(KsqlStatementError) as caught:
+        _apply(
+            server,
+            _statements(
+                "CREATE STREAM prices (code VARCHAR KEY) WITH (KAFKA_TOPIC='p', PARTITIONS=1, "
+                "VALUE_FORMAT='JSON');",
+            ),
+        )
+    assert "A stream with the same name already exists" in caught.value.server_message
+    assert caught.value.status_code == 400
+
+
+def test_sink_topic_with_other_partitions_fails_although_the_text_says_already_exists() -> None:
+    # TopicValidationUtil: the sink topic must have the source topic's partitions and, for a
+    # windowed table, retention.ms = the window RETENTION. A mismatch is a 400 that contains
+    # "already exists" and creates nothing.
+    server = _server()
+    server.add_topic("coins_ohlc_minute", partitions=1, retention_ms=86_400_000)
+
+    with pytest.raises(KsqlStatementError) as caught:
+        _apply(server, load_statements(REPO_STATEMENTS))
+
+    message = caught.value.server_message
+    assert "A Kafka topic with the name 'coins_ohlc_minute' already exists" in message
+    assert "KSQL expects 3 partitions (topic has 1)" in message
+    assert "020_ohlc_by_minute.sql statement 1" in str(caught.value)
+    assert "OHLC_BY_MINUTE" not in server.sources
+    assert "MOVING_AVERAGE_60S" not in server.sources
+
+
+def test_sink_topic_with_other_retention_fails() -> None:
+    server = _server()
+    server.add_topic("coins_moving_average_60s", partitions=3)  # Kafka's default 7 days
+
+    with pytest.raises(KsqlStatementError, match="and 86400000 retention \\(topic has 604800000"):
+        _apply(server, load_statements(REPO_STATEMENTS))
+
+
+def test_the_topics_coins_topics_creates_up_front_pass_ksqldb_validation() -> None:
+    # compose creates every topic before ksqlDB starts (coins-topics): the layout must be the
+    # one ksqlDB validates, or its CREATE TABLE AS SELECT fails.
+    server = FakeKsqlServer()
+    for spec in all_topics(REPO_STATEMENTS, Settings()):
+        retention = spec.config.get("retention.ms")
+        server.add_topic(spec.name, spec.partitions, int(retention) if retention else None)
+
+    applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+
+    assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
+    _check_queries(server)
+
+
+def test_query_id_already_exists_is_a_failure() -> None:
+    server = _server(query_id_taken={"MOVING_AVERAGE_60S"})
+
+    with pytest.raises(KsqlStatementError, match=r"Query ID 'CTAS_MOVING_AVERAGE_60S_\d+' already"):
+        _apply(server, load_statements(REPO_STATEMENTS))
+
+
+def test_every_persistent_query_must_be_running() -> None:
+    server = _server(
+        failing_queries={"OHLC_BY_MINUTE": "Error serializing message to topic: coins_ohlc_minute"}
     )
-    assert [item.outcome for item in applied] == [Outcome.ALREADY_EXISTED, Outcome.CREATED]
-    assert "A stream with the same name already exists" in applied[0].message
+    _apply(server, load_statements(REPO_STATEMENTS))
+
+    with pytest.raises(KsqlQueryNotRunningError) as caught:
+        _check_queries(server)
+
+    text = str(caught.value)
+    assert "query CTAS_OHLC_BY_MINUTE_" in text
+    assert "is ERROR: Error serializing message to topic: coins_ohlc_minute" in text
+    assert "MOVING_AVERAGE_60S" not in text
+
+
+def test_a_missing_query_is_reported() -> None:
+    server = _server()
+    _apply(server, load_statements(REPO_STATEMENTS))
+    server.queries = {
+        query_id: query
+        for query_id, query in server.queries.items()
+        if query.sink != "OHLC_BY_MINUTE"
+    }
+
+    with pytest.raises(KsqlQueryNotRunningError, match="no persistent query writes into OHLC_BY"):
+        _check_queries(server)
+
+
+def _edited_copy(tmp_path: Path) -> Path:
+    statements_dir = tmp_path / "ksqldb"
+    statements_dir.mkdir()
+    for path in REPO_STATEMENTS.glob("*.sql"):
+        (statements_dir / path.name).write_text(path.read_text())
+    edited = statements_dir / "030_moving_average_60s.sql"
+    edited.write_text(edited.read_text().replace("ADVANCE BY 30 SECONDS", "ADVANCE BY 10 SECONDS"))
+    return statements_dir
+
+
+def test_an_edited_statement_fails_with_the_command_that_replaces_it(tmp_path: Path) -> None:
+    server = _server()
+    _apply(server, load_statements(REPO_STATEMENTS))
+    first_query = next(q for q in server.queries.values() if q.sink == "MOVING_AVERAGE_60S")
+
+    with pytest.raises(KsqlEditedStatementError) as caught:
+        _apply(server, load_statements(_edited_copy(tmp_path)))
+
+    text = str(caught.value)
+    assert "030_moving_average_60s.sql statement 1: MOVING_AVERAGE_60S already exists" in text
+    assert "coins-ksql-apply --replace MOVING_AVERAGE_60S" in text
+    assert first_query.query_id in server.queries  # nothing was touched
+
+
+def test_replace_drops_and_recreates_only_the_named_object_keeping_its_topic(
+    tmp_path: Path,
+) -> None:
+    server = _server()
+    _apply(server, load_statements(REPO_STATEMENTS))
+    old_ohlc = next(q.query_id for q in server.queries.values() if q.sink == "OHLC_BY_MINUTE")
+    old_average = next(
+        q.query_id for q in server.queries.values() if q.sink == "MOVING_AVERAGE_60S"
+    )
+    statements = load_statements(_edited_copy(tmp_path))
+
+    applied, _ = _apply(server, statements, replace=("moving_average_60s",))
+
+    assert [item.outcome for item in applied] == [
+        Outcome.ALREADY_EXISTED,
+        Outcome.ALREADY_EXISTED,
+        Outcome.REPLACED,
+    ]
+    assert "ADVANCE BY 10 SECONDS" in server.sources["MOVING_AVERAGE_60S"].statement
+    assert old_ohlc in server.queries
+    assert old_average not in server.queries
+    assert "coins_moving_average_60s" in server.topics
+    _check_queries(server)
+    # and the next plain run accepts the edited file
+    again, _ = _apply(server, statements)
+    assert [item.outcome for item in again] == [Outcome.ALREADY_EXISTED] * 3
+
+
+def test_replace_of_an_unknown_name_is_refused() -> None:
+    with pytest.raises(KsqlError, match="--replace NOPE: no statement creates it"):
+        _apply(_server(), load_statements(REPO_STATEMENTS), replace=("nope",))
+
+
+def test_objects_created_before_the_ledger_are_adopted() -> None:
+    server = _server()
+    _apply(server, load_statements(REPO_STATEMENTS))
+    server.sources["COINS_KSQLDB_APPLIED"].rows.clear()
+
+    applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+
+    assert [item.outcome for item in applied] == [Outcome.ALREADY_EXISTED] * 3
+    assert {row["OBJECT_NAME"] for row in server.sources["COINS_KSQLDB_APPLIED"].rows} == {
+        "COINS_CURRENT_FULL_STREAM",
+        "OHLC_BY_MINUTE",
+        "MOVING_AVERAGE_60S",
+    }
 
 
 def test_refused_statement_stops_the_run_with_the_server_text_and_file() -> None:
@@ -90,9 +280,7 @@ def test_refused_statement_stops_the_run_with_the_server_text_and_file() -> None
         "Line: 12, Col: 5: Invalid Predicate: Function 'EARLIEST_BY_OFFSET' does not accept "
         "parameters (STRING)"
     )
-    server = FakeKsqlServer(
-        topics={"coins_current_full"}, reject={"ohlc_by_minute": (400, server_message)}
-    )
+    server = _server(reject={"ohlc_by_minute": (400, server_message)})
 
     with pytest.raises(KsqlStatementError) as caught:
         _apply(server, load_statements(REPO_STATEMENTS))
@@ -127,16 +315,15 @@ def test_server_error_without_json_body_is_surfaced_verbatim() -> None:
 
 
 def test_waits_for_healthcheck_then_applies() -> None:
-    server = FakeKsqlServer(
-        healthcheck_errors=2, unhealthy_answers=3, topics={"coins_current_full"}
-    )
+    server = _server(healthcheck_errors=2, unhealthy_answers=3, unhealthy_with_200=2)
     applied, clock = _apply(server, load_statements(REPO_STATEMENTS))
 
     assert len(applied) == 3
-    assert len(clock.sleeps) == 5
+    # a 200 that says isHealthy: false is not healthy (HealthCheckResource answers 200 then)
+    assert len(clock.sleeps) == 7
     first_ksql = next(i for i, r in enumerate(server.requests) if r.url.path == "/ksql")
     assert all(r.url.path == "/healthcheck" for r in server.requests[:first_ksql])
-    assert first_ksql == 6
+    assert first_ksql == 8
 
 
 def test_healthcheck_deadline_raises_with_the_last_problem() -> None:
@@ -164,21 +351,21 @@ def test_missing_source_topic_times_out_naming_the_topic() -> None:
 
     with pytest.raises(KsqlTimeoutError, match="'coins_current_full' does not exist"):
         _apply(server, load_statements(REPO_STATEMENTS), seconds=10.0)
-    assert not server.objects
+    assert set(server.objects) == {"COINS_KSQLDB_APPLIED"}
 
 
 def test_polls_command_status_until_it_finishes() -> None:
-    server = FakeKsqlServer(topics={"coins_current_full"}, pending_status_polls=2)
+    server = _server(pending_status_polls=2)
     applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     status_paths = [r.url.path for r in server.requests if r.url.path.startswith("/status/")]
-    assert len(status_paths) == 9
-    assert status_paths[0] == "/status/stream/`COINS_CURRENT_FULL_STREAM`/create"
+    assert len(status_paths) == 12  # the ledger, then three statements, three polls each
+    assert status_paths[3] == "/status/stream/`COINS_CURRENT_FULL_STREAM`/create"
 
 
 def test_command_ending_in_error_raises() -> None:
-    server = FakeKsqlServer(topics={"coins_current_full"}, final_command_state="ERROR")
+    server = _server(final_command_state="ERROR")
 
     with pytest.raises(KsqlStatementError, match="command ended in ERROR"):
         _apply(server, load_statements(REPO_STATEMENTS))
@@ -228,7 +415,7 @@ def test_main_exits_non_zero_and_logs_the_server_text(
 
 
 def test_main_succeeds_on_the_repository_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    server = FakeKsqlServer(topics={"coins_current_full"})
+    server = _server()
     monkeypatch.setattr(
         ksqldb,
         "build_http_client",
@@ -237,8 +424,42 @@ def test_main_succeeds_on_the_repository_files(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
 
     assert ksqldb.main([]) == 0
-    assert len(server.objects) == 3
+    assert set(server.objects) == {
+        "COINS_KSQLDB_APPLIED",
+        "COINS_CURRENT_FULL_STREAM",
+        "OHLC_BY_MINUTE",
+        "MOVING_AVERAGE_60S",
+    }
+
+
+def test_main_fails_when_a_query_is_not_running(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = _server(failing_queries={"OHLC_BY_MINUTE": "Could not deserialize value"})
+    monkeypatch.setattr(
+        ksqldb,
+        "build_http_client",
+        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
+    )
+    monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
+    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_S", "0.001")
+
+    with caplog.at_level(logging.ERROR, logger="coins.ksqldb"):
+        assert ksqldb.main([]) == 1
+    assert "is ERROR: Could not deserialize value" in caplog.text
 
 
 def test_main_reports_a_missing_statements_folder(tmp_path: Path) -> None:
     assert ksqldb.main(["--dir", str(tmp_path / "absent")]) == 1
+
+
+def test_a_server_refusing_the_ledger_pull_query_still_gets_its_statements(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = _server(reject={"SELECT OBJECT_NAME": (400, "Pull queries are disabled.")})
+
+    with caplog.at_level(logging.WARNING, logger="coins.ksqldb"):
+        applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+
+    assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
+    assert "edited statements go undetected" in caplog.text

@@ -72,6 +72,18 @@ def test_exporting_an_unedited_dashboard_changes_no_file(
     assert snapshot(definitions_dir) == before
 
 
+def test_export_writes_no_migration_bookkeeping(fake: FakeMetabase, definitions_dir: Path) -> None:
+    # Metabase stores {pie.show_legend: true} as {..., pie.percent_visibility: inside,
+    # version: 2} (interface.clj): the file must not gain the version key.
+    card = fake.card_named("Market now: market cap share")
+    card["visualization_settings"] = {**card["visualization_settings"], "version": 2}
+    with logged_in_client(fake) as client:
+        DashboardExporter(client, definitions_dir).export("Market now")
+    text = (definitions_dir / "questions" / "market_now" / "market_cap_share.yaml").read_text()
+    assert "\n  version:" not in text
+    assert "pie.percent_visibility: inside" in text
+
+
 def test_ui_edits_are_written_back_and_provisioning_them_is_a_no_op(
     fake: FakeMetabase, settings: MetabaseSettings, definitions_dir: Path
 ) -> None:

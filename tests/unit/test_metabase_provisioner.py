@@ -357,16 +357,155 @@ def test_a_passing_5xx_is_retried_and_the_run_succeeds(
     assert f"dashboard {'Market now'!r}" in report.created
 
 
-def test_a_500_on_a_post_is_not_repeated(
+def test_a_500_on_a_post_that_created_nothing_is_posted_once_more(
     settings: MetabaseSettings, definitions: Definitions
 ) -> None:
-    # The POST may have created the object before failing: repeating it would duplicate it.
+    # The POST may have created the object: it is looked up first, then posted again once.
     fake = FakeMetabase()
     fake.fail("POST", "/api/dashboard", [500], body="boom")
 
-    with pytest.raises(MetabaseApiError, match=r"POST /api/dashboard -> HTTP 500: boom"):
+    provision(fake, settings, definitions)
+
+    assert fake.writes().count(("POST", "/api/dashboard")) == len(DASHBOARDS) + 1
+    assert len(fake.dashboards) == len(DASHBOARDS)
+
+
+@pytest.mark.parametrize("path", ["/api/card", "/api/dashboard", "/api/collection"])
+def test_a_post_whose_answer_is_lost_creates_no_duplicate(
+    settings: MetabaseSettings, definitions: Definitions, path: str
+) -> None:
+    # Metabase carried the POST out, then the client's read timed out.
+    fake = FakeMetabase()
+    fake.fail("POST", path, [200], commit=True, timeout=True)
+
+    provision(fake, settings, definitions)
+
+    assert len(fake.cards) == len(definitions.questions)
+    assert len(fake.dashboards) == len(DASHBOARDS)
+    assert len([c for c in fake.collections.values() if not c["personal_owner_id"]]) == 2
+    fake.reset_log()
+    assert not provision(fake, settings, definitions).changed_anything
+
+
+def test_a_setup_whose_answer_is_lost_logs_in_instead_of_a_second_setup(
+    settings: MetabaseSettings, definitions: Definitions
+) -> None:
+    fake = FakeMetabase()
+    fake.fail("POST", "/api/setup", [200], commit=True, timeout=True)
+
+    report = provision(fake, settings, definitions)
+
+    assert fake.writes().count(("POST", "/api/setup")) == 1, "a second setup answers 403"
+    assert ("POST", "/api/session") in fake.writes()
+    assert f"admin {settings.admin_email!r}" in report.created
+
+
+def test_a_second_setup_is_refused_with_403(settings: MetabaseSettings) -> None:
+    fake = FakeMetabase()
+    token = fake.setup_token
+    user = {"email": "a@example.com", "password": "Secret-4711", "first_name": "A"}
+    with MetabaseClient("http://metabase.test", transport=fake.transport(), attempts=1) as client:
+        client.post("/api/setup", {"token": token, "user": user})
+        with pytest.raises(MetabaseApiError) as raised:
+            client.post("/api/setup", {"token": token, "user": user})
+    assert raised.value.status == 403
+
+
+def test_trashed_questions_and_dashboards_are_restored_not_recreated(
+    settings: MetabaseSettings, definitions: Definitions
+) -> None:
+    fake = FakeMetabase()
+    provision(fake, settings, definitions)
+    card_id = fake.archive("card", "Market now: market cap share")
+    dashboard_id = fake.archive("dashboard", "Intraday")
+    cards_before, dashboards_before = len(fake.cards), len(fake.dashboards)
+
+    report = provision(fake, settings, definitions)
+
+    assert (len(fake.cards), len(fake.dashboards)) == (cards_before, dashboards_before)
+    assert not fake.cards[card_id]["archived"]
+    assert not fake.dashboards[dashboard_id]["archived"]
+    assert "question 'Market now: market cap share'" in report.updated
+    assert "dashboard 'Intraday'" in report.updated
+
+
+def test_a_dashboard_given_tabs_in_the_ui_fails_with_advice(
+    settings: MetabaseSettings, definitions: Definitions
+) -> None:
+    fake = FakeMetabase()
+    provision(fake, settings, definitions)
+    fake.add_tab("Intraday")
+    fake.dashboard_named("Intraday")["dashcards"][0]["size_y"] += 1  # and a UI layout edit
+
+    with pytest.raises(MetabaseError) as raised:
         provision(fake, settings, definitions)
-    assert fake.writes().count(("POST", "/api/dashboard")) == 1
+
+    message = str(raised.value)
+    assert "dashboard 'Intraday'" in message
+    assert "has tabs" in message
+    assert "remove the tabs in the UI" in message
+
+
+def test_the_fake_refuses_dashcards_without_a_tab_like_metabase(
+    settings: MetabaseSettings, definitions: Definitions
+) -> None:
+    fake = FakeMetabase()
+    provision(fake, settings, definitions)
+    fake.add_tab("Intraday")
+    dashboard = fake.dashboard_named("Intraday")
+    dashboard_id = next(i for i, d in fake.dashboards.items() if d is dashboard)
+    with MetabaseClient("http://metabase.test", transport=fake.transport(), attempts=1) as client:
+        client.use_session(next(iter(fake.sessions)))
+        with pytest.raises(MetabaseApiError) as raised:
+            client.put(
+                f"/api/dashboard/{dashboard_id}",
+                {"dashcards": [{**d, "dashboard_tab_id": None} for d in dashboard["dashcards"]]},
+            )
+    assert raised.value.status == 400
+    assert "This dashboard has tab, makes sure every card has a tab" in raised.value.body
+
+
+def test_the_pie_card_is_stored_migrated_and_a_second_run_leaves_it_alone(
+    settings: MetabaseSettings, definitions: Definitions
+) -> None:
+    fake = FakeMetabase()
+    provision(fake, settings, definitions)
+    stored = fake.card_named("Market now: market cap share")["visualization_settings"]
+    assert stored["pie.percent_visibility"] == "inside"
+
+    # the form Metabase gives a file that only says show_legend
+    legacy = {k: v for k, v in stored.items() if k != "pie.percent_visibility"}
+    fake.card_named("Market now: market cap share")["visualization_settings"] = {
+        **legacy,
+        "pie.percent_visibility": "inside",
+        "version": 2,
+    }
+    fake.reset_log()
+    report = provision(fake, settings, definitions)
+    assert not report.changed_anything
+    assert ("PUT", f"/api/card/{fake.card_id('Market now: market cap share')}") not in fake.writes()
+
+
+def test_card_queries_are_capped_at_2000_rows_like_metabase(
+    settings: MetabaseSettings, definitions: Definitions
+) -> None:
+    seen: list[str] = []
+
+    def runner(sql: str) -> tuple[list[str], list[list[object]]]:
+        seen.append(sql)
+        return ["ts", "price"], [[i, 1.0] for i in range(2500)]
+
+    fake = FakeMetabase(query_runner=runner)
+    provision(fake, settings, definitions)
+    card_id = fake.card_id("Market now: price change per tick")
+    with MetabaseClient("http://metabase.test", transport=fake.transport(), attempts=1) as client:
+        client.use_session(next(iter(fake.sessions)))
+        answer = client.post(f"/api/card/{card_id}/query")
+
+    assert answer["status"] == "completed"
+    assert len(answer["data"]["rows"]) == 2000
+    assert answer["data"]["rows_truncated"] == 2000
+    assert "WHERE code = 'BTC'" in seen[0]
 
 
 def test_an_unreachable_clickhouse_is_reported_with_metabases_answer(

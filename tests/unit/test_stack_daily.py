@@ -150,6 +150,23 @@ def test_stop_is_forwarded_to_the_running_command(tmp_path: Path) -> None:
     assert child.signals == [signal.SIGTERM]
 
 
+def test_a_stop_that_arrives_while_the_command_starts_still_reaches_it(tmp_path: Path) -> None:
+    # SIGTERM between the child's start and run_once seeing it: request_stop found no child,
+    # so run_once must forward it (this race made the SIGTERM test below hang under load).
+    runner = DailyRunner(command=["sleep"], at=dt.time(0, 0), failure_file=tmp_path / "f")
+    child = FakeProcess(143)
+
+    def start(_command: Sequence[str]) -> FakeProcess:
+        runner.request_stop(signal.SIGTERM)  # no child yet: nothing to forward
+        return child
+
+    runner.start = start
+    runner.run_once()
+
+    assert child.signals == [signal.SIGTERM]
+    assert not (tmp_path / "f").exists(), "a stop is not a failed run"
+
+
 def test_real_command_runs_and_stop_ends_the_loop(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     runner = DailyRunner(

@@ -1,0 +1,121 @@
+"""Run ``coins-verify``'s Kafka and ClickHouse hops against chDB with ClickHouse's real Kafka
+engine, in a process of its own (chDB allows one data path per process).
+
+    python -m tests.support.verify_embedded BOOTSTRAP DATA_DIR
+
+1. opens chDB on DATA_DIR with the project's schema (``embedded.clickhouse``), its Kafka tables
+   reading BOOTSTRAP, and waits until they consumed what the producers published;
+2. runs the two hops and prints the report: ksqlDB is not running, so only the ksqlDB rows fail;
+3. publishes what ksqlDB's two tables would emit for those ticks (``tests.support.
+   ksqldb_emulator``), waits for the Kafka tables, and runs the hops again.
+
+Each report ends with a line ``exit=<status>`` so the test can tell them apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from embedded.clickhouse import open_embedded
+from producers.kafka_config import KafkaConnection
+from producers.settings import Settings
+from producers.topics import topic_partitions
+from provisioning.verify import VerifySettings, failed, render, run_hops
+from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _read_ticks(connection: KafkaConnection, topic: str) -> list[Tick]:
+    consumer = AIOKafkaConsumer(**connection.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        ticks: list[Tick] = []
+        remaining = sum(ends.values())
+        while remaining > 0:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                remaining -= len(records)
+                for record in records:
+                    value = json.loads(record.value)
+                    ticks.append(Tick(value["code"], value["timestamp_ms"], value["rate"]))
+        return ticks
+    finally:
+        await consumer.stop()
+
+
+async def _publish_ksqldb_output(connection: KafkaConnection, ticks: list[Tick]) -> None:
+    producer = AIOKafkaProducer(**connection.client_options())
+    await producer.start()
+    try:
+        for topic, updates in (
+            ("coins_ohlc_minute", ohlc_by_minute(ticks)),
+            ("coins_moving_average_60s", moving_average_60s(ticks)),
+        ):
+            for update in updates:
+                await producer.send(topic, key=update.key, value=update.json.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _report(engine_client: object, settings: Settings, verify: VerifySettings) -> None:
+    checks = run_hops(
+        ["kafka", "clickhouse"],
+        verify=verify,
+        producer_settings=settings,
+        clickhouse_client=lambda: engine_client,
+    )
+    print(render(checks))
+    print(f"exit={1 if failed(checks) else 0}", flush=True)
+
+
+def _wait_for_assignments(client: Any, deadline_s: float = 120.0) -> None:
+    """Until every Kafka table's consumer joined its group and got partitions (the state a
+    running stack is in a minute after start; an empty topic is "consumed" before that)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        waiting = client.query(
+            "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
+            "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
+            "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
+            "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0"
+        ).result_rows
+        if not waiting:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"Kafka tables without partitions after {deadline_s} s: {waiting}")
+
+
+def main(bootstrap: str, data_dir: Path) -> int:
+    settings = Settings(kafka_bootstrap_servers=bootstrap)
+    connection = KafkaConnection.from_settings(settings)
+    verify = VerifySettings(ksqldb_dir=REPO_ROOT / "ksqldb")
+    engine = open_embedded(data_dir, connection, group_prefix="verify")
+    try:
+        for table in engine.kafka_tables.values():
+            engine.wait_caught_up(table, timeout_s=120)
+        _wait_for_assignments(engine.client)
+        _report(engine.client, settings, verify)
+        ticks = asyncio.run(_read_ticks(connection, settings.topic_current))
+        asyncio.run(_publish_ksqldb_output(connection, ticks))
+        for table in engine.kafka_tables.values():
+            engine.wait_caught_up(table, timeout_s=120)
+        _report(engine.client, settings, verify)
+    finally:
+        engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], Path(sys.argv[2])))
