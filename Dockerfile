@@ -14,8 +14,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print(chr(10).join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
+# Every package of pyproject's [tool.setuptools.packages.find] (tests/unit/test_dockerfile.py).
 COPY producers ./producers
 COPY provisioning ./provisioning
+COPY embedded ./embedded
+COPY terminal ./terminal
 COPY portfolio ./portfolio
 COPY alerts ./alerts
 RUN pip install --no-deps .

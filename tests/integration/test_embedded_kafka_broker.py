@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from embedded.clickhouse import retry_kafka_call
 from embedded.kafka_broker import NativeKafkaBroker, PortInUseError, free_port
 
 
@@ -47,14 +48,27 @@ async def _consume_and_commit(bootstrap: str, topic: str, group: str, count: int
 
 
 async def _committed(bootstrap: str, topic: str, group: str) -> int | None:
+    """The group's committed offset, once the restarted broker's coordinator has loaded it.
+
+    Right after a restart the group coordinator may answer before it has read back
+    ``__consumer_offsets`` (measured: an empty answer under load), so ask until the group's
+    offset appears, for at most 60 s; None if it never does.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + 60
+        while True:
+            offsets = await retry_kafka_call(
+                lambda: admin.list_consumer_group_offsets(group), f"offsets of {group}", 60
+            )
+            meta = offsets.get(TopicPartition(topic, 0))
+            if meta is not None or loop.time() >= give_up_at:
+                return None if meta is None else meta.offset
+            await asyncio.sleep(0.5)
     finally:
         await admin.close()
-    meta = offsets.get(TopicPartition(topic, 0))
-    return None if meta is None else meta.offset
 
 
 def test_a_new_broker_process_on_the_same_directory_keeps_topics_messages_and_offsets(
