@@ -61,7 +61,7 @@ def test_ntfy_body_is_json_publish_with_topic() -> None:
     body = payload(_hook("ntfy", ntfy_topic="my-alerts"), ALERT)
     assert body["topic"] == "my-alerts"
     assert body["title"] == "BTC: btc-above-100k"
-    assert 1 <= body["priority"] <= 5
+    assert body["priority"] in range(1, 6)
 
 
 def test_ntfy_without_topic_is_a_configuration_error() -> None:
