@@ -202,7 +202,7 @@ def test_async_retries_use_the_injected_sleep() -> None:
 
 def test_async_retries_await_what_a_plain_callable_returns() -> None:
     clock = Clock()
-    answers = [TransientError("first"), "second"]
+    answers: list[BaseException | str] = [TransientError("first"), "second"]
 
     async def answer() -> str:
         value = answers.pop(0)
