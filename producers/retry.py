@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception
 
@@ -150,8 +150,14 @@ class _Bounds:
         backoff = self.policy.backoff_seconds(state.attempt_number, error, self.uniform)
         return min(backoff, self.remaining)
 
-    def retry(self, error: BaseException) -> bool:
-        return self.policy.retries(error)
+    def tenacity_options(self) -> dict[str, Any]:
+        return {
+            "retry": retry_if_exception(self.policy.retries),
+            "stop": self.stop,
+            "wait": self.wait,
+            "before_sleep": self.before_sleep,
+            "reraise": True,
+        }
 
     def before_sleep(self, state: RetryCallState) -> None:
         if self.describe is None:
@@ -197,15 +203,7 @@ def retry_sync(
     failure is re-raised as is. Waits never end past the deadline. ``describe`` names the
     operation in a warning before each wait (None: quiet, for polls)."""
     bounds = _bounds(policy, deadline, clock, describe, uniform)
-    retrying = Retrying(
-        retry=retry_if_exception(bounds.retry),
-        stop=bounds.stop,
-        wait=bounds.wait,
-        sleep=sleep,
-        before_sleep=bounds.before_sleep,
-        reraise=True,
-    )
-    return retrying(operation)
+    return Retrying(sleep=sleep, **bounds.tenacity_options())(operation)
 
 
 async def retry_async(
@@ -220,14 +218,7 @@ async def retry_async(
 ) -> T:
     """``retry_sync`` for a coroutine function, waiting with an awaitable ``sleep``."""
     bounds = _bounds(policy, deadline, clock, describe, uniform)
-    retrying = AsyncRetrying(
-        retry=retry_if_exception(bounds.retry),
-        stop=bounds.stop,
-        wait=bounds.wait,
-        sleep=sleep,
-        before_sleep=bounds.before_sleep,
-        reraise=True,
-    )
+    retrying = AsyncRetrying(sleep=sleep, **bounds.tenacity_options())
 
     async def attempt() -> T:
         # tenacity awaits coroutine functions only; a lambda returning a coroutine is awaited here.

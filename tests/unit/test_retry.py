@@ -8,7 +8,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -21,21 +21,14 @@ from producers.retry import (
     retry_async,
     retry_sync,
 )
+from tests.support.fake_ksqldb import FakeClock
 
 
 @dataclass
-class Clock:
-    """Seconds that only pass when someone sleeps."""
+class Clock(FakeClock):
+    """Seconds that only pass when someone sleeps, asynchronously too."""
 
     now: float = 100.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
     async def async_sleep(self, seconds: float) -> None:
         self.sleep(seconds)
