@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from embedded.clickhouse import INIT_DIR
+from provisioning.contracts import example as contract_example
 from tests.integration.test_clickhouse_data_quality import recent_morning_ms
 from tests.integration.test_clickhouse_views import rows
 from tests.support.tick_data import (
     Tick,
-    contract_example,
     current_full_message,
     epoch_ms,
     history_message,
