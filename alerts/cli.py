@@ -22,7 +22,7 @@ from producers.kafka.topics import ensure_topics
 from producers.retry import RetryPolicy
 from producers.settings import Settings
 
-log = logging.getLogger("alerts.cli")
+log = logging.getLogger(__name__)
 
 
 @dataclass

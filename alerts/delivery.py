@@ -27,7 +27,7 @@ from producers.kafka.publisher import Publisher, Record
 from producers.kafka.topics import topic_partitions
 from producers.models import DeadLetterMessage
 
-log = logging.getLogger("alerts.delivery")
+log = logging.getLogger(__name__)
 
 
 class StoppedError(Exception):

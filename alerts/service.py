@@ -35,7 +35,7 @@ from producers.kafka.publisher import Publisher, Record
 from producers.kafka.topics import topic_partitions
 from producers.settings import Settings
 
-log = logging.getLogger("alerts.service")
+log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_FETCH = 5_000
 

@@ -25,7 +25,7 @@ from producers.kafka.publisher import Record
 from producers.kafka.topics import topic_partitions
 from producers.progress import _read_partitions
 
-log = logging.getLogger("alerts.state")
+log = logging.getLogger(__name__)
 
 PROGRESS_KEY = b"progress"
 STATE_PREFIX = "state/"

@@ -25,7 +25,7 @@ from producers.models import (
 )
 from producers.sources.livecoinwatch import LiveCoinWatchClient, map_pages
 
-log = logging.getLogger("producers.sources.current")
+log = logging.getLogger(__name__)
 
 
 @dataclass

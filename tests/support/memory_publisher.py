@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from producers.kafka.publisher import Deadline, Record
+from producers.kafka.publisher import Record
+from producers.retry import Deadline
 
 
 class MemoryPublisher:

@@ -14,10 +14,10 @@ import pytest
 
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
 from producers.clock import HOUR_MS, noon_ms
-from producers.kafka.publisher import Deadline, PublishTimeoutError, Record
+from producers.kafka.publisher import PublishTimeoutError, Record
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress, derive_progress
-from producers.retry import RetryPolicy
+from producers.retry import Deadline, RetryPolicy
 from producers.sources.history import DemoHistory, LiveCoinWatchHistory
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
@@ -319,7 +319,7 @@ class NeverAcknowledges(MemoryPublisher):
             return
         self.stop.set()  # SIGTERM arrives while the first range is being published
         for _ in range(1_000):
-            if deadline is not None and deadline.at_ms is not None:
+            if deadline is not None and deadline.armed:
                 raise PublishTimeoutError(len(records))
             await asyncio.sleep(0.001)
         raise AssertionError("no shutdown deadline was set")

@@ -15,8 +15,8 @@ import pytest
 from producers.budget import CreditBudget
 from producers.clock import DAY_MS, HOUR_MS
 from producers.errors import AuthenticationError, RequestRejectedError
-from producers.kafka.publisher import Deadline, PublishTimeoutError, Record
-from producers.retry import RetryPolicy
+from producers.kafka.publisher import PublishTimeoutError, Record
+from producers.retry import Deadline, RetryPolicy
 from producers.sources.current import LiveCoinWatchSource
 from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
@@ -178,7 +178,7 @@ class SlowBroker(MemoryPublisher):
 
     async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
         for _ in range(1_000):
-            if deadline is not None and deadline.at_ms is not None:
+            if deadline is not None and deadline.armed:
                 raise PublishTimeoutError(len(records))
             await asyncio.sleep(0.01)
         raise AssertionError("the runner never set a shutdown deadline")
