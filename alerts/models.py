@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from producers.models import SCHEMA_VERSION, _WireModel
+from producers.models import SCHEMA_VERSION, WireModel
 
 DeliveryStatus = Literal["delivered", "dead_letter"]
 
@@ -21,7 +21,7 @@ def alert_key(rule_id: str, coin: str) -> bytes:
     return f"{rule_id}/{coin}".encode()
 
 
-class AlertMessage(_WireModel):
+class AlertMessage(WireModel):
     """Value of a ``coins_alerts`` message, keyed ``<rule id>/<coin>``."""
 
     schema_version: int = SCHEMA_VERSION
@@ -37,7 +37,7 @@ class AlertMessage(_WireModel):
     source: str
 
 
-class DeliveryMessage(_WireModel):
+class DeliveryMessage(WireModel):
     """Value of a ``coins_alerts_deliveries`` message: the outcome of one alert at one webhook."""
 
     schema_version: int = SCHEMA_VERSION
@@ -54,7 +54,7 @@ class DeliveryMessage(_WireModel):
     finished_at_ms: int
 
 
-class RuleState(_WireModel):
+class RuleState(WireModel):
     """Value of a ``coins_alerts_state`` record keyed ``state/<rule id>/<coin>``."""
 
     schema_version: int = SCHEMA_VERSION
@@ -66,7 +66,7 @@ class RuleState(_WireModel):
     last_event_ms: int | None
 
 
-class Checkpoint(_WireModel):
+class Checkpoint(WireModel):
     """Value of the ``progress`` record, written after every state record of its checkpoint:
     the next tick offset per partition, each partition's newest event time there, and the end
     of the alerts topic once every alert up to these ticks was acknowledged."""

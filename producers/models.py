@@ -69,14 +69,14 @@ class ApiHistoryPoint(_ApiModel):
     liquidity: Number | None = None
 
 
-class _WireModel(BaseModel):
+class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
 
 
-class CurrentMessage(_WireModel):
+class CurrentMessage(WireModel):
     """Value of a ``coins_current_full`` message (contracts/coins_current_full.json)."""
 
     schema_version: int = SCHEMA_VERSION
@@ -152,7 +152,7 @@ class CurrentMessage(_WireModel):
         )
 
 
-class HistoricalMessage(_WireModel):
+class HistoricalMessage(WireModel):
     """Value of a ``coins_historical`` message (contracts/coins_historical.json)."""
 
     schema_version: int = SCHEMA_VERSION
@@ -181,7 +181,7 @@ class HistoricalMessage(_WireModel):
         )
 
 
-class DeadLetterMessage(_WireModel):
+class DeadLetterMessage(WireModel):
     """Value of a ``coins_dead_letter`` message (contracts/coins_dead_letter.json)."""
 
     schema_version: int = SCHEMA_VERSION
@@ -193,7 +193,7 @@ class DeadLetterMessage(_WireModel):
     failed_at_ms: int
 
 
-class PendingDaysMessage(_WireModel):
+class PendingDaysMessage(WireModel):
     """Closes ``from_ms``..``through_ms`` (12:00 UTC, inclusive) still to fetch, and why."""
 
     from_ms: int
@@ -201,7 +201,7 @@ class PendingDaysMessage(_WireModel):
     reason: str
 
 
-class BackfillProgressMessage(_WireModel):
+class BackfillProgressMessage(WireModel):
     """Value of the compacted progress topic, keyed ``CODE/CURRENCY``: every point from the
     close before ``done_from_ms`` (exclusive) to the close ``done_through_ms`` (inclusive) is
     published and acknowledged on the history topic. Written only after that acknowledgement."""
@@ -222,7 +222,7 @@ class BackfillProgressMessage(_WireModel):
         return f"{code}/{currency}".encode()
 
 
-class RangeLengthMessage(_WireModel):
+class RangeLengthMessage(WireModel):
     """What the backfill learned about the API's history granularity, on the progress topic
     under ``range-length/<api>``: the longest range (days) whose answer kept every 12:00 UTC
     point, and the shortest that did not. It depends on the API only (its thinning rule), not
