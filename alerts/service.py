@@ -23,7 +23,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from alerts.live import Fired, LiveEvaluator, PairState, Tick
+from alerts.edges import PairState
+from alerts.live import Fired, LiveEvaluator, Tick
 from alerts.models import AlertMessage, Checkpoint, alert_id, alert_key
 from alerts.rules import RuleSet
 from alerts.scheduled import ScheduledEvaluator

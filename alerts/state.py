@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from alerts.live import PairState
+from alerts.edges import PairState
 from alerts.models import AlertMessage, Checkpoint, RuleState
 from alerts.rules import RuleSet
 from producers.kafka.connection import KafkaConnection

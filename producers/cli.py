@@ -109,6 +109,18 @@ def make_publisher(settings: Settings, clock: Clock | None = None) -> KafkaPubli
     )
 
 
+def stream_budget(settings: Settings, clock: Clock) -> CreditBudget:
+    """The stream's share of the daily credits, paced over the day."""
+    return CreditBudget(
+        clock=clock,
+        share=settings.stream_credit_share,
+        coins=len(settings.coins),
+        refresh_seconds=settings.credits_refresh_seconds,
+        min_interval_seconds=settings.stream_min_interval_seconds,
+        attempts_per_call=settings.retry_attempts,
+    )
+
+
 async def run_stream(
     settings: Settings,
     *,
@@ -146,14 +158,7 @@ async def run_stream(
                 source=demo, fixed_interval_seconds=settings.demo_interval_seconds
             )
             return await runner.run()
-        budget = CreditBudget(
-            clock=clock,
-            share=settings.stream_credit_share,
-            coins=len(settings.coins),
-            refresh_seconds=settings.credits_refresh_seconds,
-            min_interval_seconds=settings.stream_min_interval_seconds,
-            attempts_per_call=settings.retry_attempts,
-        )
+        budget = stream_budget(settings, clock)
         async with make_client(
             settings, settings.lcw_api_key, on_call=budget, transport=transport, clock=clock
         ) as client:
@@ -339,14 +344,7 @@ async def show_credits(
         settings, settings.lcw_api_key, clock=clock, transport=transport
     ) as client:
         credits = await client.credits()
-    budget = CreditBudget(
-        clock=clock,
-        share=settings.stream_credit_share,
-        coins=len(settings.coins),
-        refresh_seconds=settings.credits_refresh_seconds,
-        min_interval_seconds=settings.stream_min_interval_seconds,
-        attempts_per_call=settings.retry_attempts,
-    )
+    budget = stream_budget(settings, clock)
     budget.update(credits)
     print(f"credits left today: {credits.remaining} of {credits.limit} (reset 00:00 UTC)")
     print(

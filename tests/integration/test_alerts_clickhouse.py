@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from alerts.cli import run_alerts
-from alerts.live import PairState
+from alerts.edges import PairState
 from alerts.models import AlertMessage
 from alerts.rules import parse_rules
 from alerts.scheduled import ScheduledEvaluator
