@@ -2,4 +2,4 @@
 
 # The modules code outside this package imports (tests/unit/test_public_surface.py keeps
 # this exact); the rest is internal.
-__all__ = ["state"]
+__all__ = ["messages", "state"]

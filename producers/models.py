@@ -1,8 +1,10 @@
 """What the API sends and what goes on the wire.
 
-The wire shapes are fixed by ``contracts/*.json`` (golden tests compare against those files):
-lower-case snake_case, UTC epoch milliseconds in ``*_ms`` fields, float64 numbers, null for
-absent values.
+The wire models are the contracts: ``make contracts`` writes each topic's JSON Schema
+(``contracts/<topic>.schema.json``) from them, and golden tests compare their output with the
+example messages (``contracts/<topic>.example.json``): lower-case snake_case, UTC epoch
+milliseconds in ``*_ms`` fields, float64 numbers, null for absent values (the default of every
+nullable field, so a message is built from what is known).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ SCHEMA_VERSION = 1
 
 # Finite float64 values only: JSON has no NaN/Infinity and ClickHouse would reject them.
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+# Counts fit ClickHouse's UInt32; a larger one from the API is malformed and dead-lettered.
+Count = Annotated[int, Field(ge=0, le=4_294_967_295)]
+# Bumped on any incompatible change of a message; ClickHouse stores it as UInt16.
+SchemaVersion = Annotated[int, Field(ge=1, le=65_535)]
 
 
 class _ApiModel(BaseModel):
@@ -70,47 +75,52 @@ class ApiHistoryPoint(_ApiModel):
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A message value on a topic: unknown fields are refused, and the JSON Schema lists every
+    field as required because ``to_json_bytes`` always writes every field (null included)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
 
 
 class CurrentMessage(WireModel):
-    """Value of a ``coins_current_full`` message (contracts/coins_current_full.json)."""
+    """Value of a ``coins_current_full`` message (contracts/coins_current_full.schema.json)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
     code: str
     currency: str
     timestamp_ms: int
     rate: float
-    volume: float | None
-    cap: float | None
-    liquidity: float | None
-    delta_hour: float | None
-    delta_day: float | None
-    delta_week: float | None
-    delta_month: float | None
-    delta_quarter: float | None
-    delta_year: float | None
-    name: str | None
-    symbol: str | None
-    rank: int | None
-    age: int | None
-    color: str | None
-    png32: str | None
-    png64: str | None
-    webp32: str | None
-    webp64: str | None
-    exchanges: int | None
-    markets: int | None
-    pairs: int | None
-    all_time_high_usd: float | None
-    circulating_supply: float | None
-    total_supply: float | None
-    max_supply: float | None
-    categories: list[str] | None
+    volume: float | None = None
+    cap: float | None = None
+    liquidity: float | None = None
+    delta_hour: float | None = None
+    delta_day: float | None = None
+    delta_week: float | None = None
+    delta_month: float | None = None
+    delta_quarter: float | None = None
+    delta_year: float | None = None
+    name: str | None = None
+    symbol: str | None = None
+    rank: Count | None = None
+    age: Count | None = None
+    color: str | None = None
+    png32: str | None = None
+    png64: str | None = None
+    webp32: str | None = None
+    webp64: str | None = None
+    exchanges: Count | None = None
+    markets: Count | None = None
+    pairs: Count | None = None
+    all_time_high_usd: float | None = None
+    circulating_supply: float | None = None
+    total_supply: float | None = None
+    max_supply: float | None = None
+    categories: list[str] | None = None
 
     @classmethod
     def from_api(
@@ -153,17 +163,17 @@ class CurrentMessage(WireModel):
 
 
 class HistoricalMessage(WireModel):
-    """Value of a ``coins_historical`` message (contracts/coins_historical.json)."""
+    """Value of a ``coins_historical`` message (contracts/coins_historical.schema.json)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
     code: str
     currency: str
     timestamp_ms: int
     rate: float
-    volume: float | None
-    cap: float | None
-    liquidity: float | None
+    volume: float | None = None
+    cap: float | None = None
+    liquidity: float | None = None
 
     @classmethod
     def from_api(
@@ -182,9 +192,9 @@ class HistoricalMessage(WireModel):
 
 
 class DeadLetterMessage(WireModel):
-    """Value of a ``coins_dead_letter`` message (contracts/coins_dead_letter.json)."""
+    """Value of a ``coins_dead_letter`` message (contracts/coins_dead_letter.schema.json)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
     intended_topic: str
     code: str
@@ -206,7 +216,7 @@ class BackfillProgressMessage(WireModel):
     close before ``done_from_ms`` (exclusive) to the close ``done_through_ms`` (inclusive) is
     published and acknowledged on the history topic. Written only after that acknowledgement."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     code: str
     currency: str
     done_from_ms: int
@@ -228,7 +238,7 @@ class RangeLengthMessage(WireModel):
     point, and the shortest that did not. It depends on the API only (its thinning rule), not
     on the coin or the currency, so every run and coin against that API shares it."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     api: str
     good_days: int
     bad_days: int | None = None
