@@ -84,7 +84,7 @@ def publish_messages(engine: Any, topic: str, query: str, batch: int = 1_000) ->
     """Publish the texts ``query`` selects (columns key, message) to ``topic`` with the producers'
     publisher (``KafkaPublisher``, shipped options, acks=all); return seconds, acknowledgements
     included. A Kafka table in JSONAsString cannot write (the format has no output side)."""
-    publisher_module = importlib.import_module("producers.publisher")
+    publisher_module = importlib.import_module("producers.kafka.publisher")
     rows = engine.client.query(query).result_rows
     records = [
         publisher_module.Record(topic, str(key).encode(), str(message).encode())
