@@ -53,10 +53,11 @@ _SNAPSHOT = re.compile(r"crypto\.(\w+)_snapshot\b")
 
 def raw_equivalent(sql: str, bodies: dict[str, str]) -> str:
     """The query with each rollup aggregated from raw ticks and each snapshot recomputed."""
-    sql = sql.replace("crypto.rollup_ohlc_minute", RAW_MINUTE)
-    sql = sql.replace("crypto.rollup_ohlc_day", RAW_DAY)
-    sql = _SNAPSHOT.sub(lambda m: f"crypto.{m.group(1)}", sql)
-    return str(expand(sql, bodies))
+    sql = str(expand(_SNAPSHOT.sub(lambda m: f"crypto.{m.group(1)}", sql), bodies))
+    # after the expansion, so the rollups a view reads are replaced too
+    return sql.replace("crypto.rollup_ohlc_minute", RAW_MINUTE).replace(
+        "crypto.rollup_ohlc_day", RAW_DAY
+    )
 
 
 def main() -> None:

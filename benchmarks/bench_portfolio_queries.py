@@ -23,7 +23,9 @@ from bench_clickhouse_queries import expand, raw_bodies, row_count, run_query, v
 from clickhouse_bench_data import (
     COINS,
     SPACING_MS,
-    load_through_pipeline,
+    INIT_DIR,
+    SERVER_PROFILE_SETTINGS,
+    load_ticks,
     median_seconds,
     open_engine,
     refresh_every_snapshot,
@@ -48,13 +50,23 @@ CARDS = {
 
 def load_transactions(client: Any, count: int, ticks: int, end_ms: int) -> None:
     """``count`` transactions: per portfolio and coin, a buy then a sale of a third of it, in
-    turns, so no sale exceeds the holding (the file would be refused otherwise)."""
+    turns, so no sale exceeds the holding (the file would be refused otherwise). They are
+    converted by mv_portfolio_transactions's own SELECT into crypto.portfolio_transactions, as
+    the ticks are by load_ticks (an INSERT into the Kafka table would go to the broker)."""
+    view = (INIT_DIR / "240_mv_portfolio_transactions.sql").read_text()
+    conversion = view[view.index("SELECT") :].rstrip().rstrip(";")
+    wire = "crypto.bench_transactions_wire"
+    client.command(f"CREATE TABLE {wire} AS crypto.kafka_portfolio_transactions ENGINE = Memory")
+    client.command(
+        f"ALTER TABLE {wire} ADD COLUMN _error String, ADD COLUMN _partition UInt64, "
+        "ADD COLUMN _offset UInt64"
+    )
     first_ms = end_ms - (ticks // len(COINS)) * SPACING_MS + 2 * 86_400_000
     span_ms = end_ms - first_ms - 86_400_000
     step_ms = span_ms // (count // (PORTFOLIOS * len(COINS)) + 1)
     client.command(
         f"""
-INSERT INTO crypto.kafka_portfolio_transactions
+INSERT INTO {wire}
 SELECT
     1 AS schema_version,
     concat('bench-', toString(n % {PORTFOLIOS})) AS portfolio,
@@ -68,11 +80,16 @@ SELECT
     n % 5 AS fee,
     0 AS deleted,
     1 AS version_ms,
-    '' AS _topic, toString(n) AS _key, toUInt64(n) AS _offset, toUInt64(0) AS _partition,
-    NULL AS _timestamp, NULL AS _timestamp_ms, '' AS _error, '' AS _raw_message
+    '' AS _error, toUInt64(0) AS _partition, toUInt64(n) AS _offset
 FROM (SELECT number AS n FROM numbers({count}))
 """
     )
+    client.command(
+        "INSERT INTO crypto.portfolio_transactions "
+        + conversion.replace("crypto.kafka_portfolio_transactions", wire)
+        + f" SETTINGS {SERVER_PROFILE_SETTINGS}"
+    )
+    client.command(f"DROP TABLE {wire}")
 
 
 def main() -> None:
@@ -84,7 +101,7 @@ def main() -> None:
 
     client = open_engine()
     end_ms = int(time.time() * 1000)
-    load_seconds = load_through_pipeline(client, args.ticks, end_ms)
+    load_seconds = load_ticks(client, args.ticks, end_ms)
     load_transactions(client, args.transactions, args.ticks, end_ms)
     stored = client.query("SELECT count() FROM crypto.portfolio_transactions").result_rows[0][0]
     assert stored == args.transactions, f"{stored} transactions stored"
