@@ -22,9 +22,9 @@ from typing import Any
 from bench_clickhouse_queries import expand, raw_bodies, row_count, run_query, view_bodies
 from clickhouse_bench_data import (
     COINS,
-    SPACING_MS,
     INIT_DIR,
     SERVER_PROFILE_SETTINGS,
+    SPACING_MS,
     load_ticks,
     median_seconds,
     open_engine,

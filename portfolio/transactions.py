@@ -3,9 +3,9 @@
 Every problem is reported with its position in the file (line and column, 1-based) and a
 reason, and the whole file is refused: publishing half a portfolio would show wrong figures.
 Rules beyond the schema: ids unique within a portfolio, a time ClickHouse stores (the ingest
-rule of clickhouse/init/001: 2009-01-03 <= time < 2100-01-01 UTC) and not in the future, and no sale or
-transfer out of more coins than the portfolio holds at that moment (transactions in time
-order; at the same instant, in order of id, as the average-cost ledger in ClickHouse).
+rule of clickhouse/init/001: 2009-01-03 <= time < 2100-01-01 UTC) and not in the future, and
+no sale or transfer out of more coins than the portfolio holds at that moment (transactions in
+time order; at the same instant, in order of id, as the average-cost ledger in ClickHouse).
 """
 
 from __future__ import annotations
