@@ -30,11 +30,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, ensure_topics, topic_partitions
 from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_async
-from producers.topics import TopicSpec, ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INIT_DIR = REPO_ROOT / "clickhouse" / "init"
@@ -321,19 +321,11 @@ async def end_offsets(
     """The next offset of every partition of ``topic``; an unknown topic is an error."""
 
     async def fetch() -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(**connection.client_options())
-        await admin.start()
-        try:
-            (description,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        code = description.get("error_code", 0)
-        if code:
-            # the protocol's own class for the code: retriable for e.g. LEADER_NOT_AVAILABLE
-            raise for_code(code)(f"describe topic {topic!r}")
-        partitions = [TopicPartition(topic, int(p["partition"])) for p in description["partitions"]]
-        if not partitions:
-            raise LookupError(f"topic {topic!r} has no partitions")
+        found = await topic_partitions(connection, topic)
+        if not found:
+            # retriable: the topic may be on its way (created by another process)
+            raise UnknownTopicOrPartitionError(f"topic {topic!r} does not exist")
+        partitions = [TopicPartition(topic, partition) for partition in found]
         consumer = AIOKafkaConsumer(**connection.client_options(), enable_auto_commit=False)
         await consumer.start()
         try:

@@ -28,11 +28,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, topic_partitions
 from producers.logs import console_script, hide_secrets, secret_values
 from producers.retry import Deadline
 from producers.settings import Settings
-from producers.topics import TopicSpec, topic_partitions
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.ksqldb_client import KsqlClient, KsqlError
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
@@ -140,8 +140,16 @@ async def _topic_stats(
         await consumer.stop()
 
 
-def _age(newest: float | None) -> str:
-    return "no message" if newest is None else f"newest {max(0.0, time.time() - newest):.0f} s ago"
+def _row(
+    hop: str, name: str, problem: bool, figure: str, fix: str, bad: Status = Status.FAIL
+) -> Check:
+    """One row: ``bad`` with its fix when there is a problem, ok (and no fix) otherwise."""
+    return Check(hop, name, bad if problem else Status.OK, figure, fix if problem else "")
+
+
+def _seconds_since(newest: float | None) -> float | None:
+    """Age of a message timestamp (seconds since the epoch); None stays None."""
+    return None if newest is None else max(0.0, time.time() - newest)
 
 
 def kafka_checks(
@@ -171,42 +179,37 @@ def kafka_checks(
         if partitions.get(s.name) != s.partitions
     ]
     checks.append(
-        Check(
+        _row(
             hop,
             "topics and partitions",
-            Status.FAIL if wrong else Status.OK,
+            bool(wrong),
             "; ".join(wrong) if wrong else f"{len(specs)}/{len(specs)} topics as declared",
             "create them: `docker compose up topics` (coins-topics); a topic with other partitions "
-            "must be deleted first (ksqlDB refuses it)"
-            if wrong
-            else "",
+            "must be deleted first (ksqlDB refuses it)",
         )
     )
     _, newest = asyncio.run(_topic_stats(connection, settings.topic_current, verify.timeout_s))
-    fresh = newest is not None and time.time() - newest <= verify.live_max_age_s
     checks.append(
-        Check(
+        _freshness(
             hop,
             f"live topic {settings.topic_current}",
-            Status.OK if fresh else Status.FAIL,
-            _age(newest),
-            ""
-            if fresh
-            else "the producer publishes nothing: `docker compose logs producer` "
+            _seconds_since(newest),
+            verify.live_max_age_s,
+            "the producer publishes nothing: `docker compose logs producer` "
             "(API key, credits, Kafka)",
+            empty="no message",
         )
     )
     dead, _ = asyncio.run(_topic_stats(connection, settings.topic_dead_letter, verify.timeout_s))
     checks.append(
-        Check(
+        _row(
             hop,
             f"dead letters {settings.topic_dead_letter}",
-            Status.WARN if dead else Status.OK,
+            bool(dead),
             f"{dead} messages",
             "malformed API answers were set aside with their raw content: read them with "
-            f"kafka-console-consumer --topic {settings.topic_dead_letter}"
-            if dead
-            else "",
+            f"kafka-console-consumer --topic {settings.topic_dead_letter}",
+            bad=Status.WARN,
         )
     )
     return checks
@@ -239,12 +242,12 @@ def ksqldb_checks(
     is_healthy = body.get("isHealthy") if isinstance(body, dict) else None
     healthy = status_code == 200 and is_healthy is True
     checks = [
-        Check(
+        _row(
             hop,
             "server healthy",
-            Status.OK if healthy else Status.FAIL,
+            not healthy,
             f"HTTP {status_code}, isHealthy={is_healthy}",
-            "" if healthy else fix_down,
+            fix_down,
         )
     ]
     if not healthy:
@@ -260,33 +263,28 @@ def ksqldb_checks(
         if states != ["RUNNING"]:
             problems.append(f"{name}: {', '.join(states) or 'no query'}")
     checks.append(
-        Check(
+        _row(
             hop,
             "persistent queries RUNNING",
-            Status.FAIL if problems else Status.OK,
+            bool(problems),
             "; ".join(problems) if problems else f"{len(expected)}/{len(expected)} RUNNING",
             "`docker compose logs ksqldb-init` names the failing statement; `make ksql-apply` "
-            "re-applies (REPLACE=NAME after an edit)"
-            if problems
-            else "",
+            "re-applies (REPLACE=NAME after an edit)",
         )
     )
     for statement in statements:
         topic = statement.sink_topic
         if topic is None:
             continue
-        newest = newest_message(topic)
-        fresh = newest is not None and time.time() - newest <= verify.ksql_max_age_s
         checks.append(
-            Check(
+            _freshness(
                 hop,
                 f"output topic {topic} advancing",
-                Status.OK if fresh else Status.FAIL,
-                _age(newest),
-                ""
-                if fresh
-                else "the query writes nothing: are live ticks arriving (Kafka row "
+                _seconds_since(newest_message(topic)),
+                verify.ksql_max_age_s,
+                "the query writes nothing: are live ticks arriving (Kafka row "
                 "above)? `SHOW QUERIES;` / `EXPLAIN <id>;` on ksqlDB",
+                empty="no message",
             )
         )
     return checks
@@ -307,17 +305,13 @@ def _newest_age_seconds(client: Any, table: str, column: str) -> Any:
     )
 
 
-def _freshness(hop: str, name: str, age: Any, max_age: float, fix: str) -> Check:
+def _freshness(
+    hop: str, name: str, age: Any, max_age: float, fix: str, *, empty: str = "no rows"
+) -> Check:
+    """Fails when the newest item is older than ``max_age`` seconds, or there is none."""
     if age is None:
-        return Check(hop, name, Status.FAIL, "no rows", fix)
-    ok = float(age) <= max_age
-    return Check(
-        hop,
-        name,
-        Status.OK if ok else Status.FAIL,
-        f"newest {float(age):.0f} s ago",
-        "" if ok else fix,
-    )
+        return Check(hop, name, Status.FAIL, empty, fix)
+    return _row(hop, name, float(age) > max_age, f"newest {float(age):.0f} s ago", fix)
 
 
 def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
@@ -342,17 +336,15 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
     failing = [f"{t}: {by_table[t][1][:200]}" for t in tables if by_table.get(t, (0, ""))[1]]
     problems = [f"{t}: no active consumer" for t in idle] + failing
     checks.append(
-        Check(
+        _row(
             hop,
             "Kafka tables consuming",
-            Status.FAIL if problems or not tables else Status.OK,
+            bool(problems) or not tables,
             "; ".join(problems)
             if problems
             else f"{len(tables)}/{len(tables)} consuming, no recent exception",
             "SELECT * FROM system.kafka_consumers FORMAT Vertical; a missing topic is created by "
-            "`docker compose up topics`, then `docker compose restart clickhouse`"
-            if problems or not tables
-            else "",
+            "`docker compose up topics`, then `docker compose restart clickhouse`",
         )
     )
     checks.append(
@@ -394,14 +386,13 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
         or 0
     )
     checks.append(
-        Check(
+        _row(
             hop,
             "ingest_errors last hour",
-            Status.WARN if errors else Status.OK,
+            bool(errors),
             f"{errors} rejected messages",
-            "SELECT * FROM crypto.ingestion_errors_by_topic (raw content in crypto.ingest_errors)"
-            if errors
-            else "",
+            "SELECT * FROM crypto.ingestion_errors_by_topic (raw content in crypto.ingest_errors)",
+            bad=Status.WARN,
         )
     )
     refreshes = client.query(
@@ -414,16 +405,14 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
         if age is None or float(age) > verify.snapshot_max_age_s or exception
     ]
     checks.append(
-        Check(
+        _row(
             hop,
             "snapshots refreshed",
-            Status.FAIL if stale or not refreshes else Status.OK,
+            bool(stale) or not refreshes,
             "; ".join(stale)
             if stale
             else f"{len(refreshes)}/{len(refreshes)} within {verify.snapshot_max_age_s:.0f} s",
-            "SELECT * FROM system.view_refreshes WHERE database = 'crypto' FORMAT Vertical"
-            if stale or not refreshes
-            else "",
+            "SELECT * FROM system.view_refreshes WHERE database = 'crypto' FORMAT Vertical",
         )
     )
     return checks
@@ -448,12 +437,12 @@ def metabase_checks(
     hop = "Metabase"
     status = client.probe("/api/health")
     checks = [
-        Check(
+        _row(
             hop,
             "healthy",
-            Status.OK if status == 200 else Status.FAIL,
+            status != 200,
             f"GET /api/health -> {status}",
-            "" if status == 200 else "`docker compose logs metabase`; the first boot takes minutes",
+            "`docker compose logs metabase`; the first boot takes minutes",
         )
     ]
     if status != 200:
@@ -470,28 +459,25 @@ def metabase_checks(
         )
         sync = None if database is None else database.get("initial_sync_status")
         checks.append(
-            Check(
+            _row(
                 hop,
                 f"connection {settings.database_name!r} synced",
-                Status.OK if sync == "complete" else Status.FAIL,
+                sync != "complete",
                 "missing" if database is None else f"initial_sync_status={sync}",
-                ""
-                if sync == "complete"
-                else "`docker compose logs metabase-provision`; rerun it "
-                "with `make metabase-provision`",
+                "`docker compose logs metabase-provision`; rerun it with `make metabase-provision`",
             )
         )
         cards, dashboards = _managed_items(client, definitions)
         missing = [d.name for d in definitions.dashboards if d.name not in dashboards]
         checks.append(
-            Check(
+            _row(
                 hop,
                 "dashboards exist",
-                Status.FAIL if missing else Status.OK,
+                bool(missing),
                 f"missing: {', '.join(missing)}"
                 if missing
                 else f"{len(dashboards)}/{len(definitions.dashboards)}",
-                "`make metabase-provision`" if missing else "",
+                "`make metabase-provision`",
             )
         )
         checks.append(_card_check(client, definitions, cards))
@@ -534,15 +520,13 @@ def _card_check(client: MetabaseClient, definitions: Definitions, cards: dict[st
         elif not (result.get("data") or {}).get("rows"):
             failures.append(f"{question.name}: no rows")
     total = len(definitions.questions)
-    return Check(
+    return _row(
         "Metabase",
         "every card runs and returns rows",
-        Status.FAIL if failures else Status.OK,
+        bool(failures),
         "; ".join(failures) if failures else f"{total}/{total} cards",
         "a card without rows reads a stage that is empty (see the rows above: ksqlDB cards need "
-        "ksqlDB); a failing one shows ClickHouse's error: open it in Metabase"
-        if failures
-        else "",
+        "ksqlDB); a failing one shows ClickHouse's error: open it in Metabase",
     )
 
 

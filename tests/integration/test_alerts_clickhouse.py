@@ -15,14 +15,14 @@ import pytest
 from pydantic import SecretStr
 
 from alerts.cli import run_alerts
-from alerts.live import PairState
+from alerts.edges import PairState
 from alerts.models import AlertMessage
 from alerts.rules import parse_rules
 from alerts.scheduled import ScheduledEvaluator
 from alerts.settings import AlertSettings, WebhookConfig
 from producers.clock import noon_ms
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from producers.settings import Settings
 from tests.support.alert_ticks import (
     BASES,
@@ -140,7 +140,7 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
 
 
 async def _exists(bootstrap: str, topic: str) -> bool:
-    from producers.topics import topic_partitions
+    from producers.kafka.topics import topic_partitions
 
     return bool(await topic_partitions(KafkaConnection(bootstrap_servers=bootstrap), topic))
 

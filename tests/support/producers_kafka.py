@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from producers.kafka_config import KafkaConnection
-from producers.topics import topic_partitions
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions
 
 
 @dataclass(frozen=True)

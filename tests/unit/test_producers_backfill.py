@@ -13,18 +13,20 @@ import httpx
 import pytest
 
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
-from producers.clock import HOUR_MS, VirtualClock, noon_ms
-from producers.history_sources import DemoHistory, LiveCoinWatchHistory
+from producers.clock import HOUR_MS, noon_ms
+from producers.kafka.publisher import PublishTimeoutError, Record
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress, derive_progress
-from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
 from producers.retry import Deadline, RetryPolicy
+from producers.sources.history import DemoHistory, LiveCoinWatchHistory
 from tests.support.contract_schema import assert_matches_contract
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
     hourly_granularity,
 )
+from tests.support.memory_publisher import MemoryPublisher
+from tests.support.virtual_clock import VirtualClock
 
 TOPICS = BackfillTopics(history="hist", progress="progress", dead_letter="dlq")
 NOW = noon_ms(dt.date(2026, 1, 1)) + 6 * HOUR_MS

@@ -13,15 +13,17 @@ import httpx
 import pytest
 
 from producers.budget import CreditBudget
-from producers.clock import DAY_MS, HOUR_MS, VirtualClock
-from producers.demo import DemoSource
+from producers.clock import DAY_MS, HOUR_MS
 from producers.errors import AuthenticationError, RequestRejectedError
-from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
+from producers.kafka.publisher import PublishTimeoutError, Record
 from producers.retry import Deadline, RetryPolicy
-from producers.sources import LiveCoinWatchSource
+from producers.sources.current import LiveCoinWatchSource
+from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from tests.support.contract_schema import assert_matches_contract
 from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
+from tests.support.memory_publisher import MemoryPublisher
+from tests.support.virtual_clock import VirtualClock
 
 TOPICS = StreamTopics(current="current", dead_letter="dlq")
 COINS = ["BTC", "ETH", "SOL"]

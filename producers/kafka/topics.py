@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import for_code
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,16 +99,24 @@ async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec])
 
 
 async def topic_partitions(connection: KafkaConnection, topic: str) -> list[int]:
-    """The partition ids of ``topic``; empty when it does not exist."""
+    """The partition ids of ``topic``; empty when it does not exist, which it never creates.
+
+    The topic is looked up in the topic list first: describing a missing topic by name asks a
+    broker that has ``auto.create.topics.enable`` to create it (aiokafka's admin sends Metadata
+    v4+ with ``allow_auto_topic_creation`` true, aiokafka/protocol/metadata.py). Another error
+    raises the protocol's own class for its code (retriable for e.g. LEADER_NOT_AVAILABLE).
+    """
     admin = AIOKafkaAdminClient(**connection.client_options())
     await admin.start()
     try:
+        if topic not in set(await admin.list_topics()):
+            return []
         (description,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
     code = description.get("error_code", 0)
-    if code == UNKNOWN_TOPIC:
+    if code == UNKNOWN_TOPIC:  # deleted between the two requests
         return []
     if code:
-        raise RuntimeError(f"cannot describe topic {topic}: error {code}")
+        raise for_code(code)(f"describe topic {topic!r}")
     return sorted(int(p["partition"]) for p in description.get("partitions", []))

@@ -15,11 +15,11 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions
 from producers.logs import console_script, hide_secrets
 from producers.settings import Settings
 
@@ -38,7 +38,7 @@ async def newest_record_is_recent(
     connection: KafkaConnection, topic: str, max_age_ms: int, now_ms: int
 ) -> bool:
     """True when some partition of ``topic`` holds a record stamped at or after now - max age."""
-    partitions = await _partitions(connection, topic)
+    partitions = await topic_partitions(connection, topic)
     if not partitions:
         return False
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **connection.client_options())
@@ -51,24 +51,6 @@ async def newest_record_is_recent(
         return any(offset is not None for offset in found.values())
     finally:
         await consumer.stop()
-
-
-async def _partitions(connection: KafkaConnection, topic: str) -> list[int]:
-    """Partition ids of ``topic``; none when it does not exist (it is never created here)."""
-    admin = AIOKafkaAdminClient(**connection.client_options())
-    await admin.start()
-    try:
-        if topic not in set(await admin.list_topics()):
-            return []
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return [
-        int(partition["partition"])
-        for entry in described
-        if entry.get("topic") == topic
-        for partition in entry.get("partitions", [])
-    ]
 
 
 @console_script
