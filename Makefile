@@ -80,7 +80,7 @@ verify: $(INSTALLED) ## Prove the running stack hop by hop: Kafka, ksqlDB, Click
 	COINS_KAFKA_BOOTSTRAP_SERVERS="localhost:$${KAFKA_HOST_PORT:-9094}" \
 	KSQLDB_URL="http://localhost:$${KSQLDB_HOST_PORT:-8088}" \
 	METABASE_URL="http://localhost:$${METABASE_HOST_PORT:-3000}" \
-	VERIFY_CLICKHOUSE_PORT="$${CLICKHOUSE_HTTP_HOST_PORT:-8123}" \
+	COINS_CLICKHOUSE_URL="$${COINS_CLICKHOUSE_URL:-http://admin:$${CLICKHOUSE_ADMIN_PASSWORD:-admin-local-only}@localhost:$${CLICKHOUSE_HTTP_HOST_PORT:-8123}}" \
 	$(BIN)/coins-verify $(VERIFY_ARGS)
 
 down: ## Stop the stack (keeps the data volumes)

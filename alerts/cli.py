@@ -40,11 +40,12 @@ def load_checked_rules(alert_settings: AlertSettings) -> RuleSet:
 
 
 def clickhouse_client(alert_settings: AlertSettings) -> Any | None:
-    if alert_settings.clickhouse_url is None:
+    dsn = alert_settings.clickhouse_dsn()
+    if dsn is None:
         return None
     import clickhouse_connect
 
-    return clickhouse_connect.get_client(dsn=alert_settings.clickhouse_url.get_secret_value())
+    return clickhouse_connect.get_client(dsn=dsn)
 
 
 async def run_alerts(

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from producers.env_settings import ClickHouseConnectionSettings
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 WEBHOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -62,17 +64,12 @@ class WebhookConfig(BaseModel):
         return values
 
 
-class AlertSettings(BaseSettings):
-    """Alert service configuration. Every field maps to ``COINS_ALERTS_<FIELD IN UPPER CASE>``."""
+class AlertSettings(ClickHouseConnectionSettings):
+    """Alert service configuration. Every field maps to ``COINS_ALERTS_<FIELD IN UPPER CASE>``,
+    but the ClickHouse server of the indicator and pipeline rules: ``COINS_CLICKHOUSE_URL``
+    (absent = those rules are not evaluated, said at start)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COINS_ALERTS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        hide_input_in_errors=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="COINS_ALERTS_")
 
     rules_file: Path = DEFAULT_RULES_FILE
     # A JSON list: [{"name": "ops", "kind": "slack", "url": "https://hooks.slack.com/..."}]
@@ -94,12 +91,6 @@ class AlertSettings(BaseSettings):
     fetch_max_wait_ms: int = Field(default=100, ge=1)
     warmup_margin_seconds: float = Field(default=120.0, ge=0)
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
-
-    clickhouse_url: SecretStr | None = Field(
-        default=None,
-        description="clickhouse-connect DSN for the indicator and pipeline rules; "
-        "absent = those rules are not evaluated (said at start)",
-    )
 
     delivery_attempts: int = Field(default=8, ge=1, le=50)
     delivery_initial_seconds: float = Field(default=1.0, ge=0)

@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka.helpers import create_ssl_context
 from pydantic import SecretStr
 
-from producers.settings import Settings
+from producers.env_settings import KafkaConnectionSettings
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class KafkaConnection:
     sasl_password: SecretStr | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KafkaConnection:
+    def from_settings(cls, settings: KafkaConnectionSettings) -> KafkaConnection:
         return cls(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             security_protocol=settings.kafka_security_protocol,

@@ -12,12 +12,12 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from producers.env_settings import KafkaConnectionSettings
 
 DEFAULT_COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
 
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 # Only codecs aiokafka can use without optional native packages are offered by default.
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -27,18 +27,11 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 MONTH_MS = 30 * 24 * 3600 * 1000
 
 
-class Settings(BaseSettings):
-    """Producer configuration. Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>``."""
+class Settings(KafkaConnectionSettings):
+    """Producer configuration. Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>``; the
+    Kafka connection (``COINS_KAFKA_*``) is ``KafkaConnectionSettings``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COINS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        # Errors must never echo a value: some of them are secrets.
-        hide_input_in_errors=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="COINS_")
 
     # --- LiveCoinWatch -------------------------------------------------------------------
     lcw_api_key: SecretStr | None = Field(
@@ -71,11 +64,6 @@ class Settings(BaseSettings):
     demo_seed: int | None = None
 
     # --- Kafka ---------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = "localhost:9092"
-    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
-    kafka_sasl_mechanism: SaslMechanism | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
     kafka_compression: Compression = "gzip"
     kafka_linger_ms: int = Field(default=20, ge=0)
     kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -167,21 +155,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.kafka_security_protocol.startswith("SASL"):
-            missing = [
-                name
-                for name, value in (
-                    ("COINS_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
-                    ("COINS_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
-                    ("COINS_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
-                )
-                if value is None
-            ]
-            if missing:
-                raise ValueError(
-                    f"COINS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                    + ", ".join(missing)
-                )
         if self.retry_max_seconds < self.retry_initial_seconds:
             raise ValueError("COINS_RETRY_MAX_SECONDS must be >= COINS_RETRY_INITIAL_SECONDS")
         if self.backfill_max_span_days < self.backfill_initial_span_days:

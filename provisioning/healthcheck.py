@@ -15,14 +15,16 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import KafkaConnectionSettings
 from producers.kafka_config import KafkaConnection
-from producers.settings import Settings
 
 
-class HealthcheckSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_", extra="ignore")
+class HealthcheckSettings(KafkaConnectionSettings):
+    """``HEALTHCHECK_*``, and the producers' Kafka connection (``COINS_KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_")
 
     topic: str = Field(default="coins_current_full", description="topic that must stay fresh")
     max_age_seconds: float = Field(
@@ -70,7 +72,7 @@ async def _partitions(connection: KafkaConnection, topic: str) -> list[int]:
 
 def main() -> int:
     settings = HealthcheckSettings()
-    connection = KafkaConnection.from_settings(Settings())
+    connection = KafkaConnection.from_settings(settings)
     check = newest_record_is_recent(
         connection,
         settings.topic,

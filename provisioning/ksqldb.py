@@ -31,8 +31,9 @@ from pathlib import Path
 
 import httpx
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import EnvSettings
 from provisioning.ksqldb_client import (
     Deadline,
     KsqlClient,
@@ -65,16 +66,19 @@ class KsqlQueryNotRunningError(KsqlError):
     """A persistent query is missing or not RUNNING after the statements were applied."""
 
 
-class KsqlApplierSettings(BaseSettings):
+class KsqlApplierSettings(EnvSettings):
     """Environment (``KSQLDB_*``) or ``.env`` settings of the applier."""
 
-    model_config = SettingsConfigDict(env_prefix="KSQLDB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KSQLDB_")
 
-    url: str = Field(default="http://localhost:8088", description="ksqlDB REST endpoint")
+    url: str = Field(
+        default="http://localhost:8088",
+        description="ksqlDB REST endpoint; the default is the stack's port on this machine.",
+    )
     statements_dir: Path = Field(default=Path("ksqldb"), description="folder of *.sql files")
-    timeout_s: float = Field(default=300.0, gt=0, description="deadline for the whole run")
-    request_timeout_s: float = Field(default=30.0, gt=0, description="one HTTP request")
-    query_running_timeout_s: float = Field(
+    timeout_seconds: float = Field(default=300.0, gt=0, description="deadline for the whole run")
+    request_timeout_seconds: float = Field(default=30.0, gt=0, description="one HTTP request")
+    query_running_timeout_seconds: float = Field(
         default=60.0, gt=0, description="how long the persistent queries may take to be RUNNING"
     )
     username: str | None = Field(default=None, description="basic auth (managed ksqlDB)")
@@ -304,7 +308,7 @@ def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
     return httpx.Client(
         base_url=settings.url,
         auth=auth,
-        timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0),
+        timeout=httpx.Timeout(settings.request_timeout_seconds, connect=5.0),
     )
 
 
@@ -316,7 +320,8 @@ def run(
     client_factory: Callable[[httpx.Client], KsqlClient] = KsqlClient,
     sleep: Callable[[float], None] | None = None,
 ) -> list[Applied]:
-    """Load the files, apply them within ``settings.timeout_s``, then check the queries run."""
+    """Load the files, apply them within ``settings.timeout_seconds``, then check that the
+    queries run."""
     statements = load_statements(settings.statements_dir)
     LOG.info(
         "applying %d statements from %s to %s",
@@ -327,12 +332,12 @@ def run(
     with (http_factory or build_http_client)(settings) as http:
         client = client_factory(http)
         applied = apply_statements(
-            client, statements, Deadline.after(settings.timeout_s), replace=replace
+            client, statements, Deadline.after(settings.timeout_seconds), replace=replace
         )
         running = check_queries_running(
             client,
             statements,
-            Deadline.after(settings.query_running_timeout_s),
+            Deadline.after(settings.query_running_timeout_seconds),
             sleep=sleep or time.sleep,
         )
     for query in running:
@@ -347,7 +352,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--url", help="ksqlDB REST endpoint (env KSQLDB_URL)")
     parser.add_argument("--dir", type=Path, help="statements folder (env KSQLDB_STATEMENTS_DIR)")
-    parser.add_argument("--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_S)")
+    parser.add_argument(
+        "--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_SECONDS)"
+    )
     parser.add_argument(
         "--replace",
         action="append",
@@ -380,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dir:
         overrides["statements_dir"] = args.dir
     if args.timeout:
-        overrides["timeout_s"] = args.timeout
+        overrides["timeout_seconds"] = args.timeout
     clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ the ksqlDB-fed ones downstream, and the rest still proves itself.
 
 Every endpoint defaults to the compose stack as seen from the host (``localhost`` ports of
 compose.yaml) and is read from the same settings the services use: ``COINS_KAFKA_*`` (producers),
-``KSQLDB_URL`` (applier), ``METABASE_*`` (provisioner), and ``VERIFY_CLICKHOUSE_*`` here.
+``KSQLDB_*`` (applier), ``METABASE_*`` (provisioner), ``COINS_CLICKHOUSE_URL``, and the
+thresholds ``VERIFY_*`` here.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import STACK_CLICKHOUSE_URL, ClickHouseConnectionSettings
 from producers.kafka_config import KafkaConnection
 from producers.settings import Settings
 from producers.topics import TopicSpec, topic_partitions
@@ -59,31 +60,22 @@ class Check:
     fix: str = ""
 
 
-class VerifySettings(BaseSettings):
-    """Thresholds and the ClickHouse endpoint (``VERIFY_*``; the password also from
-    ``CLICKHOUSE_ADMIN_PASSWORD``, the variable compose gives ClickHouse)."""
+class VerifySettings(ClickHouseConnectionSettings):
+    """Thresholds (``VERIFY_*``) and the ClickHouse server (``COINS_CLICKHOUSE_URL``, default
+    the stack's administrator on localhost:8123)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VERIFY_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="VERIFY_")
 
-    clickhouse_host: str = "localhost"
-    clickhouse_port: int = Field(
-        default=8123,
-        validation_alias=AliasChoices("VERIFY_CLICKHOUSE_PORT", "CLICKHOUSE_HTTP_HOST_PORT"),
+    live_max_age_seconds: float = Field(default=120.0, gt=0, description="Newest live tick.")
+    ksql_max_age_seconds: float = Field(default=180.0, gt=0, description="Newest ksqlDB window.")
+    rollup_max_age_seconds: float = Field(default=180.0, gt=0, description="Newest rollup minute.")
+    snapshot_max_age_seconds: float = Field(
+        default=300.0, gt=0, description="Last refresh of each snapshot view."
     )
-    clickhouse_user: str = "admin"
-    clickhouse_password: SecretStr = Field(
-        default=SecretStr("admin-local-only"),
-        validation_alias=AliasChoices("VERIFY_CLICKHOUSE_PASSWORD", "CLICKHOUSE_ADMIN_PASSWORD"),
+    exception_window_seconds: float = Field(
+        default=600.0, gt=0, description="How far back Kafka table errors count."
     )
-    ksqldb_dir: Path = Path("ksqldb")
-    live_max_age_s: float = Field(default=120.0, gt=0, description="newest live tick")
-    ksql_max_age_s: float = Field(default=180.0, gt=0, description="newest ksqlDB window")
-    rollup_max_age_s: float = Field(default=180.0, gt=0, description="newest rollup minute")
-    snapshot_max_age_s: float = Field(default=300.0, gt=0, description="last snapshot refresh")
-    exception_window_s: float = Field(default=600.0, gt=0, description="Kafka table errors")
-    timeout_s: float = Field(default=20.0, gt=0, description="per network call")
+    timeout_seconds: float = Field(default=20.0, gt=0, description="Per network call.")
 
 
 # ---- Kafka ---------------------------------------------------------------------------------
@@ -150,7 +142,7 @@ def kafka_checks(
 ) -> list[Check]:
     hop = "Kafka"
     try:
-        partitions = asyncio.run(_topic_partitions(connection, verify.timeout_s))
+        partitions = asyncio.run(_topic_partitions(connection, verify.timeout_seconds))
     except Exception as error:  # any client failure means: not reachable from here
         return [
             Check(
@@ -180,8 +172,10 @@ def kafka_checks(
             else "",
         )
     )
-    _, newest = asyncio.run(_topic_stats(connection, settings.topic_current, verify.timeout_s))
-    fresh = newest is not None and time.time() - newest <= verify.live_max_age_s
+    _, newest = asyncio.run(
+        _topic_stats(connection, settings.topic_current, verify.timeout_seconds)
+    )
+    fresh = newest is not None and time.time() - newest <= verify.live_max_age_seconds
     checks.append(
         Check(
             hop,
@@ -194,7 +188,9 @@ def kafka_checks(
             "(API key, credits, Kafka)",
         )
     )
-    dead, _ = asyncio.run(_topic_stats(connection, settings.topic_dead_letter, verify.timeout_s))
+    dead, _ = asyncio.run(
+        _topic_stats(connection, settings.topic_dead_letter, verify.timeout_seconds)
+    )
     checks.append(
         Check(
             hop,
@@ -274,7 +270,7 @@ def ksqldb_checks(
         if topic is None:
             continue
         newest = newest_message(topic)
-        fresh = newest is not None and time.time() - newest <= verify.ksql_max_age_s
+        fresh = newest is not None and time.time() - newest <= verify.ksql_max_age_seconds
         checks.append(
             Check(
                 hop,
@@ -331,7 +327,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
     consumers = client.query(
         "SELECT table, countIf(length(assignments.topic) > 0) AS assigned, "
         "arrayStringConcat(arrayFilter((text, at) -> at >= now() - toIntervalSecond("
-        f"{int(verify.exception_window_s)}), groupArrayArray(exceptions.text), "
+        f"{int(verify.exception_window_seconds)}), groupArrayArray(exceptions.text), "
         "groupArrayArray(exceptions.time)), ' | ') AS recent_errors "
         "FROM system.kafka_consumers WHERE database = 'crypto' GROUP BY table"
     ).result_rows
@@ -358,7 +354,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
             hop,
             "newest tick (coins_ticks)",
             _newest_age_seconds(client, "coins_ticks", "ts"),
-            verify.live_max_age_s,
+            verify.live_max_age_seconds,
             "no recent tick stored: see the Kafka live topic row, then `SELECT * FROM "
             "crypto.ingestion_errors_by_topic`",
         )
@@ -368,7 +364,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
             hop,
             "minute rollup (rollup_ohlc_minute)",
             _newest_age_seconds(client, "rollup_ohlc_minute", "minute"),
-            verify.rollup_max_age_s,
+            verify.rollup_max_age_seconds,
             "the rollup views stopped: `SELECT name FROM system.tables WHERE database = 'crypto' "
             "AND name LIKE 'mv_rollup%'`",
         )
@@ -379,7 +375,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
                 hop,
                 f"ksqlDB table {table}",
                 _newest_age_seconds(client, table, "window_start"),
-                verify.ksql_max_age_s,
+                verify.ksql_max_age_seconds,
                 "fed by ksqlDB only: see the ksqlDB rows (the other cards do not need it)",
             )
         )
@@ -409,7 +405,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
     stale = [
         f"{view}: {status}{' ' + str(exception)[:120] if exception else ''}"
         for view, status, age, exception in refreshes
-        if age is None or float(age) > verify.snapshot_max_age_s or exception
+        if age is None or float(age) > verify.snapshot_max_age_seconds or exception
     ]
     checks.append(
         Check(
@@ -418,7 +414,8 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
             Status.FAIL if stale or not refreshes else Status.OK,
             "; ".join(stale)
             if stale
-            else f"{len(refreshes)}/{len(refreshes)} within {verify.snapshot_max_age_s:.0f} s",
+            else f"{len(refreshes)}/{len(refreshes)} within "
+            f"{verify.snapshot_max_age_seconds:.0f} s",
             "SELECT * FROM system.view_refreshes WHERE database = 'crypto' FORMAT Vertical"
             if stale or not refreshes
             else "",
@@ -431,11 +428,7 @@ def open_clickhouse(verify: VerifySettings) -> Any:
     import clickhouse_connect
 
     return clickhouse_connect.get_client(
-        host=verify.clickhouse_host,
-        port=verify.clickhouse_port,
-        username=verify.clickhouse_user,
-        password=verify.clickhouse_password.get_secret_value(),
-        connect_timeout=verify.timeout_s,
+        dsn=verify.clickhouse_dsn(STACK_CLICKHOUSE_URL), connect_timeout=verify.timeout_seconds
     )
 
 
@@ -572,24 +565,25 @@ def run_hops(
     *,
     verify: VerifySettings,
     producer_settings: Settings,
+    ksql_settings: KsqlApplierSettings | None = None,
     clickhouse_client: Callable[[], Any] | None = None,
     ksql_http: httpx.Client | None = None,
     metabase_transport: httpx.BaseTransport | None = None,
 ) -> list[Check]:
     connection = KafkaConnection.from_settings(producer_settings)
-    statements = load_statements(verify.ksqldb_dir)
+    ksql_settings = ksql_settings or KsqlApplierSettings()
+    statements = load_statements(ksql_settings.statements_dir)
     checks: list[Check] = []
     if "kafka" in hops:
-        specs = all_topics(verify.ksqldb_dir, producer_settings)
+        specs = all_topics(ksql_settings.statements_dir, producer_settings)
         checks += kafka_checks(connection, specs, producer_settings, verify)
     if "ksqldb" in hops:
-        ksql_settings = KsqlApplierSettings()
-        http = ksql_http or httpx.Client(base_url=ksql_settings.url, timeout=verify.timeout_s)
+        http = ksql_http or httpx.Client(base_url=ksql_settings.url, timeout=verify.timeout_seconds)
         with http:
             checks += ksqldb_checks(
                 KsqlClient(http),
                 statements,
-                newest_message_reader(connection, verify.timeout_s),
+                newest_message_reader(connection, verify.timeout_seconds),
                 verify,
             )
     if "clickhouse" in hops:
@@ -603,7 +597,7 @@ def run_hops(
                     "reachable",
                     Status.FAIL,
                     f"{type(error).__name__}: {str(error)[:200]}",
-                    "`docker compose logs clickhouse`; VERIFY_CLICKHOUSE_HOST/PORT/USER/PASSWORD",
+                    "`docker compose logs clickhouse`; COINS_CLICKHOUSE_URL",
                 )
             )
     if "metabase" in hops:
@@ -611,7 +605,7 @@ def run_hops(
         definitions = load_definitions(metabase_settings.definitions_dir)
         client = MetabaseClient(
             metabase_settings.url,
-            timeout_seconds=verify.timeout_s * 6,
+            timeout_seconds=verify.timeout_seconds * 6,
             attempts=2,
             retry_wait_seconds=0.5,
             secrets=[metabase_settings.admin_password.get_secret_value()],

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from producers.env_settings import EnvSettings
 
 
-class MetabaseSettings(BaseSettings):
+class MetabaseSettings(EnvSettings):
     """Where Metabase is, who its admin is, and how it reaches ClickHouse (read-only)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="METABASE_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="METABASE_")
 
     url: str = Field(default="http://localhost:3000", description="Metabase base URL.")
     admin_email: str = "admin@example.com"
@@ -34,12 +34,11 @@ class MetabaseSettings(BaseSettings):
     # The read-only user of clickhouse/users.d/crypto_users.xml (profile readonly=2: it reads
     # crypto.* and may still set the session settings Metabase's driver sends).
     clickhouse_user: str = "metabase"
-    # Also read from CLICKHOUSE_METABASE_PASSWORD, the variable ClickHouse itself reads.
+    # The variable ClickHouse itself reads (clickhouse/users.d/crypto_users.xml): one name.
     clickhouse_password: SecretStr = Field(
         default=SecretStr("metabase-local-only"),
-        validation_alias=AliasChoices(
-            "METABASE_CLICKHOUSE_PASSWORD", "CLICKHOUSE_METABASE_PASSWORD"
-        ),
+        validation_alias=AliasChoices("CLICKHOUSE_METABASE_PASSWORD"),
+        description="Password of ClickHouse's read-only user `metabase`.",
     )
     clickhouse_ssl: bool = False
 
