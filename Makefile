@@ -17,7 +17,8 @@ STACK_PYTEST_ARGS ?= -ra
 
 .PHONY: help install test test-unit test-integration test-stack lint format bench \
         up preflight verify down logs ps backfill portfolio portfolio-check ksql-apply \
-        metabase-provision metabase-export clickhouse-client clean clean-venv local top
+        metabase-provision metabase-export clickhouse-client clean clean-venv local top \
+        settings-doc
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +55,9 @@ lint: $(INSTALLED) ## ruff (lint + format check) and mypy
 format: $(INSTALLED) ## Reformat and autofix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+settings-doc: $(INSTALLED) ## Regenerate docs/settings.md and the README's settings table from the settings models
+	$(BIN)/python -m provisioning.settings_doc
 
 bench: $(INSTALLED) ## Run every benchmark (figures go to docs/benchmarks.md by hand)
 	@for bench in benchmarks/bench_*.py; do \

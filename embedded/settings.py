@@ -24,8 +24,11 @@ class LocalSettings(ClickHouseConnectionSettings):
         default=Path(".local"), description="Broker and ClickHouse data of `make local`."
     )
     local_kafka_port: int = Field(default=9092, ge=1, le=65535)
+    """Port on 127.0.0.1 of the `make local` Kafka broker."""
     local_kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    """Port on 127.0.0.1 of its KRaft controller."""
     local_kafka_heap: str = "384m"
+    """Java heap of that broker."""
     local_drain_seconds: float = Field(
         default=30.0, gt=0, description="How long a stop waits for ClickHouse to catch up."
     )
@@ -36,7 +39,9 @@ class LocalSettings(ClickHouseConnectionSettings):
         "the 12:00 UTC daily close has settled).",
     )
     top_refresh_seconds: float = Field(default=5.0, gt=0)
+    """`coins top` refresh period."""
     top_stale_after_seconds: float = Field(default=60.0, gt=0)
+    """Age after which `coins top` shows the newest tick in red."""
 
     @property
     def clickhouse_dir(self) -> Path:

@@ -40,6 +40,8 @@ class EnvSettings(BaseSettings):
         hide_input_in_errors=True,
         # Fields whose variable is fixed by an alias can still be given by name in code.
         populate_by_name=True,
+        # The string under a field is its description (docs/settings.md shows it).
+        use_attribute_docstrings=True,
     )
 
 

@@ -38,13 +38,21 @@ class Settings(KafkaConnectionSettings):
         default=None, description="LiveCoinWatch API key; absent means the demo source."
     )
     lcw_base_url: str = "https://api.livecoinwatch.com"
+    """API base URL (the tests point it at their fake server)."""
     coins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_COINS
+    """Coin codes to follow, comma-separated (a JSON list works too)."""
     currency: str = "USD"
+    """Quote currency of every price."""
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Read, write and pool timeout of an API call."""
     http_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Connect timeout of an API call."""
     retry_attempts: int = Field(default=6, ge=1, le=50)
+    """Attempts per API call after a 429, 500, 503, a timeout or a connection error."""
     retry_initial_seconds: float = Field(default=1.0, ge=0)
+    """First backoff (doubles, full jitter); a Retry-After header wins when sent."""
     retry_max_seconds: float = Field(default=60.0, ge=0)
+    """Bound of any single wait, Retry-After included."""
 
     # --- credit budget -------------------------------------------------------------------
     stream_credit_share: float = Field(
@@ -55,38 +63,62 @@ class Settings(KafkaConnectionSettings):
         "left for the backfill and anything else using the key.",
     )
     credits_refresh_seconds: float = Field(default=900.0, gt=0)
+    """How often the stream re-reads the key's credits (/credits)."""
     stream_min_interval_seconds: float = Field(
         default=1.0, ge=0, description="Never poll faster than this, however large the plan."
     )
 
     # --- demo source ---------------------------------------------------------------------
     demo_interval_seconds: float = Field(default=5.0, gt=0)
+    """Seconds between two cycles of the demo source."""
     demo_seed: int | None = None
+    """Seed of the demo random walk; empty = random."""
 
     # --- Kafka ---------------------------------------------------------------------------
     kafka_compression: Compression = "gzip"
+    """none or gzip (snappy, lz4, zstd need their Python packages)."""
     kafka_linger_ms: int = Field(default=20, ge=0)
+    """Producer batching delay."""
     kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Wait for the acknowledgements before an attempt is retried."""
     kafka_retry_initial_seconds: float = Field(default=0.5, ge=0)
+    """First backoff while the broker is unreachable."""
     kafka_retry_max_seconds: float = Field(default=10.0, ge=0)
+    """Bound of that backoff."""
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Total time from SIGTERM/SIGINT to the exit (flush, producer stop); exit 1 if data was still
+    unacknowledged."""
     stream_buffer_cycles: int = Field(default=10_000, ge=1)
+    """Fetched cycles kept in memory while Kafka is unreachable."""
 
     topic_current: str = "coins_current_full"
+    """Topic of the current prices."""
     topic_historical: str = "coins_historical"
+    """Topic of the history."""
     topic_dead_letter: str = "coins_dead_letter"
+    """Topic of the invalid payloads, with the error."""
     topic_backfill_progress: str = "coins_backfill_progress"
+    """Topic of the backfill progress (compacted)."""
     topic_portfolio: str = "portfolio_transactions"
+    """Topic of the portfolio transactions (compacted)."""
     topic_partitions: int = Field(default=3, ge=1)
+    """Partitions of the topics the producers create."""
     topic_replication_factor: int = Field(default=1, ge=1)
+    """Replication factor of the topics the producers create (3 on a managed cluster)."""
     current_retention_ms: int = Field(default=WEEK_MS, ge=-1)
+    """Retention of the current prices topic (7 days)."""
     historical_retention_ms: int = Field(default=-1, ge=-1)
+    """Retention of the history topic (-1: forever)."""
     dead_letter_retention_ms: int = Field(default=MONTH_MS, ge=-1)
+    """Retention of the dead-letter topic (30 days)."""
 
     # --- backfill ------------------------------------------------------------------------
     backfill_since: dt.date = dt.date(2024, 1, 1)
+    """First day the backfill fetches (UTC, YYYY-MM-DD)."""
     backfill_initial_span_days: int = Field(default=30, ge=1)
+    """First range length tried."""
     backfill_max_span_days: int = Field(default=365, ge=1)
+    """Longest range ever asked."""
     backfill_calls_per_second: float = Field(
         default=2.0,
         gt=0,
@@ -100,7 +132,9 @@ class Settings(KafkaConnectionSettings):
 
     # --- logging -------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
     log_format: Literal["text", "json"] = "text"
+    """text (key=value) or json."""
 
     @field_validator("coins", mode="before")
     @classmethod
