@@ -18,6 +18,7 @@ from alerts.topics import alert_topics
 from alerts.webhooks import WebhookSender
 from producers.clock import Clock, SystemClock
 from producers.kafka_config import KafkaConnection
+from producers.reachability import require_clickhouse
 from producers.retry import RetryPolicy
 from producers.settings import Settings
 from producers.topics import ensure_topics
@@ -45,6 +46,7 @@ def clickhouse_client(alert_settings: AlertSettings) -> Any | None:
         return None
     import clickhouse_connect
 
+    require_clickhouse(dsn)
     return clickhouse_connect.get_client(dsn=dsn)
 
 

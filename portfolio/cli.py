@@ -4,7 +4,8 @@
     coins-portfolio publish portfolio/transactions.yaml [--prune]
 
 Settings are the producers' (``COINS_KAFKA_*``, ``COINS_TOPIC_PORTFOLIO``, ``COINS_CURRENCY``).
-Exit codes: 0 done, 1 Kafka failed, 2 bad configuration, 3 file refused.
+Exit codes: 0 done, 1 Kafka failed or unreachable (one line naming the setting), 2 bad
+configuration, 3 file refused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiokafka.errors import KafkaConnectionError
+
 from portfolio.publish import PublishPlan, plan_publication, publish_plan
 from portfolio.state import read_published
 from portfolio.transactions import TransactionFileError, parse, portfolios_of
@@ -24,6 +27,7 @@ from producers.clock import Clock, SystemClock
 from producers.kafka_config import KafkaConnection
 from producers.logs import configure_logging
 from producers.publisher import PublishTimeoutError
+from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
 from producers.settings import Settings
 from producers.topics import ensure_topics, producer_topics
 
@@ -95,7 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, [])
     try:
+        require_kafka(settings)
         plan = asyncio.run(publish_file(settings, args.file, prune=args.prune))
+    except UnreachableError as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILURE
+    except KafkaConnectionError as error:
+        print(kafka_unreachable(settings, error), file=sys.stderr)
+        return EXIT_FAILURE
     except PublishTimeoutError as error:
         log.error("Kafka did not acknowledge the transactions: %s", error)
         return EXIT_FAILURE

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
@@ -45,6 +46,7 @@ from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
 from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
+from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
 from producers.retry import RetryPolicy
 from producers.settings import COIN_CODE, Settings
 from producers.sources import LiveCoinWatchSource, PriceSource
@@ -58,6 +60,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_REFUSED = 3
+# Commands that cannot do anything without the broker: checked before they start.
+KAFKA_COMMANDS = frozenset({"stream", "backfill", "topics", "alerts"})
 
 
 # --- wiring --------------------------------------------------------------------------------
@@ -587,7 +591,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     try:
+        if args.command in KAFKA_COMMANDS:
+            require_kafka(settings)
         return asyncio.run(_main_async(args, settings))
+    except UnreachableError as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILURE
+    except KafkaConnectionError as error:
+        print(kafka_unreachable(settings, error), file=sys.stderr)
+        return EXIT_FAILURE
     except AuthenticationError as error:
         log.error("%s", error)
         return EXIT_CONFIG

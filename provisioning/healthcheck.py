@@ -14,11 +14,13 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from producers.env_settings import KafkaConnectionSettings
 from producers.kafka_config import KafkaConnection
+from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
 
 
 class HealthcheckSettings(KafkaConnectionSettings):
@@ -72,6 +74,11 @@ async def _partitions(connection: KafkaConnection, topic: str) -> list[int]:
 
 def main() -> int:
     settings = HealthcheckSettings()
+    try:
+        require_kafka(settings, settings.timeout_seconds)
+    except UnreachableError as error:
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return 1
     connection = KafkaConnection.from_settings(settings)
     check = newest_record_is_recent(
         connection,
@@ -81,6 +88,9 @@ def main() -> int:
     )
     try:
         healthy = asyncio.run(asyncio.wait_for(check, settings.timeout_seconds))
+    except KafkaConnectionError as error:
+        print(f"unhealthy: {kafka_unreachable(settings, error)}", file=sys.stderr)
+        return 1
     except Exception as error:  # any failure to ask is an unhealthy answer, with its reason
         print(f"unhealthy: cannot check {settings.topic}: {error!r}", file=sys.stderr)
         return 1

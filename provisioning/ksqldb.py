@@ -33,7 +33,8 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from producers.env_settings import EnvSettings
+from producers.env_settings import EnvSettings, env_name
+from producers.reachability import UnreachableError, reason_of, require_url
 from provisioning.ksqldb_client import (
     Deadline,
     KsqlClient,
@@ -391,9 +392,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]
+    except ValueError as error:
+        LOG.error("invalid configuration: %s", error)
+        return 2
+    try:
         applied = run(settings, replace=args.replace)
     except (KsqlError, OSError, ValueError) as error:
-        LOG.error("ksqlDB statements not applied: %s", error)
+        problem: Exception = error
+        if isinstance(error, KsqlError) and reason_of(error) is not None:
+            try:  # a connection failure: say it with the setting to change
+                require_url(settings.url, "ksqlDB", env_name(KsqlApplierSettings, "url"))
+            except UnreachableError as unreachable:
+                problem = unreachable
+        LOG.error("ksqlDB statements not applied: %s", problem)
         return 1
     counts = {outcome: 0 for outcome in Outcome}
     for item in applied:

@@ -28,21 +28,36 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from producers.env_settings import STACK_CLICKHOUSE_URL, ClickHouseConnectionSettings
+from producers.env_settings import STACK_CLICKHOUSE_URL, ClickHouseConnectionSettings, env_name
 from producers.kafka_config import KafkaConnection
+from producers.reachability import (
+    UnreachableError,
+    require_clickhouse,
+    require_kafka,
+    require_url,
+)
 from producers.settings import Settings
 from producers.topics import TopicSpec, topic_partitions
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.ksqldb_client import KsqlClient, KsqlError
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
 from provisioning.metabase.client import MetabaseClient
-from provisioning.metabase.definitions import Definitions, load_definitions
+from provisioning.metabase.definitions import DefinitionError, Definitions, load_definitions
 from provisioning.metabase.errors import MetabaseError
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.settings import MetabaseSettings
 from provisioning.topics import all_topics
 
 HOPS = ("kafka", "ksqldb", "clickhouse", "metabase")
+FIX_KAFKA = (
+    "start it (`make up`), or set COINS_KAFKA_BOOTSTRAP_SERVERS (localhost:9094 for the compose "
+    "stack); `docker compose logs kafka`"
+)
+FIX_KSQLDB = (
+    "`docker compose logs ksqldb-server`; short of memory is the usual cause (give Docker 6 GB "
+    "or lower KSQLDB_HEAP_MAX), or set KSQLDB_URL. Only the two ksqlDB cards depend on it."
+)
+FIX_METABASE = "`docker compose logs metabase`; the first boot takes minutes; or set METABASE_URL"
 
 
 class Status(Enum):
@@ -150,8 +165,7 @@ def kafka_checks(
                 "broker reachable",
                 Status.FAIL,
                 f"{connection.bootstrap_servers}: {type(error).__name__}",
-                "start it (`make up`), or set COINS_KAFKA_BOOTSTRAP_SERVERS (localhost:9094 for "
-                "the compose stack); `docker compose logs kafka`",
+                FIX_KAFKA,
             )
         ]
     checks: list[Check] = []
@@ -221,10 +235,7 @@ def ksqldb_checks(
     verify: VerifySettings,
 ) -> list[Check]:
     hop = "ksqlDB"
-    fix_down = (
-        "`docker compose logs ksqldb-server`; short of memory is the usual cause (give Docker "
-        "6 GB or lower KSQLDB_HEAP_MAX). Only the two ksqlDB cards depend on it."
-    )
+    fix_down = FIX_KSQLDB
     try:
         status_code, body = client.health()
     except httpx.HTTPError as error:
@@ -427,6 +438,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
 def open_clickhouse(verify: VerifySettings) -> Any:
     import clickhouse_connect
 
+    require_clickhouse(verify.clickhouse_dsn(STACK_CLICKHOUSE_URL) or STACK_CLICKHOUSE_URL)
     return clickhouse_connect.get_client(
         dsn=verify.clickhouse_dsn(STACK_CLICKHOUSE_URL), connect_timeout=verify.timeout_seconds
     )
@@ -444,7 +456,7 @@ def metabase_checks(
             "healthy",
             Status.OK if status == 200 else Status.FAIL,
             f"GET /api/health -> {status}",
-            "" if status == 200 else "`docker compose logs metabase`; the first boot takes minutes",
+            "" if status == 200 else FIX_METABASE,
         )
     ]
     if status != 200:
@@ -560,6 +572,14 @@ def failed(checks: Iterable[Check]) -> bool:
     return any(check.status is Status.FAIL for check in checks)
 
 
+def _unreachable(require: Callable[[], None]) -> str | None:
+    try:
+        require()
+    except UnreachableError as error:
+        return str(error)
+    return None
+
+
 def run_hops(
     hops: Sequence[str],
     *,
@@ -576,16 +596,32 @@ def run_hops(
     checks: list[Check] = []
     if "kafka" in hops:
         specs = all_topics(ksql_settings.statements_dir, producer_settings)
-        checks += kafka_checks(connection, specs, producer_settings, verify)
+        unreachable = _unreachable(lambda: require_kafka(producer_settings, verify.timeout_seconds))
+        if unreachable is not None:
+            checks.append(Check("Kafka", "broker reachable", Status.FAIL, unreachable, FIX_KAFKA))
+        else:
+            checks += kafka_checks(connection, specs, producer_settings, verify)
     if "ksqldb" in hops:
-        http = ksql_http or httpx.Client(base_url=ksql_settings.url, timeout=verify.timeout_seconds)
-        with http:
-            checks += ksqldb_checks(
-                KsqlClient(http),
-                statements,
-                newest_message_reader(connection, verify.timeout_seconds),
-                verify,
+        unreachable = None
+        if ksql_http is None:  # the real network: one line naming the setting when down
+            unreachable = _unreachable(
+                lambda: require_url(
+                    ksql_settings.url, "ksqlDB", env_name(KsqlApplierSettings, "url")
+                )
             )
+        if unreachable is not None:
+            checks.append(Check("ksqlDB", "server healthy", Status.FAIL, unreachable, FIX_KSQLDB))
+        else:
+            http = ksql_http or httpx.Client(
+                base_url=ksql_settings.url, timeout=verify.timeout_seconds
+            )
+            with http:
+                checks += ksqldb_checks(
+                    KsqlClient(http),
+                    statements,
+                    newest_message_reader(connection, verify.timeout_seconds),
+                    verify,
+                )
     if "clickhouse" in hops:
         try:
             client = (clickhouse_client or (lambda: open_clickhouse(verify)))()
@@ -596,13 +632,24 @@ def run_hops(
                     "ClickHouse",
                     "reachable",
                     Status.FAIL,
-                    f"{type(error).__name__}: {str(error)[:200]}",
+                    str(error)
+                    if isinstance(error, UnreachableError)
+                    else f"{type(error).__name__}: {str(error)[:200]}",
                     "`docker compose logs clickhouse`; COINS_CLICKHOUSE_URL",
                 )
             )
     if "metabase" in hops:
         metabase_settings = MetabaseSettings()
         definitions = load_definitions(metabase_settings.definitions_dir)
+        if metabase_transport is None:  # the real network: one line naming the setting
+            unreachable = _unreachable(
+                lambda: require_url(
+                    metabase_settings.url, "Metabase", env_name(MetabaseSettings, "url")
+                )
+            )
+            if unreachable is not None:
+                checks.append(Check("Metabase", "healthy", Status.FAIL, unreachable, FIX_METABASE))
+                return checks
         client = MetabaseClient(
             metabase_settings.url,
             timeout_seconds=verify.timeout_seconds * 6,
@@ -628,7 +675,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(hops) - set(HOPS)
     if unknown:
         parser.error(f"unknown hop(s): {', '.join(sorted(unknown))}")
-    checks = run_hops(hops, verify=VerifySettings(), producer_settings=Settings())
+    try:
+        checks = run_hops(hops, verify=VerifySettings(), producer_settings=Settings())
+    except (OSError, DefinitionError) as error:  # the statements or dashboards are not here
+        print(
+            f"coins-verify: {error}: run it from the repository, or set "
+            f"{env_name(KsqlApplierSettings, 'statements_dir')} and "
+            f"{env_name(MetabaseSettings, 'definitions_dir')}",
+            file=sys.stderr,
+        )
+        return 2
     print(render(checks))
     if failed(checks):
         print("\nverify: FAILED (see How to fix)")

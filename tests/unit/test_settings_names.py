@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from producers.env_settings import STACK_CLICKHOUSE_URL
 from provisioning import preflight
 from provisioning.ksqldb import LEDGER_STREAM
 from provisioning.settings_doc import (
@@ -183,3 +184,24 @@ def test_plain_default_writes_values_as_dot_env_does() -> None:
     assert plain_default([]) == "[]"
     assert plain_default(None) is None
     assert plain_default(False) == "false"
+
+
+def test_host_tools_reach_the_stack_with_no_dot_env() -> None:
+    # Every host-side default points at the port compose.yaml publishes on 127.0.0.1.
+    ports = {
+        name: int(variable.default or 0)
+        for name, variable in MODEL_VARIABLES.items()
+        if name.endswith("_HOST_PORT")
+    }
+    published = {
+        "COINS_KAFKA_BOOTSTRAP_SERVERS": f"localhost:{ports['KAFKA_HOST_PORT']}",
+        "KSQLDB_URL": f"http://localhost:{ports['KSQLDB_HOST_PORT']}",
+        "METABASE_URL": f"http://localhost:{ports['METABASE_HOST_PORT']}",
+        "METABASE_PUBLIC_URL": f"http://localhost:{ports['METABASE_HOST_PORT']}",
+    }
+    for name, default in published.items():
+        assert MODEL_VARIABLES[name].default == default, name
+    admin = MODEL_VARIABLES["CLICKHOUSE_ADMIN_PASSWORD"].default
+    assert (
+        f"http://admin:{admin}@localhost:{ports['CLICKHOUSE_HTTP_HOST_PORT']}"
+    ) == STACK_CLICKHOUSE_URL
