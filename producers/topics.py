@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka_config import KafkaConnection, kafka_error_name
 from producers.settings import Settings
 
 log = logging.getLogger("producers.topics")
@@ -89,7 +89,9 @@ async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec])
                 created.append(name)
             elif code != TOPIC_ALREADY_EXISTS:  # lost a race with another producer: fine
                 message = topic_error[2] if len(topic_error) > 2 else ""
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+                raise RuntimeError(
+                    f"cannot create topic {name}: {kafka_error_name(code)} {message}".rstrip()
+                )
         if created:
             log.info("created topics %s", ", ".join(created))
         return created
@@ -109,5 +111,5 @@ async def topic_partitions(connection: KafkaConnection, topic: str) -> list[int]
     if code == UNKNOWN_TOPIC:
         return []
     if code:
-        raise RuntimeError(f"cannot describe topic {topic}: error {code}")
+        raise RuntimeError(f"cannot describe topic {topic}: {kafka_error_name(code)}")
     return sorted(int(p["partition"]) for p in description.get("partitions", []))
