@@ -17,8 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka.errors import KafkaConnectionError
-
 from portfolio.publish import PublishPlan, plan_publication, publish_plan
 from portfolio.state import read_published
 from portfolio.transactions import TransactionFileError, parse, portfolios_of
@@ -27,7 +25,7 @@ from producers.clock import Clock, SystemClock
 from producers.kafka_config import KafkaConnection
 from producers.logs import configure_logging
 from producers.publisher import PublishTimeoutError
-from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
 from producers.topics import ensure_topics, producer_topics
 
@@ -99,13 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format, [])
     try:
-        require_kafka(settings)
-        plan = asyncio.run(publish_file(settings, args.file, prune=args.prune))
+        plan = reaching_kafka(
+            settings, lambda: asyncio.run(publish_file(settings, args.file, prune=args.prune))
+        )
     except UnreachableError as error:
         print(error, file=sys.stderr)
-        return EXIT_FAILURE
-    except KafkaConnectionError as error:
-        print(kafka_unreachable(settings, error), file=sys.stderr)
         return EXIT_FAILURE
     except PublishTimeoutError as error:
         log.error("Kafka did not acknowledge the transactions: %s", error)

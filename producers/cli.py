@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
@@ -46,7 +45,7 @@ from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
 from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
-from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.retry import RetryPolicy
 from producers.settings import COIN_CODE, Settings
 from producers.sources import LiveCoinWatchSource, PriceSource
@@ -592,13 +591,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command in KAFKA_COMMANDS:
-            require_kafka(settings)
+            return reaching_kafka(settings, lambda: asyncio.run(_main_async(args, settings)))
         return asyncio.run(_main_async(args, settings))
     except UnreachableError as error:
         print(error, file=sys.stderr)
-        return EXIT_FAILURE
-    except KafkaConnectionError as error:
-        print(kafka_unreachable(settings, error), file=sys.stderr)
         return EXIT_FAILURE
     except AuthenticationError as error:
         log.error("%s", error)

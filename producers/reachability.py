@@ -13,11 +13,16 @@ from __future__ import annotations
 import errno
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+from aiokafka.errors import KafkaConnectionError
 
 from producers.env_settings import ClickHouseConnectionSettings, KafkaConnectionSettings, env_name
 
+T = TypeVar("T")
 PROBE_TIMEOUT_SECONDS = 5.0
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"\]\)]+)")
 
@@ -146,3 +151,13 @@ def kafka_unreachable(settings: KafkaConnectionSettings, error: BaseException) -
     return UnreachableError(
         kafka_endpoint(settings), reason_of(error) or "no broker answered as Kafka"
     )
+
+
+def reaching_kafka(settings: KafkaConnectionSettings, run: Callable[[], T]) -> T:
+    """``run()`` once the broker accepts connections; any connection failure, before or
+    during, is raised as ``UnreachableError`` (one line, the setting named)."""
+    require_kafka(settings)
+    try:
+        return run()
+    except KafkaConnectionError as error:
+        raise kafka_unreachable(settings, error) from None

@@ -19,12 +19,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka.errors import KafkaConnectionError
-
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from producers.kafka_config import KafkaConnection
-from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
 from producers.topics import TopicSpec, ensure_topics, producer_topics
 from provisioning.ksqldb_statements import load_statements
@@ -82,13 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     try:
         specs = all_topics(args.ksqldb_dir, settings)
-        require_kafka(settings)
-        created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), specs))
+        connection = KafkaConnection.from_settings(settings)
+        created = reaching_kafka(settings, lambda: asyncio.run(ensure_topics(connection, specs)))
     except UnreachableError as error:
         LOG.error("%s", error)
-        return 1
-    except KafkaConnectionError as error:
-        LOG.error("%s", kafka_unreachable(settings, error))
         return 1
     except (OSError, ValueError, RuntimeError) as error:
         LOG.error("topics not created: %s", error)

@@ -93,39 +93,35 @@ def test_coins_sql_clickhouse_unreachable(closed_port: int, tmp_path: Path) -> N
     ]
 
 
-def test_ksql_apply_unreachable(closed_port: int, tmp_path: Path) -> None:
-    result = _run(
+HTTP_COMMANDS = {
+    "ksqlDB": (
         ["coins-ksql-apply", "--dir", str(REPO_ROOT / "ksqldb")],
-        {"KSQLDB_URL": f"http://127.0.0.1:{closed_port}", "KSQLDB_TIMEOUT_SECONDS": "1"},
-        tmp_path,
-    )
-
-    assert result.returncode != 0
-    problems = _problem_lines(result)
-    assert len(problems) == 1, problems
-    assert problems[0].endswith(
-        f"cannot reach ksqlDB at http://127.0.0.1:{closed_port} (KSQLDB_URL): connection refused"
-    )
-
-
-def test_metabase_provision_unreachable(closed_port: int, tmp_path: Path) -> None:
-    result = _run(
+        "KSQLDB_URL",
+        {"KSQLDB_TIMEOUT_SECONDS": "1"},
+    ),
+    "Metabase": (
         ["coins-metabase", "provision"],
+        "METABASE_URL",
         {
-            "METABASE_URL": f"http://127.0.0.1:{closed_port}",
             "METABASE_HEALTH_TIMEOUT_SECONDS": "0.5",
             "METABASE_DEFINITIONS_DIR": str(REPO_ROOT / "metabase"),
         },
-        tmp_path,
-    )
+    ),
+}
+
+
+@pytest.mark.parametrize("service", sorted(HTTP_COMMANDS))
+def test_http_service_unreachable_is_one_line_naming_the_setting(
+    service: str, closed_port: int, tmp_path: Path
+) -> None:
+    command, setting, extra = HTTP_COMMANDS[service]
+    url = f"http://127.0.0.1:{closed_port}"
+    result = _run(command, {setting: url, **extra}, tmp_path)
 
     assert result.returncode != 0
     problems = _problem_lines(result)
     assert len(problems) == 1, problems
-    assert problems[0].endswith(
-        f"cannot reach Metabase at http://127.0.0.1:{closed_port} (METABASE_URL): "
-        "connection refused"
-    )
+    assert problems[0].endswith(f"cannot reach {service} at {url} ({setting}): connection refused")
 
 
 def test_verify_says_each_unreachable_hop_with_its_setting(
