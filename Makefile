@@ -81,9 +81,9 @@ up: preflight ## Build and start the stack, wait until healthy, print the URLs
 
 verify: $(INSTALLED) ## Prove the running stack hop by hop: Kafka, ksqlDB, ClickHouse, Metabase
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
-	COINS_KAFKA_BOOTSTRAP_SERVERS="localhost:$${KAFKA_HOST_PORT:-9094}" \
-	KSQLDB_URL="http://localhost:$${KSQLDB_HOST_PORT:-8088}" \
-	METABASE_URL="http://localhost:$${METABASE_HOST_PORT:-3000}" \
+	COINS_KAFKA_BOOTSTRAP_SERVERS="$${COINS_KAFKA_BOOTSTRAP_SERVERS:-localhost:$${KAFKA_HOST_PORT:-9094}}" \
+	KSQLDB_URL="$${KSQLDB_URL:-http://localhost:$${KSQLDB_HOST_PORT:-8088}}" \
+	METABASE_URL="$${METABASE_URL:-http://localhost:$${METABASE_HOST_PORT:-3000}}" \
 	COINS_CLICKHOUSE_URL="$${COINS_CLICKHOUSE_URL:-http://admin:$${CLICKHOUSE_ADMIN_PASSWORD:-admin-local-only}@localhost:$${CLICKHOUSE_HTTP_HOST_PORT:-8123}}" \
 	$(BIN)/coins-verify $(VERIFY_ARGS)
 
