@@ -7,6 +7,7 @@ message or a traceback.
 from __future__ import annotations
 
 from producers.clock import utc_datetime
+from producers.retry import TransientError
 
 
 class ApiError(Exception):
@@ -18,7 +19,7 @@ class ApiError(Exception):
         self.endpoint = endpoint
 
 
-class RetryableApiError(ApiError):
+class RetryableApiError(ApiError, TransientError):
     """A failure worth retrying with backoff: 429, 500, 503, timeouts, connection errors."""
 
     def __init__(

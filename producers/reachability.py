@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from aiokafka.errors import KafkaConnectionError
 
 from producers.env_settings import ClickHouseConnectionSettings, KafkaConnectionSettings, env_name
+from producers.logs import redact
 
 T = TypeVar("T")
 PROBE_TIMEOUT_SECONDS = 5.0
@@ -66,11 +67,6 @@ def require_clickhouse(url: str, setting: str = CLICKHOUSE_SETTING) -> None:
         default = 8443 if parts.scheme == "https" else 8123
         url = parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
     require_url(url, "ClickHouse", setting)
-
-
-def without_password(url: str) -> str:
-    """``http://user:secret@host:8123/db`` -> ``http://user@host:8123/db``: safe to print."""
-    return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1@", url)
 
 
 def reason_of(error: BaseException) -> str | None:
@@ -119,7 +115,7 @@ def require_url(
     url: str, service: str, setting: str, timeout: float = PROBE_TIMEOUT_SECONDS
 ) -> None:
     """Raise ``UnreachableError`` unless the host of an HTTP ``url`` accepts a connection."""
-    address = without_password(url)
+    address = redact(url)  # a URL's password never reaches the line
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -130,12 +130,6 @@ class Settings(KafkaConnectionSettings):
         description="How long after 12:00 UTC today's close is considered final.",
     )
 
-    # --- logging -------------------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    """DEBUG, INFO, WARNING or ERROR."""
-    log_format: Literal["text", "json"] = "text"
-    """text (key=value) or json."""
-
     @field_validator("coins", mode="before")
     @classmethod
     def _split_coins(cls, value: object) -> object:

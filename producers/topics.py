@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from producers.kafka_config import KafkaConnection, kafka_error_name
 from producers.settings import Settings
 
-log = logging.getLogger("producers.topics")
+log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error codes
 UNKNOWN_TOPIC = 3

@@ -8,9 +8,11 @@ and uses the producers' Kafka settings (``COINS_KAFKA_*``), so it works on a man
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -20,6 +22,7 @@ from pydantic_settings import SettingsConfigDict
 
 from producers.env_settings import KafkaConnectionSettings
 from producers.kafka_config import KafkaConnection
+from producers.logs import console_script, hide_secrets
 from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
 
 
@@ -72,8 +75,15 @@ async def _partitions(connection: KafkaConnection, topic: str) -> list[int]:
     ]
 
 
-def main() -> int:
+@console_script
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="coins-healthcheck",
+        description="Exit 0 when the producers' topic received a record recently (a compose "
+        "healthcheck).",
+    ).parse_args(argv)
     settings = HealthcheckSettings()
+    hide_secrets(settings)
     try:
         require_kafka(settings, settings.timeout_seconds)
     except UnreachableError as error:

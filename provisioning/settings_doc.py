@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings
 from alerts.settings import AlertSettings
 from embedded.settings import LocalSettings
 from producers.env_settings import ClickHouseConnectionSettings, KafkaConnectionSettings, env_name
+from producers.logs import LogSettings
 from producers.settings import Settings
 from provisioning.healthcheck import HealthcheckSettings
 from provisioning.ksqldb import KsqlApplierSettings
@@ -64,6 +65,7 @@ SECTIONS = (
         "`coins stream`, `coins backfill`, `coins credits`, `coins topics`, `coins-topics`, "
         "`coins-portfolio` (`producers/settings.py`)",
     ),
+    Section("Logging", LogSettings, "every console script (`producers/logs.py`)"),
     Section("Alerts", AlertSettings, "`coins alerts` (`alerts/settings.py`)"),
     Section(
         "make local and coins top",
@@ -105,6 +107,7 @@ README_VARIABLES = (
     "COINS_BACKFILL_DAILY_AT_UTC",
     "COINS_DEMO_INTERVAL_SECONDS",
     "COINS_LOG_LEVEL",
+    "COINS_LOG_FORMAT",
     "COINS_ALERTS_WEBHOOKS",
     "COINS_KAFKA_BOOTSTRAP_SERVERS",
     "COINS_CLICKHOUSE_URL",

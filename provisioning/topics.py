@@ -22,12 +22,13 @@ from pathlib import Path
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from producers.kafka_config import KafkaConnection
+from producers.logs import console_script, hide_secrets
 from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
 from producers.topics import TopicSpec, ensure_topics, producer_topics
 from provisioning.ksqldb_statements import load_statements
 
-LOG = logging.getLogger("coins.topics")
+log = logging.getLogger(__name__)
 
 
 def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
@@ -64,12 +65,8 @@ def all_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
     return list(specs.values())
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     parser = argparse.ArgumentParser(
         prog="coins-topics", description="Create every topic of the stack (missing ones only)."
     )
@@ -78,17 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = Settings()
+    hide_secrets(settings)
     try:
         specs = all_topics(args.ksqldb_dir, settings)
         connection = KafkaConnection.from_settings(settings)
         created = reaching_kafka(settings, lambda: asyncio.run(ensure_topics(connection, specs)))
     except UnreachableError as error:
-        LOG.error("%s", error)
+        log.error("%s", error)
         return 1
     except (OSError, ValueError, RuntimeError) as error:
-        LOG.error("topics not created: %s", error)
+        log.error("topics not created: %s", error)
         return 1
-    LOG.info(
+    log.info(
         "topics ready: %s (created now: %s)",
         ", ".join(spec.name for spec in specs),
         ", ".join(created) or "none",

@@ -30,12 +30,14 @@ from pydantic_settings import SettingsConfigDict
 
 from producers.env_settings import STACK_CLICKHOUSE_URL, ClickHouseConnectionSettings, env_name
 from producers.kafka_config import KafkaConnection
+from producers.logs import console_script, hide_secrets, secret_values
 from producers.reachability import (
     UnreachableError,
     require_clickhouse,
     require_kafka,
     require_url,
 )
+from producers.retry import Deadline
 from producers.settings import Settings
 from producers.topics import TopicSpec, topic_partitions
 from provisioning.ksqldb import KsqlApplierSettings
@@ -132,8 +134,8 @@ async def _topic_stats(
             if ends[partition] > beginnings[partition]:
                 consumer.seek(partition, ends[partition] - 1)
         pending = {p for p in partitions if ends[p] > beginnings[p]}
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
+        deadline = Deadline.after(timeout_s)
+        while pending and not deadline.expired:
             batches = await consumer.getmany(*pending, timeout_ms=1000)
             for partition, records in batches.items():
                 for record in records:
@@ -602,6 +604,7 @@ def run_hops(
         else:
             checks += kafka_checks(connection, specs, producer_settings, verify)
     if "ksqldb" in hops:
+        hide_secrets(ksql_settings)
         unreachable = None
         if ksql_http is None:  # the real network: one line naming the setting when down
             unreachable = _unreachable(
@@ -640,6 +643,7 @@ def run_hops(
             )
     if "metabase" in hops:
         metabase_settings = MetabaseSettings()
+        hide_secrets(metabase_settings)
         definitions = load_definitions(metabase_settings.definitions_dir)
         if metabase_transport is None:  # the real network: one line naming the setting
             unreachable = _unreachable(
@@ -655,7 +659,7 @@ def run_hops(
             timeout_seconds=verify.timeout_seconds * 6,
             attempts=2,
             retry_wait_seconds=0.5,
-            secrets=[metabase_settings.admin_password.get_secret_value()],
+            secrets=secret_values(metabase_settings),
             transport=metabase_transport,
         )
         with client:
@@ -663,6 +667,7 @@ def run_hops(
     return checks
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coins-verify", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -675,8 +680,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(hops) - set(HOPS)
     if unknown:
         parser.error(f"unknown hop(s): {', '.join(sorted(unknown))}")
+    verify, producer_settings = VerifySettings(), Settings()
+    hide_secrets(verify, producer_settings)
     try:
-        checks = run_hops(hops, verify=VerifySettings(), producer_settings=Settings())
+        checks = run_hops(hops, verify=verify, producer_settings=producer_settings)
     except (OSError, DefinitionError) as error:  # the statements or dashboards are not here
         print(
             f"coins-verify: {error}: run it from the repository, or set "

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from embedded.clickhouse import set_kafka_tables_aside
+from producers.logs import redact
 from producers.reachability import (
     CLICKHOUSE_SETTING,
     UnreachableError,
     require_clickhouse,
-    without_password,
 )
 
 
@@ -81,7 +81,7 @@ def open_server(url: str) -> Store:
         raise StoreUnavailableError(str(error)) from None
     except Exception as error:
         raise StoreUnavailableError(
-            f"ClickHouse at {without_password(url)} refused the connection: {error}"
+            f"ClickHouse at {redact(url)} refused the connection: {error}"
         ) from None
     return Store(client, "ClickHouse server")
 

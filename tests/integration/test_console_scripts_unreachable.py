@@ -88,7 +88,7 @@ def test_coins_sql_clickhouse_unreachable(closed_port: int, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     assert "secret-pw" not in result.stdout + result.stderr
     assert _problem_lines(result) == [
-        f"coins sql: cannot reach ClickHouse at http://admin@127.0.0.1:{closed_port} "
+        f"coins sql: cannot reach ClickHouse at http://admin:**********@127.0.0.1:{closed_port} "
         "(--clickhouse or COINS_CLICKHOUSE_URL): connection refused"
     ]
 

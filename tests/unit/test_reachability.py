@@ -18,7 +18,6 @@ from producers.reachability import (
     require_clickhouse,
     require_kafka,
     require_url,
-    without_password,
 )
 from producers.settings import Settings
 
@@ -85,7 +84,6 @@ def test_an_aiokafka_failure_becomes_the_same_line() -> None:
 
 
 def test_passwords_never_reach_the_line(closed_port: int) -> None:
-    assert without_password("http://admin:s3cret@host:8123/db") == "http://admin@host:8123/db"
     with pytest.raises(UnreachableError) as raised:
         require_clickhouse(f"http://admin:s3cret@127.0.0.1:{closed_port}")
     assert "s3cret" not in str(raised.value)
@@ -105,6 +103,6 @@ def test_coins_alerts_says_an_unreachable_clickhouse_in_one_line(closed_port: in
     with pytest.raises(UnreachableError) as raised:
         clickhouse_client(settings)
     assert str(raised.value) == (
-        f"cannot reach ClickHouse at http://ingest@127.0.0.1:{closed_port}/crypto "
+        f"cannot reach ClickHouse at http://ingest:**********@127.0.0.1:{closed_port}/crypto "
         "(COINS_CLICKHOUSE_URL): connection refused"
     )
