@@ -41,10 +41,11 @@ from producers.kafka_config import KafkaConnection  # noqa: E402
 from producers.publisher import Record  # noqa: E402
 from producers.settings import Settings  # noqa: E402
 from producers.topics import ensure_topics, producer_topics  # noqa: E402
+from provisioning.contracts import example  # noqa: E402
 
 GOAL_P99_S = 2.0
 SPEEDUP = 100
-CONTRACT = json.loads((REPO_ROOT / "contracts" / "coins_current_full.json").read_text())
+CONTRACT = example("coins_current_full")
 TickKey = tuple[str, int]  # (code, timestamp_ms)
 
 

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_current_full (live ticks, contracts/coins_current_full.json); broker list and group come from named collection kafka_coins_current_full.
+-- Kafka consumer of topic coins_current_full (live ticks, contracts/coins_current_full.schema.json); broker list and group come from named collection kafka_coins_current_full.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_current_full
 (
     schema_version UInt16,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_historical (backfill points, contracts/coins_historical.json); broker list and group come from named collection kafka_coins_historical.
+-- Kafka consumer of topic coins_historical (backfill points, contracts/coins_historical.schema.json); broker list and group come from named collection kafka_coins_historical.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_historical
 (
     schema_version UInt16,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_ohlc_minute (ksqlDB 1-minute tumbling OHLC, contracts/coins_ohlc_minute.json); broker list and group come from named collection kafka_coins_ohlc_minute.
+-- Kafka consumer of topic coins_ohlc_minute (ksqlDB 1-minute tumbling OHLC, contracts/coins_ohlc_minute.schema.json); broker list and group come from named collection kafka_coins_ohlc_minute.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_ohlc_minute
 (
     code String,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_moving_average_60s (ksqlDB 60 s hopping average, contracts/coins_moving_average_60s.json); broker list and group come from named collection kafka_coins_moving_average_60s.
+-- Kafka consumer of topic coins_moving_average_60s (ksqlDB 60 s hopping average, contracts/coins_moving_average_60s.schema.json); broker list and group come from named collection kafka_coins_moving_average_60s.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_moving_average_60s
 (
     code String,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_alerts (alerts of `coins alerts`, contracts/coins_alerts.json); broker list and group come from named collection kafka_coins_alerts.
+-- Kafka consumer of topic coins_alerts (alerts of `coins alerts`, contracts/coins_alerts.schema.json); broker list and group come from named collection kafka_coins_alerts.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_alerts
 (
     schema_version UInt16,

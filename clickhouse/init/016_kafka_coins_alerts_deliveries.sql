@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_alerts_deliveries (one outcome per alert and webhook, contracts/coins_alerts_deliveries.json); broker list and group come from named collection kafka_coins_alerts_deliveries.
+-- Kafka consumer of topic coins_alerts_deliveries (one outcome per alert and webhook, contracts/coins_alerts_deliveries.schema.json); broker list and group come from named collection kafka_coins_alerts_deliveries.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_alerts_deliveries
 (
     schema_version UInt16,
