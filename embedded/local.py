@@ -2,7 +2,7 @@
 
 What runs: a real Apache Kafka broker (Maven Central jars, data in ``.local/kafka``), the
 producers' topics, ``coins stream`` and ``coins backfill`` (run at start, then daily at
-``BACKFILL_DAILY_AT_UTC``, as the compose ``backfill`` service does) as child processes, and
+``COINS_BACKFILL_DAILY_AT_UTC``, as the compose ``backfill`` service does) as child processes, and
 ClickHouse embedded in this process (chDB, data in ``.local/clickhouse``) with
 ``clickhouse/init`` applied unchanged: its real Kafka tables and the same materialized views as
 the server ingest every topic. ``coins top`` runs in the foreground, in this same process,

@@ -15,17 +15,21 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import KafkaConnectionSettings
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.topics import topic_partitions
 from producers.logs import console_script, hide_secrets
-from producers.settings import Settings
+from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
 
 
-class HealthcheckSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_", extra="ignore")
+class HealthcheckSettings(KafkaConnectionSettings):
+    """``HEALTHCHECK_*``, and the producers' Kafka connection (``COINS_KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_")
 
     topic: str = Field(default="coins_current_full", description="topic that must stay fresh")
     max_age_seconds: float = Field(
@@ -61,9 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "healthcheck).",
     ).parse_args(argv)
     settings = HealthcheckSettings()
-    producer_settings = Settings()
-    hide_secrets(producer_settings)
-    connection = KafkaConnection.from_settings(producer_settings)
+    hide_secrets(settings)
+    try:
+        require_kafka(settings, settings.timeout_seconds)
+    except UnreachableError as error:
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return 1
+    connection = KafkaConnection.from_settings(settings)
     check = newest_record_is_recent(
         connection,
         settings.topic,
@@ -72,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         healthy = asyncio.run(asyncio.wait_for(check, settings.timeout_seconds))
+    except KafkaConnectionError as error:
+        print(f"unhealthy: {kafka_unreachable(settings, error)}", file=sys.stderr)
+        return 1
     except Exception as error:  # any failure to ask is an unhealthy answer, with its reason
         print(f"unhealthy: cannot check {settings.topic}: {error!r}", file=sys.stderr)
         return 1

@@ -30,9 +30,11 @@ from pathlib import Path
 
 import httpx
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import EnvSettings, env_name
 from producers.logs import console_script, hide_secrets
+from producers.reachability import UnreachableError, reason_of, require_url
 from producers.retry import Deadline, NotReadyError
 from provisioning.ksqldb_client import (
     KsqlClient,
@@ -65,16 +67,19 @@ class KsqlQueryNotRunningError(KsqlError):
     """A persistent query is missing or not RUNNING after the statements were applied."""
 
 
-class KsqlApplierSettings(BaseSettings):
+class KsqlApplierSettings(EnvSettings):
     """Environment (``KSQLDB_*``) or ``.env`` settings of the applier."""
 
-    model_config = SettingsConfigDict(env_prefix="KSQLDB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KSQLDB_")
 
-    url: str = Field(default="http://localhost:8088", description="ksqlDB REST endpoint")
+    url: str = Field(
+        default="http://localhost:8088",
+        description="ksqlDB REST endpoint; the default is the stack's port on this machine.",
+    )
     statements_dir: Path = Field(default=Path("ksqldb"), description="folder of *.sql files")
-    timeout_s: float = Field(default=300.0, gt=0, description="deadline for the whole run")
-    request_timeout_s: float = Field(default=30.0, gt=0, description="one HTTP request")
-    query_running_timeout_s: float = Field(
+    timeout_seconds: float = Field(default=300.0, gt=0, description="deadline for the whole run")
+    request_timeout_seconds: float = Field(default=30.0, gt=0, description="one HTTP request")
+    query_running_timeout_seconds: float = Field(
         default=60.0, gt=0, description="how long the persistent queries may take to be RUNNING"
     )
     username: str | None = Field(default=None, description="basic auth (managed ksqlDB)")
@@ -303,7 +308,7 @@ def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
     return httpx.Client(
         base_url=settings.url,
         auth=auth,
-        timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0),
+        timeout=httpx.Timeout(settings.request_timeout_seconds, connect=5.0),
     )
 
 
@@ -314,7 +319,8 @@ def run(
     http_factory: Callable[[KsqlApplierSettings], httpx.Client] | None = None,
     client_factory: Callable[[httpx.Client], KsqlClient] = KsqlClient,
 ) -> list[Applied]:
-    """Load the files, apply them within ``settings.timeout_s``, then check the queries run."""
+    """Load the files, apply them within ``settings.timeout_seconds``, then check that the
+    queries run."""
     statements = load_statements(settings.statements_dir)
     log.info(
         "applying %d statements from %s to %s",
@@ -325,10 +331,10 @@ def run(
     with (http_factory or build_http_client)(settings) as http:
         client = client_factory(http)
         applied = apply_statements(
-            client, statements, Deadline.after(settings.timeout_s), replace=replace
+            client, statements, Deadline.after(settings.timeout_seconds), replace=replace
         )
         running = check_queries_running(
-            client, statements, Deadline.after(settings.query_running_timeout_s)
+            client, statements, Deadline.after(settings.query_running_timeout_seconds)
         )
     for query in running:
         log.info("query %s %s -> %s", query.query_id, query.state, ", ".join(query.sink_topics))
@@ -342,7 +348,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--url", help="ksqlDB REST endpoint (env KSQLDB_URL)")
     parser.add_argument("--dir", type=Path, help="statements folder (env KSQLDB_STATEMENTS_DIR)")
-    parser.add_argument("--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_S)")
+    parser.add_argument(
+        "--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_SECONDS)"
+    )
     parser.add_argument(
         "--replace",
         action="append",
@@ -371,14 +379,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dir:
         overrides["statements_dir"] = args.dir
     if args.timeout:
-        overrides["timeout_s"] = args.timeout
+        overrides["timeout_seconds"] = args.timeout
     clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]
-        hide_secrets(settings)
+    except ValueError as error:
+        log.error("invalid configuration: %s", error)
+        return 2
+    hide_secrets(settings)
+    try:
         applied = run(settings, replace=args.replace)
     except (KsqlError, OSError, ValueError) as error:
-        log.error("ksqlDB statements not applied: %s", error)
+        problem: Exception = error
+        if isinstance(error, KsqlError) and reason_of(error) is not None:
+            try:  # a connection failure: say it with the setting to change
+                require_url(settings.url, "ksqlDB", env_name(KsqlApplierSettings, "url"))
+            except UnreachableError as unreachable:
+                problem = unreachable
+        log.error("ksqlDB statements not applied: %s", problem)
         return 1
     counts = {outcome: 0 for outcome in Outcome}
     for item in applied:

@@ -24,6 +24,7 @@ from alerts.topics import alert_topics
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics
 from producers.logs import console_script, hide_secrets
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
 from provisioning.ksqldb_statements import load_statements
 
@@ -77,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     hide_secrets(settings)
     try:
         specs = all_topics(args.ksqldb_dir, settings)
-        created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), specs))
+        connection = KafkaConnection.from_settings(settings)
+        created = reaching_kafka(settings, lambda: asyncio.run(ensure_topics(connection, specs)))
+    except UnreachableError as error:
+        log.error("%s", error)
+        return 1
     except (OSError, ValueError, RuntimeError) as error:
         log.error("topics not created: %s", error)
         return 1

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import for_code
 
-from producers.kafka.connection import KafkaConnection
+from producers.kafka.connection import KafkaConnection, kafka_error_name
 from producers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,9 @@ async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec])
                 created.append(name)
             elif code != TOPIC_ALREADY_EXISTS:  # lost a race with another producer: fine
                 message = topic_error[2] if len(topic_error) > 2 else ""
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+                raise RuntimeError(
+                    f"cannot create topic {name}: {kafka_error_name(code)} {message}".rstrip()
+                )
         if created:
             log.info("created topics %s", ", ".join(created))
         return created
@@ -118,5 +119,5 @@ async def topic_partitions(connection: KafkaConnection, topic: str) -> list[int]
     if code == UNKNOWN_TOPIC:  # deleted between the two requests
         return []
     if code:
-        raise for_code(code)(f"describe topic {topic!r}")
+        raise RuntimeError(f"cannot describe topic {topic}: {kafka_error_name(code)}")
     return sorted(int(p["partition"]) for p in description.get("partitions", []))

@@ -27,6 +27,7 @@ from producers.kafka.connection import KafkaConnection
 from producers.kafka.topics import topic_partitions
 from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
+from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.verify import VerifySettings, failed, render, run_hops
 from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
 
@@ -74,6 +75,7 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
         ["kafka", "clickhouse"],
         verify=verify,
         producer_settings=settings,
+        ksql_settings=KsqlApplierSettings(statements_dir=REPO_ROOT / "ksqldb"),
         clickhouse_client=lambda: engine_client,
     )
     print(render(checks))
@@ -121,7 +123,7 @@ def _wait_for_first_refreshes(client: Any) -> None:
 def main(bootstrap: str, data_dir: Path) -> int:
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     connection = KafkaConnection.from_settings(settings)
-    verify = VerifySettings(ksqldb_dir=REPO_ROOT / "ksqldb")
+    verify = VerifySettings()
     engine = open_embedded(data_dir, connection, group_prefix="verify")
     try:
         for table in engine.kafka_tables.values():

@@ -440,7 +440,7 @@ def test_main_fails_when_a_query_is_not_running(
         lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
     )
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
-    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_S", "0.001")
+    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_SECONDS", "0.001")
 
     with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
         assert ksqldb.main([]) == 1
