@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.settings import TOPIC_NAME
+
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 WEBHOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -78,6 +80,7 @@ class AlertSettings(BaseSettings):
     # A JSON list: [{"name": "ops", "kind": "slack", "url": "https://hooks.slack.com/..."}]
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
+    # Topic names (ClickHouse reads the first and the last: clickhouse/config.d, from_env).
     topic_alerts: str = "coins_alerts"
     topic_state: str = "coins_alerts_state"
     topic_deliveries: str = "coins_alerts_deliveries"
@@ -117,6 +120,9 @@ class AlertSettings(BaseSettings):
         topics = [self.topic_alerts, self.topic_state, self.topic_deliveries]
         if len(set(topics)) != len(topics):
             raise ValueError("the COINS_ALERTS_TOPIC_* names must all differ")
+        invalid = [topic for topic in topics if not TOPIC_NAME.fullmatch(topic)]
+        if invalid:
+            raise ValueError(f"COINS_ALERTS_TOPIC_* names must be Kafka topic names: {invalid}")
         if self.delivery_max_seconds < self.delivery_initial_seconds:
             raise ValueError(
                 "COINS_ALERTS_DELIVERY_MAX_SECONDS must be >= COINS_ALERTS_DELIVERY_INITIAL_SECONDS"

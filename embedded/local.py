@@ -41,6 +41,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import INIT_DIR, EmbeddedClickHouse, open_embedded
 from embedded.kafka_broker import (
     KAFKA_VERSION,
@@ -53,7 +54,7 @@ from embedded.settings import LocalSettings
 from producers.kafka_config import KafkaConnection
 from producers.logs import configure_logging
 from producers.settings import Settings
-from producers.topics import ensure_topics, producer_topics
+from producers.topics import ensure_topics, producer_topics, topic_variables
 
 # Bumped when the layout of .local changes in a way an older directory cannot be reused.
 LAYOUT_VERSION = 1
@@ -222,7 +223,11 @@ class LocalPipeline:
         self.say("topics: " + (", ".join(created) if created else "all exist (resuming)"))
         self.say(f"ClickHouse (chDB): opening {settings.clickhouse_dir}, applying clickhouse/init")
         try:
-            self.engine = open_embedded(settings.clickhouse_dir, connection)
+            self.engine = open_embedded(
+                settings.clickhouse_dir,
+                connection,
+                topics=topic_variables(producer_settings, AlertSettings()),
+            )
         except Exception as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise LocalError(

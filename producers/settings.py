@@ -25,6 +25,10 @@ Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 COIN_CODE = re.compile(r"[A-Z0-9_.\-]{1,32}")
 WEEK_MS = 7 * 24 * 3600 * 1000
 MONTH_MS = 30 * 24 * 3600 * 1000
+# A string setting named topic_<role> holds a topic name (producers.topics.topic_variables).
+TOPIC_FIELD_PREFIX = "topic_"
+# Kafka's own rule (Topic.validate): also keeps a name safe inside XML, SQL and ksqlDB text.
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 class Settings(BaseSettings):
@@ -84,11 +88,19 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
     stream_buffer_cycles: int = Field(default=10_000, ge=1)
 
+    # Topic names: the one place that writes them. Every other consumer (ClickHouse's named
+    # collections, the ksqlDB statements, compose) reads the same COINS_TOPIC_* variables
+    # (producers.topics.topic_variables; docs/stack.md "Topic names").
     topic_current: str = "coins_current_full"
     topic_historical: str = "coins_historical"
     topic_dead_letter: str = "coins_dead_letter"
     topic_backfill_progress: str = "coins_backfill_progress"
     topic_portfolio: str = "portfolio_transactions"
+    # Written by ksqlDB (ksqldb/020, 030), read by ClickHouse (clickhouse/init/012, 013).
+    topic_ohlc_minute: str = "coins_ohlc_minute"
+    topic_moving_average_60s: str = "coins_moving_average_60s"
+    # The ksqlDB applier's record of applied statements (provisioning/ksqldb.py).
+    topic_ksqldb_applied: str = "coins_ksqldb_applied"
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     current_retention_ms: int = Field(default=WEEK_MS, ge=-1)
@@ -189,14 +201,15 @@ class Settings(BaseSettings):
                 "COINS_BACKFILL_MAX_SPAN_DAYS must be >= COINS_BACKFILL_INITIAL_SPAN_DAYS"
             )
         topics = [
-            self.topic_current,
-            self.topic_historical,
-            self.topic_dead_letter,
-            self.topic_backfill_progress,
-            self.topic_portfolio,
+            value
+            for name, value in self.__dict__.items()
+            if name.startswith(TOPIC_FIELD_PREFIX) and isinstance(value, str)
         ]
         if len(set(topics)) != len(topics):
             raise ValueError("the COINS_TOPIC_* names must all differ")
+        invalid = [topic for topic in topics if not TOPIC_NAME.fullmatch(topic)]
+        if invalid:
+            raise ValueError(f"COINS_TOPIC_* names must be Kafka topic names: {invalid}")
         return self
 
     @property

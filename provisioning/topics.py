@@ -23,7 +23,7 @@ from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from producers.kafka_config import KafkaConnection
 from producers.settings import Settings
-from producers.topics import TopicSpec, ensure_topics, producer_topics
+from producers.topics import TopicSpec, ensure_topics, producer_topics, topic_variables
 from provisioning.ksqldb_statements import load_statements
 
 LOG = logging.getLogger("coins.topics")
@@ -32,11 +32,12 @@ LOG = logging.getLogger("coins.topics")
 def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
     """The topics the CREATE ... AS SELECT statements write, as ksqlDB would create them.
 
-    Every query of ``ksqldb/`` reads ``coins_current_full`` (the producers' layout), so its sink
-    gets ``settings.topic_partitions`` partitions.
+    Every query of ``ksqldb/`` reads the live ticks (the producers' layout), so its sink gets
+    ``settings.topic_partitions`` partitions. The names are the statements' ``KAFKA_TOPIC`` with
+    the topic settings substituted, as ksqlDB will.
     """
     specs: list[TopicSpec] = []
-    for statement in load_statements(statements_dir):
+    for statement in load_statements(statements_dir, topic_variables(settings)):
         topic = statement.sink_topic
         if topic is None:
             continue

@@ -30,7 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.kafka_config import KafkaConnection
 from producers.settings import Settings
-from producers.topics import TopicSpec, topic_partitions
+from producers.topics import TopicSpec, topic_partitions, topic_variables
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.ksqldb_client import KsqlClient, KsqlError
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
@@ -577,7 +577,7 @@ def run_hops(
     metabase_transport: httpx.BaseTransport | None = None,
 ) -> list[Check]:
     connection = KafkaConnection.from_settings(producer_settings)
-    statements = load_statements(verify.ksqldb_dir)
+    statements = load_statements(verify.ksqldb_dir, topic_variables(producer_settings))
     checks: list[Check] = []
     if "kafka" in hops:
         specs = all_topics(verify.ksqldb_dir, producer_settings)

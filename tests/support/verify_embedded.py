@@ -23,10 +23,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
 from producers.kafka_config import KafkaConnection
 from producers.settings import Settings
-from producers.topics import topic_partitions
+from producers.topics import topic_partitions, topic_variables
 from provisioning.verify import VerifySettings, failed, render, run_hops
 from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
 
@@ -54,13 +55,15 @@ async def _read_ticks(connection: KafkaConnection, topic: str) -> list[Tick]:
         await consumer.stop()
 
 
-async def _publish_ksqldb_output(connection: KafkaConnection, ticks: list[Tick]) -> None:
+async def _publish_ksqldb_output(
+    connection: KafkaConnection, settings: Settings, ticks: list[Tick]
+) -> None:
     producer = AIOKafkaProducer(**connection.client_options())
     await producer.start()
     try:
         for topic, updates in (
-            ("coins_ohlc_minute", ohlc_by_minute(ticks)),
-            ("coins_moving_average_60s", moving_average_60s(ticks)),
+            (settings.topic_ohlc_minute, ohlc_by_minute(ticks)),
+            (settings.topic_moving_average_60s, moving_average_60s(ticks)),
         ):
             for update in updates:
                 await producer.send(topic, key=update.key, value=update.json.encode())
@@ -101,14 +104,15 @@ def main(bootstrap: str, data_dir: Path) -> int:
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     connection = KafkaConnection.from_settings(settings)
     verify = VerifySettings(ksqldb_dir=REPO_ROOT / "ksqldb")
-    engine = open_embedded(data_dir, connection, group_prefix="verify")
+    topics = topic_variables(settings, AlertSettings())
+    engine = open_embedded(data_dir, connection, topics=topics, group_prefix="verify")
     try:
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
         _wait_for_assignments(engine.client)
         _report(engine.client, settings, verify)
         ticks = asyncio.run(_read_ticks(connection, settings.topic_current))
-        asyncio.run(_publish_ksqldb_output(connection, ticks))
+        asyncio.run(_publish_ksqldb_output(connection, settings, ticks))
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
         _report(engine.client, settings, verify)
