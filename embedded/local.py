@@ -63,8 +63,8 @@ CHILD_STOP_SECONDS = 45.0
 
 NOTICE = (
     "make local: Kafka broker + embedded ClickHouse (chDB) + producers, no Docker. ksqlDB and "
-    "Metabase do not run in this mode: no ksqlDB windows (topics coins_ohlc_minute and "
-    "coins_moving_average_60s stay empty), no web dashboards; minute OHLC comes from "
+    "Metabase do not run in this mode: no ksqlDB windows (its OHLC and moving-average topics "
+    "stay empty), no web dashboards; minute OHLC comes from "
     "ClickHouse's own rollup (crypto.ohlc_minute_live) and `coins top` is the dashboard."
 )
 

@@ -52,12 +52,15 @@ def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSp
     return specs
 
 
-def all_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
-    """Every topic of the stack, once each: producers', alerts', ksqlDB's sinks."""
+def all_topics(
+    statements_dir: Path, settings: Settings, alert_settings: AlertSettings | None = None
+) -> list[TopicSpec]:
+    """Every topic of the stack, once each: producers', alerts' (``alert_settings``, by default
+    from the environment), ksqlDB's sinks."""
     specs: dict[str, TopicSpec] = {}
     for spec in (
         *producer_topics(settings),
-        *alert_topics(settings, AlertSettings()),
+        *alert_topics(settings, alert_settings or AlertSettings()),
         *ksqldb_sink_topics(statements_dir, settings),
     ):
         specs.setdefault(spec.name, spec)
