@@ -30,6 +30,10 @@ Every behaviour is modelled on the ksqlDB source (github.com/confluentinc/ksql, 
   (``engine/EngineExecutor.java``). Both are HTTP 400 and create nothing.
 - ``CREATE STREAM`` over a missing topic without ``PARTITIONS``: 400 "Kafka topic does not
   exist: <topic>" (``ddl/commands/CreateSourceFactory.java``).
+- A topic ksqlDB must create under a name Kafka refuses (Kafka's ``Topic.validate``: ASCII
+  letters, digits, ``.``, ``_``, ``-``, at most 249 characters; e.g. an unsubstituted
+  ``${NAME}``): 400 "Failed to guarantee existence of topic <topic>"
+  (``services/KafkaTopicClientImpl.createTopic``).
 - Persistent query ids ``CTAS_<SINK>_<n>`` / ``CSAS_<SINK>_<n>`` (``engine/QueryIdUtil.java``);
   a query's ``state`` is ERROR when one of its status counts is ERROR, else RUNNING
   (``rest/entity/QueryStatusCount.java``); ``EXPLAIN <id>`` lists its ``queryErrors``.
@@ -84,6 +88,7 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?P<id>\w+)\s*;", re.IGNORECASE)
 _SELECT = re.compile(
     r"^\s*SELECT\s+(?P<columns>.+?)\s+FROM\s+(?P<name>\w+)\s*;", re.IGNORECASE | re.DOTALL
 )
+_KAFKA_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _VARIABLE_REFERENCE = re.compile(r"(?P<escaped>\$)?\$\{(?P<name>[^}]*)\}")
 _UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
 DEFAULT_RETENTION_MS = 604_800_000  # Kafka's own default for retention.ms
@@ -248,6 +253,8 @@ class FakeKsqlServer:
         if topic not in self.topics:
             if partitions is None:
                 return _error(400, f"Kafka topic does not exist: {topic}", statement)
+            if not _KAFKA_TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+                return _error(400, f"Failed to guarantee existence of topic {topic}", statement)
             self.topics[topic] = FakeTopic(partitions=int(partitions))
         self.sources[name] = FakeSource(kind=kind, statement=statement, topic=topic)
         return self._command(kind, name, statement, f"{kind.title()} created", None)
@@ -294,6 +301,8 @@ class FakeKsqlServer:
                 else:
                     message += "."
                 return _error(400, message, statement)
+        elif not _KAFKA_TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+            return _error(400, f"Failed to guarantee existence of topic {topic}", statement)
         else:
             self.topics[topic] = FakeTopic(
                 partitions=required_partitions,

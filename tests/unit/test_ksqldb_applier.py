@@ -39,7 +39,7 @@ TOPICS = topic_defaults(Settings)
 
 def _statements(*texts: str) -> list[KsqlStatement]:
     return [
-        KsqlStatement(source=Path(f"{number:03d}.sql"), index=1, text=text)
+        KsqlStatement(source=Path(f"{number:03d}.sql"), index=1, text=text, variables=TOPICS)
         for number, text in enumerate(texts, start=1)
     ]
 

@@ -247,6 +247,18 @@ def test_the_fake_leaves_an_unsent_variable_as_ksqldb_does() -> None:
     assert response.json()["message"] == "Kafka topic does not exist: ${COINS_TOPIC_CURRENT}"
 
 
+def test_a_topic_variable_the_applier_did_not_send_fails_as_on_ksqldb() -> None:
+    # without session variables the ledger's topic would be literally "${...}": Kafka refuses
+    server = FakeKsqlServer()
+    response = server.client().post(
+        "/ksql", json={"ksql": ksqldb.LEDGER_STATEMENT, "streamsProperties": {}}
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "Failed to guarantee existence of topic ${COINS_TOPIC_KSQLDB_APPLIED}"
+    )
+
+
 def test_coins_topics_creates_the_renamed_topics_ksqldb_sinks_included() -> None:
     settings, alert_settings = renamed_settings()
     names = {spec.name for spec in all_topics(KSQLDB_DIR, settings, alert_settings)}
