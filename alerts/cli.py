@@ -22,7 +22,7 @@ from producers.retry import RetryPolicy
 from producers.settings import Settings
 from producers.topics import ensure_topics
 
-log = logging.getLogger("alerts.cli")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from producers.models import DeadLetterMessage
 from producers.publisher import Publisher, Record
 from producers.topics import topic_partitions
 
-log = logging.getLogger("alerts.delivery")
+log = logging.getLogger(__name__)
 
 
 class StoppedError(Exception):

@@ -35,7 +35,7 @@ from producers.publisher import Publisher, Record
 from producers.settings import Settings
 from producers.topics import topic_partitions
 
-log = logging.getLogger("alerts.service")
+log = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_FETCH = 5_000
 

@@ -57,12 +57,6 @@ class WebhookConfig(BaseModel):
             raise ValueError(f"webhook {self.name}: kind ntfy needs ntfy_topic")
         return self
 
-    def secrets(self) -> list[str]:
-        values = [self.url.get_secret_value()]
-        if self.token is not None:
-            values.append(self.token.get_secret_value())
-        return values
-
 
 class AlertSettings(BaseSettings):
     """Alert service configuration. Every field maps to ``COINS_ALERTS_<FIELD IN UPPER CASE>``."""
@@ -128,9 +122,3 @@ class AlertSettings(BaseSettings):
                 "COINS_ALERTS_DELIVERY_MAX_SECONDS must be >= COINS_ALERTS_DELIVERY_INITIAL_SECONDS"
             )
         return self
-
-    def secrets(self) -> list[str]:
-        values = [secret for hook in self.webhooks for secret in hook.secrets()]
-        if self.clickhouse_url is not None:
-            values.append(self.clickhouse_url.get_secret_value())
-        return values

@@ -25,7 +25,7 @@ from producers.progress import _read_partitions
 from producers.publisher import Record
 from producers.topics import topic_partitions
 
-log = logging.getLogger("alerts.state")
+log = logging.getLogger(__name__)
 
 PROGRESS_KEY = b"progress"
 STATE_PREFIX = "state/"

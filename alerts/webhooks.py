@@ -30,7 +30,7 @@ import httpx
 from alerts.models import AlertMessage
 from alerts.settings import WebhookConfig
 from producers.errors import RetryableApiError
-from producers.retry import RetryPolicy, call_with_retry
+from producers.retry import RetryPolicy, retry_async
 
 DISCORD_CONTENT_MAX = 2000
 DISCORD_TITLE_MAX = 256
@@ -181,9 +181,9 @@ class WebhookSender:
         attempt). ``attempts`` and ``last_status`` tell what happened."""
         self.attempts = 0
         self.last_status = None
-        await call_with_retry(
-            self._policy,
+        await retry_async(
             lambda: self._post_once(alert),
-            self._sleep,
-            f"alert {alert.alert_id} to webhook {self.webhook.name}",
+            self._policy,
+            sleep=self._sleep,
+            describe=f"alert {alert.alert_id} to webhook {self.webhook.name}",
         )

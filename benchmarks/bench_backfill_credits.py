@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 import math
 import sys
 from collections import Counter
@@ -45,6 +44,7 @@ from producers.budget import CallPacer
 from producers.cli import make_client
 from producers.clock import DAY_MS, HOUR_MS, VirtualClock, noon_ms
 from producers.history_sources import LiveCoinWatchHistory
+from producers.logs import LogSettings, configure_logging
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress
 from producers.publisher import MemoryPublisher
@@ -155,7 +155,7 @@ def start_clock() -> VirtualClock:
 
 def main() -> None:
     # The retries and pending days of the faulty runs would log hundreds of warnings.
-    logging.basicConfig(level=logging.ERROR)
+    configure_logging(LogSettings(log_level="ERROR"))
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     coin_days = len(DEFAULT_COINS) * ((UNTIL - SINCE).days + 1)
     span = longest_range_keeping_every_close(defaults.backfill_max_span_days)

@@ -34,7 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
 
 from producers.kafka_config import KafkaConnection
-from producers.retry import RetryPolicy, call_with_retry
+from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_async
 from producers.topics import TopicSpec, ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +48,19 @@ DEFAULT_GROUP_PREFIX = "clickhouse"  # compose.yaml's ${CLICKHOUSE_KAFKA_GROUP_P
 # chDB's answer to a Kafka-engine CREATE/ATTACH that did create the table (see module doc).
 KAFKA_CREATE_QUIRK = re.compile(r"Code: 49\.?.*Shutdown was called\. \(LOGICAL_ERROR\)", re.DOTALL)
 
+
+def retriable_kafka_error(error: BaseException) -> bool:
+    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
+
+
 # Polling ClickHouse's consumer state: quick at first, never slower than half a second.
-CONSUMPTION_POLL = RetryPolicy(attempts=1, initial_seconds=0.05, max_seconds=0.5)
+CONSUMPTION_POLL = RetryPolicy(
+    attempts=None, initial_seconds=0.05, max_seconds=0.5, retry_on=(NotReadyError,)
+)
 # Kafka calls on a broker that is starting or coming back (coordinator not yet elected…).
-KAFKA_CALL_RETRY = RetryPolicy(attempts=1, initial_seconds=0.1, max_seconds=1.0)
+KAFKA_CALL_RETRY = RetryPolicy(
+    attempts=None, initial_seconds=0.1, max_seconds=1.0, retry_on=retriable_kafka_error
+)
 
 _KAFKA_ENGINE = re.compile(r"\bENGINE\s*=\s*Kafka\b\s*(?:\((?P<args>[^)]*)\))?", re.IGNORECASE)
 _CREATE_OR_ATTACH_TABLE = re.compile(
@@ -63,10 +72,6 @@ _SETTING = re.compile(r"(?P<key>\w+)\s*=\s*(?P<value>'(?:[^'\\]|\\.)*'|[^,\s]+)"
 
 class ConsumptionTimeoutError(TimeoutError):
     """The Kafka tables did not commit the awaited offsets before the deadline."""
-
-
-class _StillBehindError(Exception):
-    """Raised by one poll of the committed offsets while some partition is behind."""
 
 
 @dataclass(frozen=True)
@@ -295,19 +300,10 @@ def apply_init(client: Any, directory: Path = INIT_DIR) -> None:
 
 
 # ---- Kafka state ---------------------------------------------------------------------------
-def retriable_kafka_error(error: BaseException) -> bool:
-    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
-
-
 async def retry_kafka_call(operation: Any, describe: str, deadline_s: float) -> Any:
     """``operation()``, retried on retriable Kafka errors until ``deadline_s`` seconds passed."""
-    return await call_with_retry(
-        KAFKA_CALL_RETRY,
-        operation,
-        asyncio.sleep,
-        describe,
-        retryable=retriable_kafka_error,
-        deadline_s=deadline_s,
+    return await retry_async(
+        operation, KAFKA_CALL_RETRY, deadline=Deadline.after(deadline_s), describe=describe
     )
 
 
@@ -401,28 +397,19 @@ async def wait_until_committed(
     pending = {tp: end for tp, end in targets.items() if end > 0}
     if not pending:
         return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+    deadline = Deadline.after(timeout_s)
     last: dict[TopicPartition, int] = {}
 
     async def poll() -> None:
-        remaining = max(deadline - loop.time(), 0.1)
+        remaining = max(deadline.remaining, 0.1)
         last.update(await committed_offsets(connection, group, pending, remaining))
         behind = {tp: end for tp, end in pending.items() if last[tp] < end}
         if behind:
-            raise _StillBehindError(f"{group!r} behind on {sorted(behind)}")
+            raise NotReadyError(f"{group!r} behind on {sorted(behind)}")
 
     try:
-        await call_with_retry(
-            CONSUMPTION_POLL,
-            poll,
-            asyncio.sleep,
-            f"wait for {group!r} to commit",
-            retryable=lambda error: isinstance(error, _StillBehindError),
-            deadline_s=timeout_s,
-            log_retries=False,
-        )
-    except _StillBehindError as error:
+        await retry_async(poll, CONSUMPTION_POLL, deadline=deadline)
+    except NotReadyError as error:
         seen = {f"{tp.topic}[{tp.partition}]": last.get(tp) for tp in pending}
         wanted = {f"{tp.topic}[{tp.partition}]": end for tp, end in pending.items()}
         detail = f"\n{diagnose()}" if diagnose is not None else ""

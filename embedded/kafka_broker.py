@@ -19,12 +19,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+
+from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 
 # The same Apache Kafka as the compose broker image (a unit test holds them equal).
 KAFKA_VERSION = "4.1.1"
@@ -33,6 +34,10 @@ MAVEN_TIMEOUT_S = 900
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 START_ATTEMPTS = 3
+# A starting broker is asked again quickly at first, then every second.
+BROKER_START_POLL = RetryPolicy(
+    attempts=None, initial_seconds=0.1, max_seconds=1.0, jitter=False, retry_on=(NotReadyError,)
+)
 
 _POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -194,18 +199,19 @@ async def _cluster_answers(bootstrap: str) -> bool:
 def await_kafka(bootstrap: str, timeout_s: float, alive: Callable[[], bool]) -> None:
     """Return once the broker at ``bootstrap`` answers an admin call (any broker: native or
     container); raise BrokerExitedError as soon as ``alive()`` says its process is gone."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.1
-    while time.monotonic() < deadline:
+
+    def answers() -> None:
         if not alive():
             raise BrokerExitedError(f"the Kafka broker at {bootstrap} exited while starting")
-        if asyncio.run(_cluster_answers(bootstrap)):
-            return
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
-    raise KafkaUnavailableError(
-        f"the Kafka broker at {bootstrap} did not answer within {timeout_s:.0f} s"
-    )
+        if not asyncio.run(_cluster_answers(bootstrap)):
+            raise NotReadyError(bootstrap)
+
+    try:
+        retry_sync(answers, BROKER_START_POLL, deadline=Deadline.after(timeout_s))
+    except NotReadyError:
+        raise KafkaUnavailableError(
+            f"the Kafka broker at {bootstrap} did not answer within {timeout_s:.0f} s"
+        ) from None
 
 
 class NativeKafkaBroker:

@@ -32,7 +32,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,8 @@ from embedded.kafka_broker import (
 )
 from embedded.settings import LocalSettings
 from producers.kafka_config import KafkaConnection
-from producers.logs import configure_logging
+from producers.logs import configure_logging, hide_secrets
+from producers.retry import Deadline
 from producers.settings import Settings
 from producers.topics import ensure_topics, producer_topics, topic_variables
 
@@ -273,11 +273,10 @@ class LocalPipeline:
             self.say("Kafka: stopped")
 
     def _drain(self, engine: EmbeddedClickHouse) -> None:
-        deadline = time.monotonic() + self.settings.local_drain_seconds
+        deadline = Deadline.after(self.settings.local_drain_seconds)
         for table in engine.kafka_tables.values():
-            remaining = deadline - time.monotonic()
             try:
-                engine.wait_caught_up(table, timeout_s=max(remaining, 1.0))
+                engine.wait_caught_up(table, timeout_s=max(deadline.remaining, 1.0))
             except Exception as error:
                 self.say(
                     f"ClickHouse: {table.name} did not catch up before stopping "
@@ -364,25 +363,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = LocalSettings()
-        Settings()  # the producers' settings, validated before anything starts (and below)
+        producer_settings = Settings()  # validated before anything starts
     except ValidationError as error:
         print(f"invalid configuration: {error}", file=sys.stderr)
         return 2
     headless = args.headless or not sys.stdout.isatty()
-    producer_settings = Settings()
-    secrets = [s.get_secret_value() for s in (producer_settings.lcw_api_key,) if s is not None]
-    if headless:
-        configure_logging(producer_settings.log_level, producer_settings.log_format, secrets)
-    else:  # the dashboard owns the terminal: this process logs to a file
+    hide_secrets(settings, producer_settings)
+    if not headless:  # the dashboard owns the terminal: this process logs to a file
         try:
             check_data_dir(settings)  # before the log file is the first thing in a new .local
         except LocalError as error:
             print(f"make local: {error}", file=sys.stderr)
             return 1
         log_file = (settings.local_dir / "supervisor.log").open("a", encoding="utf-8")
-        configure_logging(
-            producer_settings.log_level, producer_settings.log_format, secrets, stream=log_file
-        )
+        configure_logging(stream=log_file)
     stop = StopSignal()
     stop.install()
     print(NOTICE, flush=True)

@@ -22,12 +22,12 @@ from portfolio.transactions import TransactionFileError, parse, portfolios_of
 from producers.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, make_publisher
 from producers.clock import Clock, SystemClock
 from producers.kafka_config import KafkaConnection
-from producers.logs import configure_logging
+from producers.logs import console_script, hide_secrets
 from producers.publisher import PublishTimeoutError
 from producers.settings import Settings
 from producers.topics import ensure_topics, producer_topics
 
-log = logging.getLogger("portfolio.cli")
+log = logging.getLogger(__name__)
 
 
 async def publish_file(
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"invalid configuration: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.log_level, settings.log_format, [])
+    hide_secrets(settings)
     try:
         plan = asyncio.run(publish_file(settings, args.file, prune=args.prune))
     except PublishTimeoutError as error:

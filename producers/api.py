@@ -12,8 +12,8 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import httpx
@@ -32,9 +32,9 @@ from producers.errors import (
     UnexpectedStatusError,
     missing_key_message,
 )
-from producers.retry import RetryPolicy, call_with_retry
+from producers.retry import RetryPolicy, retry_async
 
-log = logging.getLogger("producers.api")
+log = logging.getLogger(__name__)
 
 MAP_PAGE_SIZE = 100  # /coins/map answers at most 100 coins per call
 JsonObject = dict[str, Any]
@@ -146,14 +146,14 @@ class LiveCoinWatchClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: Callable[[str], None] | None = None,
-        sleep: Callable[[float], Any] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         pacer: Pacer | None = None,
     ) -> None:
         self._api_key = api_key
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
         self._on_call = on_call
-        self._sleep = sleep or asyncio.sleep
+        self._sleep: Callable[[float], Awaitable[None]] = sleep or asyncio.sleep
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout or httpx.Timeout(10.0, connect=5.0),
@@ -261,12 +261,11 @@ class LiveCoinWatchClient:
         retry_on: tuple[type[BaseException], ...] = (RetryableApiError,)
         if parse is not None:
             retry_on = (RetryableApiError, MalformedResponseError)
-        return await call_with_retry(
-            self._retry,
+        return await retry_async(
             attempt,
-            self._sleep,
-            endpoint,
-            retryable=lambda error: isinstance(error, retry_on),
+            replace(self._retry, retry_on=retry_on),
+            sleep=self._sleep,
+            describe=endpoint,
         )
 
     async def status(self) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producers.clock import Clock
+from producers.clock import Clock, seconds_clock
 from producers.errors import (
     ApiUnavailableError,
     DailyCreditsExhaustedError,
@@ -60,9 +60,10 @@ from producers.planner import (
 )
 from producers.progress import CoinProgress, gaps_to_wire
 from producers.progress_bar import ProgressBar
-from producers.publisher import Deadline, Publisher, Record
+from producers.publisher import Publisher, Record
+from producers.retry import Deadline
 
-log = logging.getLogger("producers.backfill")
+log = logging.getLogger(__name__)
 
 # Ranges failing in a row, each after every retry, before the API is declared down (exit 1).
 API_DOWN_AFTER_FAILED_RANGES = 3
@@ -225,7 +226,7 @@ class BackfillRunner:
         self._bar = bar
         self._shutdown_timeout = shutdown_timeout_seconds
         self._range_length_api = range_length_api
-        self._deadline = Deadline()
+        self._deadline = Deadline(clock=seconds_clock(clock))
         self._failed_in_a_row = 0
         self._lagging: set[str] = set()
         self._pause: Callable[[], bool] | None = None
@@ -364,7 +365,7 @@ class BackfillRunner:
 
     async def _arm_deadline_on_stop(self) -> None:
         await self._stop.wait()
-        self._deadline.at_ms = self._clock.now_ms() + int(self._shutdown_timeout * 1000)
+        self._deadline.arm(self._shutdown_timeout)
 
     async def _fetch(self, code: str, window: Range) -> list[dict[str, Any]] | None:
         """The answer for ``window``; None when it failed after every retry (the run goes on,

@@ -17,7 +17,7 @@ from producers.api import Credits
 from producers.clock import DAY_MS, Clock, next_reset_ms
 from producers.errors import CreditsExhaustedError
 
-log = logging.getLogger("producers.budget")
+log = logging.getLogger(__name__)
 
 # Credits kept aside so a refresh of /credits or a last retry never crosses the limit.
 SAFETY_CREDITS = 1

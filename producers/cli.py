@@ -40,7 +40,7 @@ from producers.errors import (
 )
 from producers.history_sources import DemoHistory, HistorySource, LiveCoinWatchHistory
 from producers.kafka_config import KafkaConnection
-from producers.logs import configure_logging
+from producers.logs import console_script, hide_secrets
 from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
@@ -52,7 +52,7 @@ from producers.stream import StreamRunner, StreamStats, StreamTopics
 from producers.topics import ensure_topics, producer_topics
 from terminal import cli as terminal_cli
 
-log = logging.getLogger("producers.cli")
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -519,28 +519,29 @@ async def _run_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _prepare_alerts(args: argparse.Namespace) -> list[str] | None:
-    """Alert settings and rules, validated before anything starts; their secrets; None when
-    invalid (the problems are printed, naming the rule and the field)."""
+def _prepare_alerts(args: argparse.Namespace) -> bool:
+    """Alert settings and rules, validated before anything starts, their secrets hidden from
+    the logs; False when invalid (the problems are printed, naming the rule and the field)."""
     from alerts.cli import load_checked_rules, print_rules_error
     from alerts.rules import RulesError
     from alerts.settings import AlertSettings
 
     alert_settings = _load_settings(AlertSettings, "COINS_ALERTS_")
     if alert_settings is None:
-        return None
+        return False
     if args.rules is not None:
         alert_settings = alert_settings.model_copy(update={"rules_file": args.rules})
     try:
         rules = load_checked_rules(alert_settings)
     except RulesError as error:
         print_rules_error(error)
-        return None
+        return False
     args.alert_settings, args.alert_rules = alert_settings, rules
-    secrets: list[str] = alert_settings.secrets()
-    return secrets
+    hide_secrets(alert_settings)
+    return True
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["local"]:  # its own options and settings: embedded/local.py
@@ -556,14 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _load_settings()
     if settings is None:
         return EXIT_CONFIG
-    secrets = [
-        s.get_secret_value()
-        for s in (settings.lcw_api_key, settings.kafka_sasl_password)
-        if s is not None
-    ]
+    hide_secrets(settings)
     if args.command == "alerts":
-        alert_secrets = _prepare_alerts(args)
-        if alert_secrets is None:
+        if not _prepare_alerts(args):
             return EXIT_CONFIG
         if args.check:
             rules = args.alert_rules
@@ -572,8 +568,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"({len(rules.live)} live, {len(rules.scheduled)} scheduled) are valid"
             )
             return EXIT_OK
-        secrets += alert_secrets
-    configure_logging(settings.log_level, settings.log_format, secrets)
     log.info(
         "starting",
         extra={

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 DAY_MS = 86_400_000
@@ -64,6 +65,11 @@ class VirtualClock:
             return True
         await self.sleep(seconds)
         return stop.is_set()
+
+
+def seconds_clock(clock: Clock) -> Callable[[], float]:
+    """``clock`` in seconds, for a ``Deadline`` that follows it (a virtual clock in tests)."""
+    return lambda: clock.now_ms() / 1000
 
 
 def utc_datetime(epoch_ms: int) -> dt.datetime:

@@ -6,6 +6,8 @@ message or a traceback.
 
 from __future__ import annotations
 
+from producers.retry import TransientError
+
 
 class ApiError(Exception):
     """Any failure talking to LiveCoinWatch."""
@@ -16,7 +18,7 @@ class ApiError(Exception):
         self.endpoint = endpoint
 
 
-class RetryableApiError(ApiError):
+class RetryableApiError(ApiError, TransientError):
     """A failure worth retrying with backoff: 429, 500, 503, timeouts, connection errors."""
 
     def __init__(

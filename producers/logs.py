@@ -1,40 +1,149 @@
-"""Structured logs: one line per event, ``key=value`` text or JSON, UTC timestamps.
+"""The one logging setup of every console script: ``key=value`` text or JSON lines, UTC times.
 
-Extra fields go in ``extra={"fields": {...}}``. A last line of defence masks the API key and
-the Kafka password anywhere in a finished line (message, fields, traceback), should any code
-path ever put them there.
+``COINS_LOG_FORMAT`` (``text`` or ``json``) and ``COINS_LOG_LEVEL`` apply to every command;
+each ``main`` listed in ``[project.scripts]`` is wrapped by ``console_script``, which configures
+logging before the command runs. Loggers are named by module (``logging.getLogger(__name__)``).
+Extra fields go in ``extra={"fields": {...}}``.
+
+Secrets are masked by the formatter in the finished line (message, fields, traceback), however
+they got there: the values registered with ``hide_secrets`` (every ``SecretStr`` of the
+settings a command loaded), and what looks like a secret in any text (a URL's password, a
+token in a query string, an ``Authorization`` header, a Slack or Discord webhook's path).
+``Redactor`` is the one implementation; error messages built from server answers use it too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
+import re
 import sys
-from collections.abc import Iterable
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, ParamSpec, TextIO, TypeVar
+
+from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "MASK",
+    "JsonFormatter",
+    "LogSettings",
+    "Redactor",
+    "TextFormatter",
+    "configure_logging",
+    "console_script",
+    "hide_secrets",
+    "redact",
+]
 
 MASK = "**********"
+NOISY_LOGGERS = ("aiokafka", "httpx", "httpcore")
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class _RedactingFormatter(logging.Formatter):
-    """Masks secrets in the finished line, so the message, the extra fields and a traceback
-    are all covered, whatever code path put a secret there."""
+class LogSettings(BaseSettings):
+    """How every command logs: ``COINS_LOG_LEVEL``, ``COINS_LOG_FORMAT``."""
 
-    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._inner = inner
-        # JSON lines carry a secret in escaped form when it holds quotes or backslashes.
-        forms = {
-            form for secret in secrets if secret for form in (secret, json.dumps(secret)[1:-1])
-        }
+    model_config = SettingsConfigDict(
+        env_prefix="COINS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+
+# Secrets recognisable by their place in a text; group 1 is kept, the rest becomes MASK.
+_SECRET_PATTERNS = (
+    # a URL's password: scheme://user:password@host
+    re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@\"'\\]*:)[^\s/@\"'\\]+(?=@)", re.IGNORECASE),
+    # a token in a query string: ?token=..., &apikey=..., &password=...
+    re.compile(
+        r"([?&](?:api[_-]?key|key|token|access[_-]?token|auth|password|passwd|secret|sig"
+        r"|signature)=)[^&\s\"'\\]+",
+        re.IGNORECASE,
+    ),
+    # Authorization: Bearer/Basic credentials
+    re.compile(r"(\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE),
+    # an API key header as text: x-api-key: ..., "x-api-key": "..." (quotes escaped in JSON)
+    re.compile(r"(x-api-key(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)[^\s\"',}\\]+", re.IGNORECASE),
+    # webhook URLs whose path is the credential (Slack, Discord)
+    re.compile(r"(hooks\.slack\.com/(?:services|workflows)/)[^\s\"'\\]+", re.IGNORECASE),
+    re.compile(r"(discord(?:app)?\.com/api/webhooks/)[^\s\"'\\]+", re.IGNORECASE),
+)
+
+
+class Redactor:
+    """Replaces known secret values, and text shaped like a secret, with ``MASK``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._forms: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        # A JSON line carries a secret escaped when it holds quotes or backslashes.
+        forms = set(self._forms)
+        for secret in secrets:
+            if secret:
+                forms.update((secret, json.dumps(secret)[1:-1]))
         self._forms = sorted(forms, key=len, reverse=True)
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = self._inner.format(record)
+    def __call__(self, text: str) -> str:
         for form in self._forms:
-            line = line.replace(form, MASK)
-        return line
+            text = text.replace(form, MASK)
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(lambda match: match.group(1) + MASK, text)
+        return text
+
+
+_REDACTOR = Redactor()
+
+
+def secret_values(*sources: object) -> list[str]:
+    """Every ``SecretStr`` value in ``sources`` (settings models, nested models, lists, dicts),
+    and any plain strings given."""
+    found: list[str] = []
+
+    def visit(value: object) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                nested = getattr(value, name)
+                if not isinstance(nested, str):  # plain string fields are not secrets
+                    visit(nested)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list | tuple | set | frozenset):
+            for item in value:
+                visit(item)
+
+    for source in sources:
+        visit(source)
+    return [value for value in found if value]
+
+
+def hide_secrets(*sources: object) -> None:
+    """Mask these in every log line from now on: the ``SecretStr`` values of settings models
+    (nested ones too) and plain strings."""
+    _REDACTOR.add(secret_values(*sources))
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every secret-shaped part masked."""
+    return _REDACTOR(text)
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -50,6 +159,8 @@ def _format_value(value: Any) -> str:
 
 
 class TextFormatter(logging.Formatter):
+    """``2026-01-01T00:00:00.000Z INFO module message key=value ...``"""
+
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, "fields", {}) or {}
         parts = [_timestamp(record), record.levelname, record.name, record.getMessage()]
@@ -57,10 +168,12 @@ class TextFormatter(logging.Formatter):
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact(line)
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``ts``, ``level``, ``logger``, ``event``, the fields."""
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "ts": _timestamp(record),
@@ -71,20 +184,51 @@ class JsonFormatter(logging.Formatter):
         payload.update(getattr(record, "fields", {}) or {})
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact(json.dumps(payload, default=str))
 
 
-def configure_logging(
-    level: str, fmt: str, secrets: Iterable[str] = (), stream: TextIO | None = None
-) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
-    inner = JsonFormatter() if fmt == "json" else TextFormatter()
-    handler.setFormatter(_RedactingFormatter(inner, secrets))
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure_logging`` installs (and replaces when called again)."""
+
+
+def configure_logging(settings: LogSettings | None = None, stream: TextIO | None = None) -> None:
+    """Send every logger to ``stream`` (stderr) in the format and level of ``settings``
+    (the environment's when None). Calling it again replaces the previous setup."""
+    settings = settings or LogSettings()
+    handler = _ConsoleHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
-        root.removeHandler(existing)
+        # Only ours: a handler someone else installed (pytest's log capture) stays.
+        if isinstance(existing, _ConsoleHandler):
+            root.removeHandler(existing)
+            existing.close()
     root.addHandler(handler)
-    root.setLevel(level)
-    # aiokafka and httpx are chatty at INFO; their warnings still show.
-    for noisy in ("aiokafka", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    root.setLevel(settings.log_level)
+    # aiokafka and httpx are chatty at INFO (httpx logs every URL); their warnings still show.
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(
+            max(logging.WARNING, logging.getLevelName(settings.log_level))
+        )
+
+
+def console_script(main: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a ``[project.scripts]`` entry point: logging is configured before it runs."""
+
+    @functools.wraps(main)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            settings = LogSettings()
+        except ValidationError as error:
+            configure_logging(LogSettings.model_construct())
+            problems = "; ".join(
+                f"COINS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in error.errors()
+            )
+            log.error("invalid logging settings (%s); logging as text at INFO", problems)
+        else:
+            configure_logging(settings)
+        log.debug("command starting", extra={"fields": {"entry_point": main.__module__}})
+        return main(*args, **kwargs)
+
+    return run

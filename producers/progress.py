@@ -14,7 +14,6 @@ range length), keyed by the API it was learned from.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -32,9 +31,10 @@ from producers.models import (
     RangeLengthMessage,
 )
 from producers.planner import Coverage, Gap, PendingReason
+from producers.retry import Deadline
 from producers.topics import topic_partitions
 
-log = logging.getLogger("producers.progress")
+log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 30.0
 
@@ -90,10 +90,9 @@ async def _read_partitions(
         consumer.seek(tp, start[tp])
     records: list[tuple[bytes | None, bytes | None]] = []
     remaining = dict(wanted)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + READ_TIMEOUT_S
+    deadline = Deadline.after(READ_TIMEOUT_S)
     while remaining:
-        if loop.time() > deadline:
+        if deadline.expired:
             raise TimeoutError(f"could not read progress from Kafka within {READ_TIMEOUT_S}s")
         batches = await consumer.getmany(timeout_ms=500)
         for tp, messages in batches.items():

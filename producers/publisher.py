@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,10 +19,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from producers.clock import Clock, SystemClock
+from producers.clock import Clock, SystemClock, seconds_clock
 from producers.kafka_config import KafkaConnection
+from producers.retry import Deadline, RetryPolicy, retry_async
 
-log = logging.getLogger("producers.publisher")
+log = logging.getLogger(__name__)
 
 PRODUCER_STOP_TIMEOUT_S = 5.0
 DEADLINE_POLL_S = 0.25
@@ -49,16 +49,6 @@ class PublishTimeoutError(Exception):
     def __init__(self, unacknowledged: int) -> None:
         super().__init__(f"{unacknowledged} records were not acknowledged by Kafka")
         self.unacknowledged = unacknowledged
-
-
-class Deadline:
-    """A give-up time that can be set while a publish is already retrying (on shutdown)."""
-
-    def __init__(self, at_ms: int | None = None) -> None:
-        self.at_ms = at_ms
-
-    def passed(self, now_ms: int) -> bool:
-        return self.at_ms is not None and now_ms >= self.at_ms
 
 
 class Publisher(Protocol):
@@ -93,6 +83,13 @@ class KafkaPublisher:
         self._partitioner = DefaultPartitioner()
         self._round_robin = 0
         self._last_deadline: Deadline | None = None
+        # Until the acknowledgement or the caller's deadline (a shutdown arms it).
+        self._retry = RetryPolicy(
+            attempts=None,
+            initial_seconds=self._options.retry_initial_seconds,
+            max_seconds=self._options.retry_max_seconds,
+            retry_on=(KafkaError, TimeoutError, OSError),
+        )
         self.acknowledged = 0
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
@@ -120,10 +117,9 @@ class KafkaPublisher:
         """How long stopping a producer may take: never past a caller's deadline (the
         shutdown timeout is the total, not a figure before a fixed extra wait)."""
         deadline = self._last_deadline
-        if deadline is None or deadline.at_ms is None:
+        if deadline is None:
             return PRODUCER_STOP_TIMEOUT_S
-        left = (deadline.at_ms - self._clock.now_ms()) / 1000
-        return max(0.0, min(PRODUCER_STOP_TIMEOUT_S, left))
+        return min(PRODUCER_STOP_TIMEOUT_S, deadline.remaining)
 
     async def _stop_quietly(self, producer: AIOKafkaProducer) -> None:
         # A producer whose broker vanished can hang in stop() flushing; bound it.
@@ -177,10 +173,6 @@ class KafkaPublisher:
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = self._options.retry_initial_seconds * 2 ** min(attempt - 1, 30)
-        return min(self._options.retry_max_seconds, random.uniform(ceiling / 2, ceiling))
-
     async def _attempt(self, records: Sequence[Record], deadline: Deadline) -> None:
         """One send of the whole batch, abandoned at the ack timeout or the deadline."""
         started = self._clock.now_ms()
@@ -191,8 +183,7 @@ class KafkaPublisher:
                 await asyncio.wait({task}, timeout=DEADLINE_POLL_S)
                 now = self._clock.now_ms()
                 if not task.done() and (
-                    deadline.passed(now)
-                    or now - started >= self._options.ack_timeout_seconds * 1000
+                    deadline.expired or now - started >= self._options.ack_timeout_seconds * 1000
                 ):
                     raise TimeoutError("no acknowledgement in time")
             task.result()
@@ -205,34 +196,35 @@ class KafkaPublisher:
     async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
         if not records:
             return
-        deadline = deadline or Deadline()
+        deadline = deadline or Deadline(clock=seconds_clock(self._clock))
         self._last_deadline = deadline
-        attempt = 0
-        while True:
-            if deadline.passed(self._clock.now_ms()):
+        failures = 0
+
+        async def attempt() -> None:
+            nonlocal failures
+            if deadline.expired:
                 raise PublishTimeoutError(len(records))
             try:
                 await self._attempt(records, deadline)
-            except (KafkaError, TimeoutError, OSError) as error:
-                attempt += 1
-                delay = self._backoff(attempt)
-                log.warning(
-                    "kafka unavailable, keeping %d records and retrying in %.2fs (attempt %d): %s",
-                    len(records),
-                    delay,
-                    attempt,
-                    type(error).__name__ if not str(error) else error,
-                )
+            except (KafkaError, TimeoutError, OSError):
+                failures += 1
                 await self._discard_producer()
-                now = self._clock.now_ms()
-                if deadline.at_ms is not None and now + delay * 1000 > deadline.at_ms:
-                    raise PublishTimeoutError(len(records)) from error
-                await self._clock.sleep(delay)
-                continue
-            self.acknowledged += len(records)
-            if attempt:
-                log.info("kafka is back: %d records acknowledged", len(records))
-            return
+                raise
+
+        try:
+            await retry_async(
+                attempt,
+                self._retry,
+                deadline=deadline,
+                sleep=self._clock.sleep,
+                describe=f"publishing {len(records)} records (kafka unavailable, records kept)",
+            )
+        except (KafkaError, TimeoutError, OSError) as error:
+            # Only the deadline ends the retries: the records were not acknowledged in time.
+            raise PublishTimeoutError(len(records)) from error
+        self.acknowledged += len(records)
+        if failures:
+            log.info("kafka is back: %d records acknowledged", len(records))
 
     async def close(self) -> None:
         await self._discard_producer()

@@ -122,10 +122,6 @@ class Settings(BaseSettings):
         description="How long after 12:00 UTC today's close is considered final.",
     )
 
-    # --- logging -------------------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
-
     @field_validator("coins", mode="before")
     @classmethod
     def _split_coins(cls, value: object) -> object:

@@ -25,7 +25,7 @@ from producers.models import (
     raw_json,
 )
 
-log = logging.getLogger("producers.sources")
+log = logging.getLogger(__name__)
 
 
 @dataclass

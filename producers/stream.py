@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from producers.api import Credits
 from producers.budget import CreditBudget
-from producers.clock import Clock, next_reset_ms, utc_datetime
+from producers.clock import Clock, next_reset_ms, seconds_clock, utc_datetime
 from producers.errors import (
     AuthenticationError,
     CreditsExhaustedError,
@@ -28,10 +28,11 @@ from producers.errors import (
     UnexpectedStatusError,
 )
 from producers.models import DeadLetterMessage
-from producers.publisher import Deadline, Publisher, PublishTimeoutError, Record
+from producers.publisher import Publisher, PublishTimeoutError, Record
+from producers.retry import Deadline
 from producers.sources import FetchResult, PriceSource
 
-log = logging.getLogger("producers.stream")
+log = logging.getLogger(__name__)
 
 # After the 00:00 UTC reset, wait a little so a slightly fast local clock does not call early.
 RESET_GRACE_SECONDS = 5.0
@@ -114,7 +115,7 @@ class StreamRunner:
         self._queue: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=buffer_cycles)
         self._shutdown_timeout = shutdown_timeout_seconds
         self._max_cycles = max_cycles
-        self._deadline = Deadline()
+        self._deadline = Deadline(clock=seconds_clock(clock))
         self._fetch_done = asyncio.Event()
         self._lost_at_stop = 0
         self._rate_limited_streak = 0
@@ -136,7 +137,7 @@ class StreamRunner:
         fetch_error = None if fetcher.cancelled() else fetcher.exception()
         if self._stop.is_set() or fetch_error is not None:
             flush_seconds = self._shutdown_timeout - exit_reserve_seconds(self._shutdown_timeout)
-            self._deadline.at_ms = self._clock.now_ms() + int(flush_seconds * 1000)
+            self._deadline.arm(flush_seconds)
         self._fetch_done.set()
         try:
             await sender

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings
 from producers.kafka_config import KafkaConnection
 from producers.settings import TOPIC_FIELD_PREFIX, Settings
 
-log = logging.getLogger("producers.topics")
+log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error codes
 UNKNOWN_TOPIC = 3

@@ -25,7 +25,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-LOG = logging.getLogger("coins.daily")
+from producers.logs import console_script
+
+log = logging.getLogger(__name__)
 
 
 class ChildProcess(Protocol):
@@ -100,7 +102,7 @@ class DailyRunner:
             now = self.clock()
             upcoming = next_slot(now, self.at)
             outcome = "succeeded" if status == 0 else f"failed with exit status {status}"
-            LOG.info("%s %s; next run at %s", " ".join(self.command), outcome, upcoming.isoformat())
+            log.info("%s %s; next run at %s", " ".join(self.command), outcome, upcoming.isoformat())
             self.stop_requested.wait((upcoming - now).total_seconds())
 
     def request_stop(self, signum: int, _frame: FrameType | None = None) -> None:
@@ -110,8 +112,8 @@ class DailyRunner:
             child.send_signal(signum)
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(
         prog="coins-daily", description="Run a command now and then every day at HH:MM UTC."
     )

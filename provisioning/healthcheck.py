@@ -9,9 +9,11 @@ and uses the producers' Kafka settings (``COINS_KAFKA_*``), so it works on a man
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -19,6 +21,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.kafka_config import KafkaConnection
+from producers.logs import console_script, hide_secrets
 from producers.settings import Settings
 
 
@@ -68,9 +71,16 @@ async def _partitions(connection: KafkaConnection, topic: str) -> list[int]:
     ]
 
 
-def main() -> int:
+@console_script
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="coins-healthcheck",
+        description="Exit 0 when the producers' topic received a record recently (a compose "
+        "healthcheck).",
+    ).parse_args(argv)
     settings = HealthcheckSettings()
     producer_settings = Settings()
+    hide_secrets(producer_settings)
     topic = producer_settings.topic_current
     connection = KafkaConnection.from_settings(producer_settings)
     check = newest_record_is_recent(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -35,10 +34,11 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.logs import console_script, hide_secrets
+from producers.retry import Deadline, NotReadyError
 from producers.settings import Settings
 from producers.topics import topic_variables
 from provisioning.ksqldb_client import (
-    Deadline,
     KsqlClient,
     KsqlError,
     KsqlStatementError,
@@ -48,7 +48,7 @@ from provisioning.ksqldb_client import (
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
 from provisioning.ready_file import clear_ready_file, idle_until_stopped
 
-LOG = logging.getLogger("coins.ksqldb")
+log = logging.getLogger(__name__)
 
 QUERY_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest"}
 LEDGER_STREAM = "COINS_KSQLDB_APPLIED"
@@ -122,7 +122,7 @@ def apply_statements(
         kind, name = _object(statement)
         topic = statement.source_topic
         if topic is not None:
-            LOG.info("%s: waiting for topic %s", statement.location, topic)
+            log.info("%s: waiting for topic %s", statement.location, topic)
             client.wait_for_topic(topic, deadline)
         try:
             result = client.execute(
@@ -144,13 +144,13 @@ def apply_statements(
         if result.is_if_not_exists_answer(kind, name):
             ledger.check_unchanged(statement, name)
             applied.append(Applied(statement, Outcome.ALREADY_EXISTED, result.message))
-            LOG.info("%s: already exists (%s)", statement.location, result.message)
+            log.info("%s: already exists (%s)", statement.location, result.message)
             continue
         _require_created(statement, result)
         last_command = ledger.record(statement, name) or last_command
         outcome = Outcome.REPLACED if name in replaced else Outcome.CREATED
         applied.append(Applied(statement, outcome, result.message))
-        LOG.info("%s: %s (%s)", statement.location, outcome.value, result.message)
+        log.info("%s: %s (%s)", statement.location, outcome.value, result.message)
     return applied
 
 
@@ -197,7 +197,7 @@ class Ledger:
         except KsqlStatementError as error:
             # Edit detection is a safeguard, not a reason to leave the stack without its
             # queries: a server that refuses the pull query only loses the safeguard.
-            LOG.warning("cannot read %s, edited statements go undetected: %s", LEDGER_STREAM, error)
+            log.warning("cannot read %s, edited statements go undetected: %s", LEDGER_STREAM, error)
             self.readable = False
             rows = []
         for row in rows:
@@ -221,7 +221,7 @@ class Ledger:
         recorded = self._checksums.get(name)
         if recorded is None:
             # Created before this ledger existed (or by hand): adopt what the file says now.
-            LOG.warning(
+            log.warning(
                 "%s: %s exists but no checksum was recorded for it; recording the file's. If "
                 "the running object was created from another text, replace it: %s",
                 statement.location,
@@ -263,21 +263,16 @@ def _drop_for_replacement(
             continue
         for query in queries:
             if name in query.sinks:
-                LOG.info("replacing %s: TERMINATE %s", name, query.query_id)
+                log.info("replacing %s: TERMINATE %s", name, query.query_id)
                 client.execute(f"TERMINATE {query.query_id};", properties={}, deadline=deadline)
-        LOG.info("replacing %s: DROP %s (its topic is kept)", name, kind.upper())
+        log.info("replacing %s: DROP %s (its topic is kept)", name, kind.upper())
         client.execute(f"DROP {kind.upper()} IF EXISTS {name};", properties={}, deadline=deadline)
         dropped.add(name)
     return dropped
 
 
 def check_queries_running(
-    client: KsqlClient,
-    statements: Sequence[KsqlStatement],
-    deadline: Deadline,
-    *,
-    sleep: Callable[[float], None],
-    poll_interval_s: float = 1.0,
+    client: KsqlClient, statements: Sequence[KsqlStatement], deadline: Deadline
 ) -> list[PersistentQuery]:
     """Wait until every CREATE ... AS SELECT has a RUNNING persistent query, else fail.
 
@@ -286,7 +281,8 @@ def check_queries_running(
     failing with the query's own errors.
     """
     expected = [_object(s)[1] for s in statements if s.runs_a_query]
-    while True:
+
+    def all_running() -> list[PersistentQuery]:
         queries = client.show_queries()
         problems: list[str] = []
         for name in expected:
@@ -298,14 +294,17 @@ def check_queries_running(
                     errors = client.query_errors(query.query_id)
                     detail = errors[-1] if errors else "ksqlDB recorded no error message"
                     problems.append(f"query {query.query_id} ({name}) is {query.state}: {detail}")
-        if not problems:
-            return [q for q in queries if set(q.sinks) & set(expected)]
-        if deadline.expired:
-            raise KsqlQueryNotRunningError(
-                "; ".join(problems) + ". See `docker compose logs ksqldb-server`; fix the "
-                "statement and replace it with " + REPLACE_COMMAND.format(name="<NAME>")
-            )
-        sleep(min(poll_interval_s, deadline.remaining))
+        if problems:
+            raise NotReadyError("; ".join(problems))
+        return [q for q in queries if set(q.sinks) & set(expected)]
+
+    try:
+        return client.poll(all_running, deadline)
+    except NotReadyError as problems:
+        raise KsqlQueryNotRunningError(
+            f"{problems}. See `docker compose logs ksqldb-server`; fix the "
+            "statement and replace it with " + REPLACE_COMMAND.format(name="<NAME>")
+        ) from None
 
 
 def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
@@ -326,7 +325,6 @@ def run(
     replace: Collection[str] = (),
     http_factory: Callable[[KsqlApplierSettings], httpx.Client] | None = None,
     client_factory: Callable[[httpx.Client], KsqlClient] = KsqlClient,
-    sleep: Callable[[float], None] | None = None,
 ) -> list[Applied]:
     """Load the files, apply them within ``settings.timeout_s``, then check the queries run.
 
@@ -335,7 +333,7 @@ def run(
     """
     variables = topic_variables(Settings()) if topics is None else topics
     statements = load_statements(settings.statements_dir, variables)
-    LOG.info(
+    log.info(
         "applying %d statements from %s to %s",
         len(statements),
         settings.statements_dir,
@@ -347,13 +345,10 @@ def run(
             client, statements, Deadline.after(settings.timeout_s), replace=replace
         )
         running = check_queries_running(
-            client,
-            statements,
-            Deadline.after(settings.query_running_timeout_s),
-            sleep=sleep or time.sleep,
+            client, statements, Deadline.after(settings.query_running_timeout_s)
         )
     for query in running:
-        LOG.info("query %s %s -> %s", query.query_id, query.state, ", ".join(query.sink_topics))
+        log.info("query %s %s -> %s", query.query_id, query.state, ", ".join(query.sink_topics))
     return applied
 
 
@@ -384,12 +379,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     args = _parse_args(argv)
     overrides: dict[str, object] = {}
     if args.url:
@@ -401,14 +392,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]
+        hide_secrets(settings)
         applied = run(settings, replace=args.replace)
     except (KsqlError, OSError, ValueError) as error:
-        LOG.error("ksqlDB statements not applied: %s", error)
+        log.error("ksqlDB statements not applied: %s", error)
         return 1
     counts = {outcome: 0 for outcome in Outcome}
     for item in applied:
         counts[item.outcome] += 1
-    LOG.info(
+    log.info(
         "done: %s; every persistent query RUNNING",
         ", ".join(f"{count} {outcome.value}" for outcome, count in counts.items()),
     )

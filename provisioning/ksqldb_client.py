@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
+
 KSQL_MEDIA_TYPE = "application/vnd.ksql.v1+json"
 TERMINAL_COMMAND_STATES = frozenset({"SUCCESS", "ERROR", "TERMINATED"})
+
+T = TypeVar("T")
 
 
 class KsqlError(Exception):
@@ -70,26 +74,6 @@ class PersistentQuery:
     statement: str
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """A point on a monotonic clock; tests pass a fake clock and sleep."""
-
-    expires_at: float
-    clock: Callable[[], float]
-
-    @classmethod
-    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
-        return cls(expires_at=clock() + seconds, clock=clock)
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self.expires_at - self.clock())
-
-    @property
-    def expired(self) -> bool:
-        return self.remaining <= 0.0
-
-
 class KsqlClient:
     """``/healthcheck``, ``/ksql`` and ``/status`` of one ksqlDB server."""
 
@@ -101,24 +85,31 @@ class KsqlClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._http = http
-        self._poll_interval_s = poll_interval_s
+        self._polling = RetryPolicy.every(poll_interval_s)
         self._sleep = sleep
+
+    def poll(self, check: Callable[[], T], deadline: Deadline) -> T:
+        """``check()`` every poll interval until it returns; it raises ``NotReadyError`` (the
+        last one is re-raised at the deadline) while its condition does not hold yet."""
+        return retry_sync(check, self._polling, deadline=deadline, sleep=self._sleep)
 
     def wait_until_healthy(self, deadline: Deadline) -> None:
         """Poll ``/healthcheck`` until the server reports itself healthy or the deadline passes."""
-        last_problem = "no answer yet"
-        while True:
+
+        def healthy() -> None:
             try:
                 response = self._http.get("/healthcheck", headers={"Accept": "application/json"})
-                body = _json_or_none(response)
-                if response.status_code == 200 and isinstance(body, dict) and body.get("isHealthy"):
-                    return
-                last_problem = f"HTTP {response.status_code}: {response.text[:500]}"
             except httpx.TransportError as error:
-                last_problem = f"{type(error).__name__}: {error}"
-            if deadline.expired:
-                raise KsqlTimeoutError(f"ksqlDB not healthy before the deadline ({last_problem})")
-            self._sleep(min(self._poll_interval_s, deadline.remaining))
+                raise NotReadyError(f"{type(error).__name__}: {error}") from error
+            body = _json_or_none(response)
+            if response.status_code == 200 and isinstance(body, dict) and body.get("isHealthy"):
+                return
+            raise NotReadyError(f"HTTP {response.status_code}: {response.text[:500]}")
+
+        try:
+            self.poll(healthy, deadline)
+        except NotReadyError as error:
+            raise KsqlTimeoutError(f"ksqlDB not healthy before the deadline ({error})") from None
 
     def health(self) -> tuple[int, Any]:
         """One ``GET /healthcheck``: the status code and the JSON body (None when not JSON)."""
@@ -191,13 +182,17 @@ class KsqlClient:
         return rows
 
     def wait_for_topic(self, topic: str, deadline: Deadline) -> None:
-        while topic not in self.list_topics():
-            if deadline.expired:
-                raise KsqlTimeoutError(
-                    f"Kafka topic {topic!r} does not exist yet; it is created by the producer "
-                    "(is the `producer` service running?)"
-                )
-            self._sleep(min(self._poll_interval_s, deadline.remaining))
+        def listed() -> None:
+            if topic not in self.list_topics():
+                raise NotReadyError(topic)
+
+        try:
+            self.poll(listed, deadline)
+        except NotReadyError:
+            raise KsqlTimeoutError(
+                f"Kafka topic {topic!r} does not exist yet; it is created by the producer "
+                "(is the `producer` service running?)"
+            ) from None
 
     def execute(
         self,
@@ -238,7 +233,7 @@ class KsqlClient:
     def _wait_for_command(
         self, command_id: str, statement: str, deadline: Deadline
     ) -> tuple[str, str]:
-        while True:
+        def finished() -> tuple[str, str]:
             response = self._http.get(
                 f"/status/{quote(command_id, safe='/')}", headers={"Accept": KSQL_MEDIA_TYPE}
             )
@@ -246,11 +241,14 @@ class KsqlClient:
             if response.status_code >= 400 or not isinstance(body, dict):
                 raise _statement_error(statement, response)
             state = str(body.get("status", ""))
-            if state in TERMINAL_COMMAND_STATES:
-                return state, str(body.get("message", ""))
-            if deadline.expired:
-                raise KsqlTimeoutError(f"command {command_id} still {state} at the deadline")
-            self._sleep(min(self._poll_interval_s, deadline.remaining))
+            if state not in TERMINAL_COMMAND_STATES:
+                raise NotReadyError(state)
+            return state, str(body.get("message", ""))
+
+        try:
+            return self.poll(finished, deadline)
+        except NotReadyError as error:
+            raise KsqlTimeoutError(f"command {command_id} still {error} at the deadline") from None
 
     def _post_ksql(
         self,

@@ -22,11 +22,12 @@ from pathlib import Path
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from producers.kafka_config import KafkaConnection
+from producers.logs import console_script, hide_secrets
 from producers.settings import Settings
 from producers.topics import TopicSpec, ensure_topics, producer_topics, topic_variables
 from provisioning.ksqldb_statements import load_statements
 
-LOG = logging.getLogger("coins.topics")
+log = logging.getLogger(__name__)
 
 
 def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
@@ -67,12 +68,8 @@ def all_topics(
     return list(specs.values())
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     parser = argparse.ArgumentParser(
         prog="coins-topics", description="Create every topic of the stack (missing ones only)."
     )
@@ -81,13 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = Settings()
+    hide_secrets(settings)
     try:
         specs = all_topics(args.ksqldb_dir, settings)
         created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), specs))
     except (OSError, ValueError, RuntimeError) as error:
-        LOG.error("topics not created: %s", error)
+        log.error("topics not created: %s", error)
         return 1
-    LOG.info(
+    log.info(
         "topics ready: %s (created now: %s)",
         ", ".join(spec.name for spec in specs),
         ", ".join(created) or "none",

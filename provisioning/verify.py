@@ -29,6 +29,8 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.kafka_config import KafkaConnection
+from producers.logs import console_script, hide_secrets, secret_values
+from producers.retry import Deadline
 from producers.settings import Settings
 from producers.topics import TopicSpec, topic_partitions, topic_variables
 from provisioning.ksqldb import KsqlApplierSettings
@@ -125,8 +127,8 @@ async def _topic_stats(
             if ends[partition] > beginnings[partition]:
                 consumer.seek(partition, ends[partition] - 1)
         pending = {p for p in partitions if ends[p] > beginnings[p]}
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
+        deadline = Deadline.after(timeout_s)
+        while pending and not deadline.expired:
             batches = await consumer.getmany(*pending, timeout_ms=1000)
             for partition, records in batches.items():
                 for record in records:
@@ -584,6 +586,7 @@ def run_hops(
         checks += kafka_checks(connection, specs, producer_settings, verify)
     if "ksqldb" in hops:
         ksql_settings = KsqlApplierSettings()
+        hide_secrets(ksql_settings)
         http = ksql_http or httpx.Client(base_url=ksql_settings.url, timeout=verify.timeout_s)
         with http:
             checks += ksqldb_checks(
@@ -608,13 +611,14 @@ def run_hops(
             )
     if "metabase" in hops:
         metabase_settings = MetabaseSettings()
+        hide_secrets(metabase_settings)
         definitions = load_definitions(metabase_settings.definitions_dir)
         client = MetabaseClient(
             metabase_settings.url,
             timeout_seconds=verify.timeout_s * 6,
             attempts=2,
             retry_wait_seconds=0.5,
-            secrets=[metabase_settings.admin_password.get_secret_value()],
+            secrets=secret_values(metabase_settings),
             transport=metabase_transport,
         )
         with client:
@@ -622,6 +626,7 @@ def run_hops(
     return checks
 
 
+@console_script
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coins-verify", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -634,7 +639,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(hops) - set(HOPS)
     if unknown:
         parser.error(f"unknown hop(s): {', '.join(sorted(unknown))}")
-    checks = run_hops(hops, verify=VerifySettings(), producer_settings=Settings())
+    verify, producer_settings = VerifySettings(), Settings()
+    hide_secrets(verify, producer_settings)
+    checks = run_hops(hops, verify=verify, producer_settings=producer_settings)
     print(render(checks))
     if failed(checks):
         print("\nverify: FAILED (see How to fix)")

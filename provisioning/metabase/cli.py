@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
+from producers.logs import console_script, hide_secrets, secret_values
 from provisioning.metabase.client import MetabaseClient
 from provisioning.metabase.definitions import DefinitionError, load_definitions, read_yaml
 from provisioning.metabase.errors import MetabaseError
@@ -30,18 +30,7 @@ from provisioning.metabase.schema import json_schemas, write_schemas
 from provisioning.metabase.settings import MetabaseSettings
 from provisioning.ready_file import clear_ready_file, idle_until_stopped
 
-log = logging.getLogger("coins-metabase")
-
-
-def _configure_logging() -> None:
-    logging.Formatter.converter = time.gmtime
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)sZ %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; the provisioner logs what matters itself.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,10 +72,7 @@ def make_client(
         timeout_seconds=settings.http_timeout_seconds,
         attempts=settings.http_attempts,
         retry_wait_seconds=settings.retry_wait_seconds,
-        secrets=[
-            settings.admin_password.get_secret_value(),
-            settings.clickhouse_password.get_secret_value(),
-        ],
+        secrets=secret_values(settings),
         transport=transport,
     )
 
@@ -117,6 +103,7 @@ def run(
 ) -> int:
     arguments = _parser().parse_args(argv)
     settings = settings or MetabaseSettings()
+    hide_secrets(settings)
     definitions_dir = arguments.definitions or settings.definitions_dir
     command = arguments.command or "provision"
     try:
@@ -156,10 +143,10 @@ def run(
     return 0
 
 
-def main() -> None:
-    _configure_logging()
-    sys.exit(run())
+@console_script
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

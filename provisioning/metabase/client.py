@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
+from producers.logs import Redactor
+from producers.retry import RetryPolicy, retry_sync
 from provisioning.metabase.errors import ContractError, MetabaseApiError, MetabaseUnreachableError
 
 log = logging.getLogger(__name__)
@@ -37,7 +33,8 @@ IDEMPOTENT_RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 NOT_PROCESSED_STATUSES = frozenset({503})
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
-MASK = "***"
+# Waits double from ``retry_wait_seconds`` up to this.
+RETRY_MAX_SECONDS = 30.0
 
 JsonObject = dict[str, Any]
 
@@ -81,8 +78,13 @@ class MetabaseClient:
             headers={"Accept": "application/json"},
         )
         self._attempts = attempts
-        self._retry_wait_seconds = retry_wait_seconds
-        self._secrets = [secret for secret in secrets if secret]
+        self._retry = RetryPolicy(
+            attempts=attempts,
+            initial_seconds=retry_wait_seconds,
+            max_seconds=RETRY_MAX_SECONDS,
+            jitter=False,
+        )
+        self._redact = Redactor(secrets)
         self.calls: list[tuple[str, str]] = []
 
     def __enter__(self) -> MetabaseClient:
@@ -95,13 +97,11 @@ class MetabaseClient:
         self._http.close()
 
     def use_session(self, session_id: str) -> None:
-        self._secrets.append(session_id)
+        self._redact.add([session_id])
         self._http.headers[SESSION_HEADER] = session_id
 
     def mask(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return self._redact(text)
 
     def probe(self, path: str) -> int | None:
         """One unretried GET: the status code, or None when nothing answered."""
@@ -142,16 +142,13 @@ class MetabaseClient:
         body: JsonObject | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        retryer = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._retry_wait_seconds, max=30.0),
-            retry=retry_if_exception(_retryable_for(method)),
-            before_sleep=lambda state: self._log_retry(method, path, state),
-            reraise=True,
-        )
         calls_before = len(self.calls)
         try:
-            response = retryer(self._send_once, method, path, body, params)
+            response = retry_sync(
+                lambda: self._send_once(method, path, body, params),
+                replace(self._retry, retry_on=_retryable_for(method)),
+                describe=f"metabase call {method} {path}",
+            )
         except _RetryableStatusError as exhausted:
             raise self._api_error(method, path, exhausted.response) from None
         except httpx.TransportError as error:
@@ -186,14 +183,3 @@ class MetabaseClient:
 
     def _api_error(self, method: str, path: str, response: httpx.Response) -> MetabaseApiError:
         return MetabaseApiError(method, path, response.status_code, self.mask(response.text))
-
-    def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "metabase call failed, retrying: %s %s attempt %d/%d (%s)",
-            method,
-            path,
-            state.attempt_number,
-            self._attempts,
-            self.mask(str(error)),
-        )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from provisioning.metabase.client import JsonObject, MetabaseClient
 from provisioning.metabase.definitions import CollectionDefinition, Definitions
 from provisioning.metabase.errors import (
@@ -87,18 +88,25 @@ class Provisioner:
 
     def wait_until_healthy(self) -> None:
         """Poll GET /api/health until it answers 200; Metabase's first boot takes minutes."""
-        deadline = self._monotonic() + self._settings.health_timeout_seconds
-        while True:
+
+        def healthy() -> None:
             status = self._client.probe("/api/health")
-            if status == 200:
-                return
-            if self._monotonic() >= deadline:
-                raise MetabaseError(
-                    f"GET /api/health did not answer 200 within "
-                    f"{self._settings.health_timeout_seconds:.0f} s (last status: {status})"
-                )
-            log.info("waiting for metabase: GET /api/health -> %s", status)
-            self._sleep(HEALTH_POLL_SECONDS)
+            if status != 200:
+                log.info("waiting for metabase: GET /api/health -> %s", status)
+                raise NotReadyError(f"last status: {status}")
+
+        timeout = self._settings.health_timeout_seconds
+        try:
+            retry_sync(
+                healthy,
+                RetryPolicy.every(HEALTH_POLL_SECONDS),
+                deadline=Deadline.after(timeout, self._monotonic),
+                sleep=self._sleep,
+            )
+        except NotReadyError as error:
+            raise MetabaseError(
+                f"GET /api/health did not answer 200 within {timeout:.0f} s ({error})"
+            ) from None
 
     def authenticate(self) -> None:
         """Create the admin on first run (POST /api/setup), otherwise log in."""

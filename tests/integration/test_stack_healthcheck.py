@@ -62,10 +62,10 @@ def test_main_exit_status_follows_freshness(
     monkeypatch.setenv("COINS_TOPIC_CURRENT", topic)  # the stream's own setting
     monkeypatch.setenv("HEALTHCHECK_MAX_AGE_SECONDS", "60")
 
-    assert main() == 1
+    assert main([]) == 1
     assert f"no record on {topic}" in capsys.readouterr().err
 
     asyncio.run(_create_topic(kafka_bootstrap, topic))
     asyncio.run(_produce(kafka_bootstrap, topic, int(time.time() * 1000)))
-    assert main() == 0
+    assert main([]) == 0
     assert "healthy" in capsys.readouterr().out

@@ -24,10 +24,15 @@ from embedded.clickhouse import (
     wait_for_table,
 )
 from producers.kafka_config import KafkaConnection
-from producers.retry import RetryPolicy, call_with_retry
+from producers.retry import Deadline, RetryPolicy, retry_async
 
 DEFAULT_TIMEOUT_S = 120.0  # a loaded CI machine; the engine itself flushes every 500 ms
-GROUP_POLL = RetryPolicy(attempts=1, initial_seconds=0.2, max_seconds=1.0)
+GROUP_POLL = RetryPolicy(
+    attempts=None,
+    initial_seconds=0.2,
+    max_seconds=1.0,
+    retry_on=lambda error: isinstance(error, _GroupNotEmptyError | KafkaError),
+)
 
 
 class Delivered(NamedTuple):
@@ -160,15 +165,7 @@ async def rewind_group(
             if any(members for _, members in states):
                 raise _GroupNotEmptyError(f"{group!r}: {states}")
 
-        await call_with_retry(
-            GROUP_POLL,
-            empty,
-            asyncio.sleep,
-            f"wait for group {group!r} to be empty",
-            retryable=lambda e: isinstance(e, _GroupNotEmptyError | KafkaError),
-            deadline_s=timeout_s,
-            log_retries=False,
-        )
+        await retry_async(empty, GROUP_POLL, deadline=Deadline.after(timeout_s))
     finally:
         await admin.close()
     consumer = AIOKafkaConsumer(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
 from producers.kafka_config import KafkaConnection
+from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
 from producers.topics import topic_partitions, topic_variables
 from provisioning.verify import VerifySettings, failed, render, run_hops
@@ -83,21 +83,42 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
     print(f"exit={1 if failed(checks) else 0}", flush=True)
 
 
-def _wait_for_assignments(client: Any, deadline_s: float = 120.0) -> None:
+def _wait_until_none(client: Any, query: str, what: str, deadline_s: float = 120.0) -> None:
+    """Until ``query`` returns no row (each row names something still waiting)."""
+
+    def none_left() -> None:
+        waiting = client.query(query).result_rows
+        if waiting:
+            raise NotReadyError(f"{what} after {deadline_s} s: {waiting}")
+
+    try:
+        retry_sync(none_left, RetryPolicy.every(0.5), deadline=Deadline.after(deadline_s))
+    except NotReadyError as error:
+        raise TimeoutError(str(error)) from None
+
+
+def _wait_for_assignments(client: Any) -> None:
     """Until every Kafka table's consumer joined its group and got partitions (the state a
     running stack is in a minute after start; an empty topic is "consumed" before that)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        waiting = client.query(
-            "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
-            "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
-            "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
-            "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0"
-        ).result_rows
-        if not waiting:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"Kafka tables without partitions after {deadline_s} s: {waiting}")
+    _wait_until_none(
+        client,
+        "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
+        "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
+        "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
+        "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0",
+        "Kafka tables without partitions",
+    )
+
+
+def _wait_for_first_refreshes(client: Any) -> None:
+    """Until every snapshot view refreshed once (a stack a minute after start; on a loaded
+    machine the first refreshes can still be running when the tables caught up)."""
+    _wait_until_none(
+        client,
+        "SELECT view, status FROM system.view_refreshes "
+        "WHERE database = 'crypto' AND last_success_time IS NULL",
+        "snapshot views never refreshed",
+    )
 
 
 def main(bootstrap: str, data_dir: Path) -> int:
@@ -110,6 +131,7 @@ def main(bootstrap: str, data_dir: Path) -> int:
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
         _wait_for_assignments(engine.client)
+        _wait_for_first_refreshes(engine.client)
         _report(engine.client, settings, verify)
         ticks = asyncio.run(_read_ticks(connection, settings.topic_current))
         asyncio.run(_publish_ksqldb_output(connection, settings, ticks))

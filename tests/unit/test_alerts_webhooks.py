@@ -18,6 +18,7 @@ from alerts.webhooks import (
     WebhookUnavailableError,
     payload,
 )
+from producers.logs import secret_values
 from producers.retry import RetryPolicy
 
 ALERT = AlertMessage(
@@ -117,4 +118,4 @@ def test_settings_read_webhooks_as_json_and_mask_them(monkeypatch: pytest.Monkey
     settings = AlertSettings()
     assert settings.webhooks[0].kind == "slack"
     assert URL not in repr(settings)
-    assert URL in settings.secrets()
+    assert URL in secret_values(settings)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from producers.retry import Deadline
 from producers.settings import Settings
 from producers.topics import topic_defaults
 from provisioning import ksqldb
@@ -23,7 +24,6 @@ from provisioning.ksqldb import (
     run,
 )
 from provisioning.ksqldb_client import (
-    Deadline,
     KsqlClient,
     KsqlError,
     KsqlStatementError,
@@ -65,10 +65,7 @@ def _check_queries(server: FakeKsqlServer, seconds: float = 10.0) -> None:
     clock = FakeClock()
     client = KsqlClient(server.client(), poll_interval_s=1.0, sleep=clock.sleep)
     check_queries_running(
-        client,
-        load_statements(REPO_STATEMENTS, TOPICS),
-        Deadline.after(seconds, clock),
-        sleep=clock.sleep,
+        client, load_statements(REPO_STATEMENTS, TOPICS), Deadline.after(seconds, clock)
     )
 
 
@@ -413,7 +410,7 @@ def test_main_exits_non_zero_and_logs_the_server_text(
         lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
     )
 
-    with caplog.at_level(logging.ERROR, logger="coins.ksqldb"):
+    with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
         status = ksqldb.main(["--url", "http://ksqldb:8088", "--dir", str(tmp_path)])
 
     assert status == 1
@@ -451,7 +448,7 @@ def test_main_fails_when_a_query_is_not_running(
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
     monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_S", "0.001")
 
-    with caplog.at_level(logging.ERROR, logger="coins.ksqldb"):
+    with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
         assert ksqldb.main([]) == 1
     assert "is ERROR: Could not deserialize value" in caplog.text
 
@@ -465,7 +462,7 @@ def test_a_server_refusing_the_ledger_pull_query_still_gets_its_statements(
 ) -> None:
     server = _server(reject={"SELECT OBJECT_NAME": (400, "Pull queries are disabled.")})
 
-    with caplog.at_level(logging.WARNING, logger="coins.ksqldb"):
+    with caplog.at_level(logging.WARNING, logger="provisioning.ksqldb"):
         applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3

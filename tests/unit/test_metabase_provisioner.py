@@ -565,7 +565,7 @@ def test_secrets_never_reach_logs_or_errors(
     for secret in [ADMIN_PASSWORD, READER_PASSWORD, *session_ids]:
         assert secret not in visible
     assert "***" in str(raised.value)
-    assert "metabase call failed, retrying: GET /api/collection attempt 1/3" in caplog.text
+    assert "retrying metabase call GET /api/collection after attempt 1/3 failed" in caplog.text
 
 
 def test_stored_cards_match_despite_keys_and_number_text_metabase_adds(

@@ -17,8 +17,8 @@ from producers.clock import HOUR_MS, VirtualClock, noon_ms
 from producers.history_sources import DemoHistory, LiveCoinWatchHistory
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress, derive_progress
-from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
-from producers.retry import RetryPolicy
+from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
+from producers.retry import Deadline, RetryPolicy
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
@@ -317,7 +317,7 @@ class NeverAcknowledges(MemoryPublisher):
             return
         self.stop.set()  # SIGTERM arrives while the first range is being published
         for _ in range(1_000):
-            if deadline is not None and deadline.at_ms is not None:
+            if deadline is not None and deadline.armed:
                 raise PublishTimeoutError(len(records))
             await asyncio.sleep(0.001)
         raise AssertionError("no shutdown deadline was set")

@@ -16,8 +16,8 @@ from producers.budget import CreditBudget
 from producers.clock import DAY_MS, HOUR_MS, VirtualClock
 from producers.demo import DemoSource
 from producers.errors import AuthenticationError, RequestRejectedError
-from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
-from producers.retry import RetryPolicy
+from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
+from producers.retry import Deadline, RetryPolicy
 from producers.sources import LiveCoinWatchSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
@@ -176,7 +176,7 @@ class SlowBroker(MemoryPublisher):
 
     async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
         for _ in range(1_000):
-            if deadline is not None and deadline.at_ms is not None:
+            if deadline is not None and deadline.armed:
                 raise PublishTimeoutError(len(records))
             await asyncio.sleep(0.01)
         raise AssertionError("the runner never set a shutdown deadline")

@@ -30,10 +30,11 @@ from embedded.clickhouse import (
     named_collections,
 )
 from embedded.clickhouse import strip_comments as strip_sql_comments
+from producers.retry import Deadline
 from producers.settings import Settings
 from producers.topics import topic_defaults, topic_setting_names, topic_variables
 from provisioning import ksqldb
-from provisioning.ksqldb_client import Deadline, KsqlClient
+from provisioning.ksqldb_client import KsqlClient
 from provisioning.ksqldb_statements import (
     load_statements,
     strip_comments,
@@ -279,7 +280,7 @@ def test_the_applier_reads_the_topic_settings_by_default(
     def http(_: ksqldb.KsqlApplierSettings) -> httpx.Client:
         return server.client()
 
-    ksqldb.run(settings, http_factory=http, sleep=lambda _: None)
+    ksqldb.run(settings, http_factory=http)
     assert server.sources["OHLC_BY_MINUTE"].topic == RENAMED["COINS_TOPIC_OHLC_MINUTE"]
 
 

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from producers.retry import Deadline
 from producers.settings import Settings
 from producers.topics import topic_defaults
 from provisioning.ksqldb import apply_statements
-from provisioning.ksqldb_client import Deadline, KsqlClient
+from provisioning.ksqldb_client import KsqlClient
 from provisioning.ksqldb_statements import load_statements
 from provisioning.metabase.client import MetabaseClient
 from provisioning.metabase.definitions import Definitions, load_definitions
