@@ -10,10 +10,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print(chr(10).join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+# Dependencies first, from the hash-locked runtime set alone (`make lock` writes it from
+# pyproject.toml), so a code change does not reinstall them and every build gets the same bytes.
+COPY requirements/build.lock requirements/runtime.lock ./requirements/
+RUN pip install --require-hashes -r requirements/build.lock -r requirements/runtime.lock
+COPY pyproject.toml README.md LICENSE ./
 # Every package of pyproject's [tool.setuptools.packages.find] (tests/unit/test_dockerfile.py).
 COPY producers ./producers
 COPY provisioning ./provisioning
@@ -21,7 +22,7 @@ COPY embedded ./embedded
 COPY terminal ./terminal
 COPY portfolio ./portfolio
 COPY alerts ./alerts
-RUN pip install --no-deps .
+RUN pip install --no-deps --no-build-isolation .
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \

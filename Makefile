@@ -15,21 +15,36 @@ COMPOSE ?= docker compose
 PYTEST_ARGS ?=
 STACK_PYTEST_ARGS ?= -ra
 
-.PHONY: help install test test-unit test-integration test-stack lint format bench \
+.PHONY: help install lock contracts test test-unit test-integration test-stack lint format bench \
         up preflight verify down logs ps backfill portfolio portfolio-check ksql-apply \
         metabase-provision metabase-export clickhouse-client clean clean-venv local top
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(INSTALLED): pyproject.toml
+# Installs come from the hash-locked files in requirements/ (pyproject.toml keeps the open
+# ranges for library users): the same versions on every machine, CI and the app image.
+LOCK_DIR := requirements
+LOCK_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' $(LOCK_ARGS)
+
+$(INSTALLED): pyproject.toml $(LOCK_DIR)/build.lock $(LOCK_DIR)/dev.lock
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 is required: install it or set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK_DIR)/build.lock -r $(LOCK_DIR)/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-install: $(INSTALLED) ## Create .venv with the package and the test/lint tools
+install: $(INSTALLED) ## Create .venv with the package and the test/lint tools (from requirements/dev.lock)
+
+lock: $(INSTALLED) ## Refresh requirements/*.lock after a pyproject.toml change (LOCK_ARGS=--upgrade for newest versions)
+	$(LOCK_COMPILE) pyproject.toml --extra dev -o $(LOCK_DIR)/dev.lock
+	$(LOCK_COMPILE) pyproject.toml --constraint $(LOCK_DIR)/dev.lock -o $(LOCK_DIR)/runtime.lock
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(LOCK_COMPILE) - -o $(LOCK_DIR)/build.lock
+
+contracts: $(INSTALLED) ## Regenerate contracts/*.schema.json from the pydantic wire models (commit them)
+	$(BIN)/python -m provisioning.contracts
 
 test: $(INSTALLED) ## Run the whole suite (real Kafka broker + ClickHouse engine; containers and the stack tests if Docker answers)
 	@stack=0; $(BIN)/python -m tests.support.backends || stack=$$?; \

@@ -1,13 +1,17 @@
-"""What the alert service writes to Kafka (shapes fixed by ``contracts/coins_alerts*.json``)."""
+"""What the alert service writes to Kafka (contracts/coins_alerts*.schema.json)."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Annotated, Literal
 
-from producers.models import SCHEMA_VERSION, _WireModel
+from pydantic import Field
+
+from producers.models import SCHEMA_VERSION, Count, SchemaVersion, WireModel
 
 DeliveryStatus = Literal["delivered", "dead_letter"]
+# Three digits (RFC 9110 section 15); None when no answer came (refused, timed out).
+HttpStatus = Annotated[int, Field(ge=100, le=999)]
 
 
 def alert_id(rule_id: str, condition_hash: str, coin: str, event_time_ms: int) -> str:
@@ -21,14 +25,14 @@ def alert_key(rule_id: str, coin: str) -> bytes:
     return f"{rule_id}/{coin}".encode()
 
 
-class AlertMessage(_WireModel):
+class AlertMessage(WireModel):
     """Value of a ``coins_alerts`` message, keyed ``<rule id>/<coin>``."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     alert_id: str
     rule_id: str
     rule_kind: str
-    rules_version: int
+    rules_version: Count
     coin: str
     event_time_ms: int
     fired_at_ms: int
@@ -37,43 +41,43 @@ class AlertMessage(_WireModel):
     source: str
 
 
-class DeliveryMessage(_WireModel):
+class DeliveryMessage(WireModel):
     """Value of a ``coins_alerts_deliveries`` message: the outcome of one alert at one webhook."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     alert_id: str
     rule_id: str
     coin: str
     webhook: str
     webhook_kind: str
     status: DeliveryStatus
-    attempts: int
-    http_status: int | None
+    attempts: Count
+    http_status: HttpStatus | None = None
     reason: str
     event_time_ms: int
     finished_at_ms: int
 
 
-class RuleState(_WireModel):
+class RuleState(WireModel):
     """Value of a ``coins_alerts_state`` record keyed ``state/<rule id>/<coin>``."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     rule_id: str
     coin: str
     condition_hash: str
     active: bool
-    last_fired_ms: int | None
-    last_event_ms: int | None
+    last_fired_ms: int | None = None
+    last_event_ms: int | None = None
 
 
-class Checkpoint(_WireModel):
+class Checkpoint(WireModel):
     """Value of the ``progress`` record, written after every state record of its checkpoint:
     the next tick offset per partition, each partition's newest event time there, and the end
     of the alerts topic once every alert up to these ticks was acknowledged."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     tick_offsets: dict[int, int]
     tick_event_ms: dict[int, int]
     alert_offsets: dict[int, int]
-    rules_version: int
+    rules_version: Count
     written_at_ms: int

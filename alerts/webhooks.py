@@ -1,7 +1,7 @@
 """Webhook bodies and the HTTP call, one shape per service.
 
 Shapes, from each service's documentation:
-- generic: the alert itself as JSON (``contracts/coins_alerts.json``), plus the header
+- generic: the alert itself as JSON (``contracts/coins_alerts.example.json``), plus the header
   ``Idempotency-Key: <alert id>``;
 - Slack incoming webhooks (https://api.slack.com/messaging/webhooks): ``{"text": ...}`` with
   ``blocks`` (``text`` is the notification fallback); ``&``, ``<`` and ``>`` are escaped because

@@ -41,11 +41,18 @@ from producers.cli import make_publisher  # noqa: E402
 from producers.kafka_config import KafkaConnection  # noqa: E402
 from producers.publisher import Record  # noqa: E402
 from producers.settings import Settings  # noqa: E402
-from producers.topics import ensure_topics, producer_topics, topic_variables  # noqa: E402
+from producers.topics import (  # noqa: E402
+    ensure_topics,
+    producer_topics,
+    topic_defaults,
+    topic_variables,
+)
+from provisioning.contracts import example  # noqa: E402
 
 GOAL_P99_S = 2.0
 SPEEDUP = 100
-CONTRACT = json.loads((REPO_ROOT / "contracts" / "coins_current_full.json").read_text())
+# the live topic's contract, named after the setting's default
+CONTRACT = example(topic_defaults(Settings)["COINS_TOPIC_CURRENT"])
 TickKey = tuple[str, int]  # (code, timestamp_ms)
 
 

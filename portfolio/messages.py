@@ -1,4 +1,4 @@
-"""The wire form of a transaction on the portfolio topic (contracts/portfolio_transactions.json).
+"""The wire form of a transaction on the portfolio topic (contracts/portfolio_transactions.*).
 
 Key: ``<portfolio>/<transaction id>`` (UTF-8), so compaction keeps one record per transaction.
 Value: one JSON object; ``quantity`` is a decimal string (exact, ClickHouse reads it into a
@@ -11,11 +11,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from portfolio.transactions import Transaction
+from pydantic import Field
 
-SCHEMA_VERSION = 1
+from portfolio.transactions import Kind, Transaction
+from producers.models import SCHEMA_VERSION, Number, SchemaVersion, WireModel
+
+# A positive decimal written out in full ("0.25", "100"): ClickHouse parses it into a Decimal.
+DecimalText = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")]
+
+
+class TransactionMessage(WireModel):
+    """Value of a ``portfolio_transactions`` message, keyed ``<portfolio>/<transaction id>``."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    portfolio: str
+    transaction_id: str
+    kind: Kind
+    code: str
+    currency: str
+    timestamp_ms: int
+    quantity: DecimalText
+    # None = "market": the stored price at that time.
+    price: Annotated[Number, Field(gt=0)] | None = None
+    fee: Annotated[Number, Field(ge=0)]
+    # 1 marks a deleted transaction (published before its tombstone); ClickHouse's UInt8.
+    deleted: Annotated[int, Field(ge=0, le=1)] = 0
+    version_ms: int
 
 
 def format_quantity(transaction: Transaction) -> str:
@@ -45,7 +68,7 @@ def content(transaction: Transaction, currency: str) -> dict[str, Any]:
 
 
 def encode(fields: dict[str, Any], version_ms: int) -> bytes:
-    return json.dumps({**fields, "version_ms": version_ms}, separators=(",", ":")).encode()
+    return TransactionMessage.model_validate({**fields, "version_ms": version_ms}).to_json_bytes()
 
 
 @dataclass(frozen=True)

@@ -114,15 +114,12 @@ def secret_values(*sources: object) -> list[str]:
     found: list[str] = []
 
     def visit(value: object) -> None:
+        # Inside a model only SecretStr counts: coin codes and hosts are not secrets.
         if isinstance(value, SecretStr):
             found.append(value.get_secret_value())
-        elif isinstance(value, str):
-            found.append(value)
         elif isinstance(value, BaseModel):
             for name in type(value).model_fields:
-                nested = getattr(value, name)
-                if not isinstance(nested, str):  # plain string fields are not secrets
-                    visit(nested)
+                visit(getattr(value, name))
         elif isinstance(value, Mapping):
             for item in value.values():
                 visit(item)
@@ -131,7 +128,10 @@ def secret_values(*sources: object) -> list[str]:
                 visit(item)
 
     for source in sources:
-        visit(source)
+        if isinstance(source, str):
+            found.append(source)
+        else:
+            visit(source)
     return [value for value in found if value]
 
 

@@ -1,8 +1,10 @@
 """What the API sends and what goes on the wire.
 
-The wire shapes are fixed by ``contracts/*.json`` (golden tests compare against those files):
-lower-case snake_case, UTC epoch milliseconds in ``*_ms`` fields, float64 numbers, null for
-absent values.
+The wire models are the contracts: ``make contracts`` writes each topic's JSON Schema
+(``contracts/<topic>.schema.json``) from them, and golden tests compare their output with the
+example messages (``contracts/<topic>.example.json``): lower-case snake_case, UTC epoch
+milliseconds in ``*_ms`` fields, float64 numbers, null for absent values (the default of every
+nullable field, so a message is built from what is known).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ SCHEMA_VERSION = 1
 
 # Finite float64 values only: JSON has no NaN/Infinity and ClickHouse would reject them.
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+# Counts fit ClickHouse's UInt32; a larger one from the API is malformed and dead-lettered.
+Count = Annotated[int, Field(ge=0, le=4_294_967_295)]
+# Bumped on any incompatible change of a message; ClickHouse stores it as UInt16.
+SchemaVersion = Annotated[int, Field(ge=1, le=65_535)]
 
 
 class _ApiModel(BaseModel):
@@ -69,48 +74,53 @@ class ApiHistoryPoint(_ApiModel):
     liquidity: Number | None = None
 
 
-class _WireModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class WireModel(BaseModel):
+    """A message value on a topic: unknown fields are refused, and the JSON Schema lists every
+    field as required because ``to_json_bytes`` always writes every field (null included)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
 
 
-class CurrentMessage(_WireModel):
-    """Value of a ``coins_current_full`` message (contracts/coins_current_full.json)."""
+class CurrentMessage(WireModel):
+    """Value of a ``coins_current_full`` message (contracts/coins_current_full.schema.json)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
     code: str
     currency: str
     timestamp_ms: int
     rate: float
-    volume: float | None
-    cap: float | None
-    liquidity: float | None
-    delta_hour: float | None
-    delta_day: float | None
-    delta_week: float | None
-    delta_month: float | None
-    delta_quarter: float | None
-    delta_year: float | None
-    name: str | None
-    symbol: str | None
-    rank: int | None
-    age: int | None
-    color: str | None
-    png32: str | None
-    png64: str | None
-    webp32: str | None
-    webp64: str | None
-    exchanges: int | None
-    markets: int | None
-    pairs: int | None
-    all_time_high_usd: float | None
-    circulating_supply: float | None
-    total_supply: float | None
-    max_supply: float | None
-    categories: list[str] | None
+    volume: float | None = None
+    cap: float | None = None
+    liquidity: float | None = None
+    delta_hour: float | None = None
+    delta_day: float | None = None
+    delta_week: float | None = None
+    delta_month: float | None = None
+    delta_quarter: float | None = None
+    delta_year: float | None = None
+    name: str | None = None
+    symbol: str | None = None
+    rank: Count | None = None
+    age: Count | None = None
+    color: str | None = None
+    png32: str | None = None
+    png64: str | None = None
+    webp32: str | None = None
+    webp64: str | None = None
+    exchanges: Count | None = None
+    markets: Count | None = None
+    pairs: Count | None = None
+    all_time_high_usd: float | None = None
+    circulating_supply: float | None = None
+    total_supply: float | None = None
+    max_supply: float | None = None
+    categories: list[str] | None = None
 
     @classmethod
     def from_api(
@@ -152,18 +162,18 @@ class CurrentMessage(_WireModel):
         )
 
 
-class HistoricalMessage(_WireModel):
-    """Value of a ``coins_historical`` message (contracts/coins_historical.json)."""
+class HistoricalMessage(WireModel):
+    """Value of a ``coins_historical`` message (contracts/coins_historical.schema.json)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
     code: str
     currency: str
     timestamp_ms: int
     rate: float
-    volume: float | None
-    cap: float | None
-    liquidity: float | None
+    volume: float | None = None
+    cap: float | None = None
+    liquidity: float | None = None
 
     @classmethod
     def from_api(
@@ -181,10 +191,10 @@ class HistoricalMessage(_WireModel):
         )
 
 
-class DeadLetterMessage(_WireModel):
-    """Value of a ``coins_dead_letter`` message (contracts/coins_dead_letter.json)."""
+class DeadLetterMessage(WireModel):
+    """Value of a ``coins_dead_letter`` message (contracts/coins_dead_letter.schema.json)."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
     intended_topic: str
     code: str
@@ -193,7 +203,7 @@ class DeadLetterMessage(_WireModel):
     failed_at_ms: int
 
 
-class PendingDaysMessage(_WireModel):
+class PendingDaysMessage(WireModel):
     """Closes ``from_ms``..``through_ms`` (12:00 UTC, inclusive) still to fetch, and why."""
 
     from_ms: int
@@ -201,12 +211,12 @@ class PendingDaysMessage(_WireModel):
     reason: str
 
 
-class BackfillProgressMessage(_WireModel):
+class BackfillProgressMessage(WireModel):
     """Value of the compacted progress topic, keyed ``CODE/CURRENCY``: every point from the
     close before ``done_from_ms`` (exclusive) to the close ``done_through_ms`` (inclusive) is
     published and acknowledged on the history topic. Written only after that acknowledgement."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     code: str
     currency: str
     done_from_ms: int
@@ -222,13 +232,13 @@ class BackfillProgressMessage(_WireModel):
         return f"{code}/{currency}".encode()
 
 
-class RangeLengthMessage(_WireModel):
+class RangeLengthMessage(WireModel):
     """What the backfill learned about the API's history granularity, on the progress topic
     under ``range-length/<api>``: the longest range (days) whose answer kept every 12:00 UTC
     point, and the shortest that did not. It depends on the API only (its thinning rule), not
     on the coin or the currency, so every run and coin against that API shares it."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: SchemaVersion = SCHEMA_VERSION
     api: str
     good_days: int
     bad_days: int | None = None

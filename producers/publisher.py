@@ -89,6 +89,7 @@ class KafkaPublisher:
             initial_seconds=self._options.retry_initial_seconds,
             max_seconds=self._options.retry_max_seconds,
             retry_on=(KafkaError, TimeoutError, OSError),
+            wait_until_deadline=False,
         )
         self.acknowledged = 0
 

@@ -92,6 +92,9 @@ class RetryPolicy:
     jitter: bool = True
     deadline_seconds: float | None = None
     retry_on: RetryOn = (TransientError,)
+    # True: the last wait ends at the deadline for one more attempt (a poll). False: give up
+    # as soon as the next wait would pass it (a shutdown wants its remaining time to exit).
+    wait_until_deadline: bool = True
 
     @classmethod
     def every(cls, seconds: float, retry_on: RetryOn = (NotReadyError,)) -> RetryPolicy:
@@ -143,12 +146,14 @@ class _Bounds:
     def stop(self, state: RetryCallState) -> bool:
         attempts = self.policy.attempts
         out_of_attempts = attempts is not None and state.attempt_number >= attempts
+        if not self.policy.wait_until_deadline and (state.upcoming_sleep or 0.0) > self.remaining:
+            return True
         return out_of_attempts or self.remaining <= 0.0
 
     def wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         backoff = self.policy.backoff_seconds(state.attempt_number, error, self.uniform)
-        return min(backoff, self.remaining)
+        return min(backoff, self.remaining) if self.policy.wait_until_deadline else backoff
 
     def tenacity_options(self) -> dict[str, Any]:
         return {

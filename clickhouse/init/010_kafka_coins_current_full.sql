@@ -1,4 +1,4 @@
--- Kafka consumer of the live ticks (topic setting COINS_TOPIC_CURRENT, contracts/coins_current_full.json); topic, broker list and group come from named collection kafka_coins_current_full.
+-- Kafka consumer of the live ticks (topic setting COINS_TOPIC_CURRENT, contracts/coins_current_full.schema.json); topic, broker list and group come from named collection kafka_coins_current_full.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_current_full
 (
     schema_version UInt16,

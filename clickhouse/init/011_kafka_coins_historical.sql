@@ -1,4 +1,4 @@
--- Kafka consumer of the backfill points (topic setting COINS_TOPIC_HISTORICAL, contracts/coins_historical.json); topic, broker list and group come from named collection kafka_coins_historical.
+-- Kafka consumer of the backfill points (topic setting COINS_TOPIC_HISTORICAL, contracts/coins_historical.schema.json); topic, broker list and group come from named collection kafka_coins_historical.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_historical
 (
     schema_version UInt16,

@@ -1,4 +1,4 @@
--- Kafka consumer of ksqlDB's 1-minute tumbling OHLC (topic setting COINS_TOPIC_OHLC_MINUTE, contracts/coins_ohlc_minute.json); topic, broker list and group come from named collection kafka_coins_ohlc_minute.
+-- Kafka consumer of ksqlDB's 1-minute tumbling OHLC (topic setting COINS_TOPIC_OHLC_MINUTE, contracts/coins_ohlc_minute.schema.json); topic, broker list and group come from named collection kafka_coins_ohlc_minute.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_ohlc_minute
 (
     code String,

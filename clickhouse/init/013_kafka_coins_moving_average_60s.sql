@@ -1,4 +1,4 @@
--- Kafka consumer of ksqlDB's 60 s hopping average (topic setting COINS_TOPIC_MOVING_AVERAGE_60S, contracts/coins_moving_average_60s.json); topic, broker list and group come from named collection kafka_coins_moving_average_60s.
+-- Kafka consumer of ksqlDB's 60 s hopping average (topic setting COINS_TOPIC_MOVING_AVERAGE_60S, contracts/coins_moving_average_60s.schema.json); topic, broker list and group come from named collection kafka_coins_moving_average_60s.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_moving_average_60s
 (
     code String,

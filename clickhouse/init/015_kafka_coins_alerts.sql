@@ -1,4 +1,4 @@
--- Kafka consumer of the alerts of `coins alerts` (topic setting COINS_ALERTS_TOPIC_ALERTS, contracts/coins_alerts.json); topic, broker list and group come from named collection kafka_coins_alerts.
+-- Kafka consumer of the alerts of `coins alerts` (topic setting COINS_ALERTS_TOPIC_ALERTS, contracts/coins_alerts.schema.json); topic, broker list and group come from named collection kafka_coins_alerts.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_alerts
 (
     schema_version UInt16,

@@ -1,4 +1,4 @@
--- Kafka consumer of the delivery outcomes, one per alert and webhook (topic setting COINS_ALERTS_TOPIC_DELIVERIES, contracts/coins_alerts_deliveries.json); topic, broker list and group come from named collection kafka_coins_alerts_deliveries.
+-- Kafka consumer of the delivery outcomes, one per alert and webhook (topic setting COINS_ALERTS_TOPIC_DELIVERIES, contracts/coins_alerts_deliveries.schema.json); topic, broker list and group come from named collection kafka_coins_alerts_deliveries.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_alerts_deliveries
 (
     schema_version UInt16,

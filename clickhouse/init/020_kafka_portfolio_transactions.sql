@@ -1,4 +1,4 @@
--- Kafka consumer of the compacted portfolio topic (topic setting COINS_TOPIC_PORTFOLIO, contracts/portfolio_transactions.json, key portfolio/transaction id); topic, broker list and group come from named collection kafka_portfolio_transactions.
+-- Kafka consumer of the compacted portfolio topic (topic setting COINS_TOPIC_PORTFOLIO, contracts/portfolio_transactions.schema.json, key portfolio/transaction id); topic, broker list and group come from named collection kafka_portfolio_transactions.
 CREATE TABLE IF NOT EXISTS crypto.kafka_portfolio_transactions
 (
     schema_version UInt16,

@@ -37,6 +37,7 @@ from tests.support.alert_ticks import (
     with_bad_ticks,
     write_rules,
 )
+from tests.support.contract_schema import assert_matches_contract
 from tests.support.producers_kafka import read_topic
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
@@ -136,6 +137,8 @@ class Harness:
 
     async def alerts(self) -> list[AlertMessage]:
         records = await read_topic(self.bootstrap, self.alert_settings.topic_alerts)
+        if records:
+            assert_matches_contract("coins_alerts", [r.value or b"" for r in records])
         return [AlertMessage.model_validate_json(r.value or b"") for r in records]
 
     async def close(self) -> None:
@@ -246,6 +249,8 @@ def _sent(tick: Any) -> Any:
 
 async def _deliveries(harness: Harness) -> list[DeliveryMessage]:
     records = await read_topic(harness.bootstrap, harness.alert_settings.topic_deliveries)
+    if records:
+        assert_matches_contract("coins_alerts_deliveries", [r.value or b"" for r in records])
     return [DeliveryMessage.model_validate_json(r.value or b"") for r in records]
 
 

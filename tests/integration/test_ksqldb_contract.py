@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import random
 import statistics
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from provisioning.contracts import example as contract_example
 from tests.support.ksqldb_emulator import (
     MINUTE_MS,
     Tick,
@@ -140,9 +140,7 @@ def test_moving_average_updates_become_one_correct_row_per_window(
 
 def test_the_message_shape_is_the_contract_file(clickhouse: Any, kafka_feeder: Any) -> None:
     """The contract example itself, as ksqlDB would write it, lands as one typed row."""
-    example = json.loads(
-        (Path(__file__).resolve().parents[2] / "contracts" / "coins_ohlc_minute.json").read_text()
-    )
+    example = contract_example("coins_ohlc_minute")
     [update] = ohlc_by_minute([Tick("BTC", example["window_start_ms"] + 1, 1.0)])
     assert list(update.value) == list(example)
 

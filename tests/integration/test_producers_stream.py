@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from producers.cli import run_stream
 from producers.clock import SystemClock
@@ -26,10 +27,10 @@ from producers.settings import Settings
 from producers.sources import FetchResult
 from producers.stream import StreamRunner, StreamTopics
 from producers.topics import ensure_topics, producer_topics
+from provisioning.contracts import example, schema
 from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
 from tests.support.producers_kafka import read_topic
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
 
 
@@ -67,9 +68,13 @@ async def test_a_stream_run_publishes_exactly_the_expected_messages(
     assert sorted({r.key or b"" for r in records}) == sorted(
         c.encode() for c in COINS if c != "XRP"
     )
-    expected_fields = list(json.loads((CONTRACTS / "coins_current_full.json").read_text()))
+    expected_fields = list(example("coins_current_full"))
     values = [json.loads(r.value or b"") for r in records]
     assert all(list(v) == expected_fields for v in values)
+    # what the stream really published (real broker, fake API) is valid under the contract
+    validator = Draft202012Validator(schema("coins_current_full"))
+    for value in values:
+        validator.validate(value)
     assert all(r.key == v["code"].encode() for r, v in zip(records, values, strict=True))
     assert len({v["timestamp_ms"] for v in values}) == 3
     assert {v["source"] for v in values} == {"livecoinwatch"}

@@ -63,6 +63,16 @@ class KsqlSink:
 
 
 @dataclass(frozen=True)
+class KsqlSource:
+    """A ksqlDB CREATE STREAM/TABLE over a topic: the value columns it reads, and its key."""
+
+    name: str
+    topic: str
+    value_columns: tuple[Column, ...]
+    key_columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True)
 class ClickHouseKafkaTable:
     name: str
     topics: tuple[str, ...]
@@ -161,6 +171,19 @@ def _expression_type(expression: str, source: dict[str, tuple[str, bool]]) -> st
     if name not in source:
         raise ValueError(f"unknown column {expression!r}")
     return source[name][0]
+
+
+def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlSource]:
+    """Every CREATE STREAM/TABLE with declared columns (not AS SELECT) and the topic it reads."""
+    sources: list[KsqlSource] = []
+    statements = load_statements(directory, topic_defaults(Settings))
+    for text in (strip_comments(statement.resolved) for statement in statements):
+        for name, columns in _source_streams([text]).items():
+            topic = with_property(text, "KAFKA_TOPIC") or name
+            values = tuple(Column(c, kind) for c, (kind, key) in columns.items() if not key)
+            keys = tuple(Column(c, kind) for c, (kind, key) in columns.items() if key)
+            sources.append(KsqlSource(name, topic, values, keys))
+    return sources
 
 
 def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlSink]:

@@ -25,9 +25,9 @@ from embedded.clickhouse import open_embedded
 from producers.kafka_config import KafkaConnection
 from producers.settings import Settings
 from producers.topics import topic_variables
+from provisioning.contracts import example
 from tests.support.kafka_feeder import produce
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MALFORMED = '{"renamed": '
 # Kafka table -> (contract file, the table its materialized view stores into)
 STORED_BEHIND = {
@@ -57,8 +57,7 @@ def main(data_dir: Path) -> int:
             contract, _ = STORED_BEHIND[name]
             values = [MALFORMED]
             if table.topics[0] != settings.topic_current:
-                example = json.loads((REPO_ROOT / "contracts" / f"{contract}.json").read_text())
-                values.append(json.dumps(example))
+                values.append(json.dumps(example(contract)))
             # keyed: a compacted topic (the portfolio's) refuses records without a key
             keys = ["renamed"] * len(values)
             asyncio.run(produce(connection, table.topics[0], values, keys))

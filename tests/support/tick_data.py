@@ -1,8 +1,9 @@
 """Known ticks, history points and ksqlDB results for the ClickHouse tests and benchmark.
 
-Every message is built from the example in contracts/, so a change of contract changes what the
-tests send. Prices follow a seeded geometric random walk: reproducible, never zero, with
-realistic day-to-day moves so that indicators (RSI, MACD, drawdown) take varied values.
+Every message is built from the topic's example in contracts/ (<topic>.example.json), so a
+change of contract changes what the tests send. Prices follow a seeded geometric random walk:
+reproducible, never zero, with realistic day-to-day moves so that indicators (RSI, MACD,
+drawdown) take varied values.
 """
 
 from __future__ import annotations
@@ -13,18 +14,12 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+from provisioning.contracts import example
+
 MS_PER_DAY = 86_400_000
 NOON_MS = 43_200_000
-
-
-def contract_example(topic: str) -> dict[str, Any]:
-    """The example message of a topic, as written in contracts/<topic>.json."""
-    example: dict[str, Any] = json.loads((CONTRACTS_DIR / f"{topic}.json").read_text())
-    return example
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ def live_ticks(
 
 def current_full_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
     """A coins_current_full message for ``tick`` (meta fields from the contract example)."""
-    message = contract_example("coins_current_full")
+    message = example("coins_current_full")
     message.update(
         code=tick.code,
         timestamp_ms=tick.timestamp_ms,
@@ -116,7 +111,7 @@ def current_full_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
 
 
 def history_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
-    message = contract_example("coins_historical")
+    message = example("coins_historical")
     message.update(
         code=tick.code,
         timestamp_ms=tick.timestamp_ms,

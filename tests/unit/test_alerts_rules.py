@@ -12,6 +12,7 @@ import yaml
 from alerts.models import AlertMessage, DeliveryMessage
 from alerts.rules import RulesError, load_rules, parse_rules
 from producers.cli import EXIT_CONFIG, EXIT_OK, main
+from provisioning.contracts import example
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RULES = REPO_ROOT / "alerts" / "rules.yaml"
@@ -112,8 +113,8 @@ def test_not_yaml_is_one_clear_problem(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("model", "contract"),
-    [(AlertMessage, "coins_alerts.json"), (DeliveryMessage, "coins_alerts_deliveries.json")],
+    [(AlertMessage, "coins_alerts"), (DeliveryMessage, "coins_alerts_deliveries")],
 )
 def test_wire_models_match_their_contracts(model: Any, contract: str) -> None:
-    expected = json.loads((REPO_ROOT / "contracts" / contract).read_text())
+    expected = example(contract)
     assert json.loads(model.model_validate(expected).to_json_bytes()) == expected

@@ -3,7 +3,6 @@ DDL, contract-exact Kafka columns, no credentials in SQL, every file listed in t
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,6 +20,7 @@ from embedded.clickhouse import (
 )
 from producers.settings import Settings
 from producers.topics import topic_defaults
+from provisioning.contracts import example
 from tests.support.ksqldb_schema import clickhouse_kafka_tables
 
 REPO_ROOT = INIT_DIR.parents[1]
@@ -88,7 +88,7 @@ def test_readme_lists_every_file_in_order() -> None:
 
 @pytest.mark.parametrize("topic", sorted(TOPIC_TABLES))
 def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None:
-    contract = json.loads((REPO_ROOT / "contracts" / f"{topic}.json").read_text())
+    contract = example(topic)
     statements = [s for path in SQL_FILES for s in split_statements(path.read_text())]
     readers = [
         table

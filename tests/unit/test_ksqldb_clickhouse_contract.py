@@ -1,4 +1,7 @@
-"""One contract, three texts: what ksqlDB writes = contracts/*.json = what ClickHouse reads.
+"""What ksqlDB writes = what ClickHouse reads, straight from the two SQL texts.
+
+(Each side against the topic's schema, contracts/<topic>.schema.json: tests/unit/test_contracts.py
+and tests/integration/test_contracts_clickhouse.py.)
 
 The ksqlDB side is inferred from the SELECT lists in ksqldb/*.sql (names after ksqlDB's quoting
 rules, types from the functions), the ClickHouse side from the Kafka-engine tables in
@@ -8,21 +11,16 @@ JSONEachRow does not match to code) or a Float32 column fails here instead of in
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.support.ksqldb_schema import (
     ClickHouseKafkaTable,
-    KsqlSink,
     clickhouse_kafka_tables,
     clickhouse_type_accepts,
     ksqldb_sinks,
 )
-
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
-JSON_TYPES = {str: {"VARCHAR", "STRING"}, int: {"BIGINT", "INTEGER", "INT"}, float: {"DOUBLE"}}
 
 SINKS = {sink.topic: sink for sink in ksqldb_sinks()}
 OUTPUT_TOPICS = ["coins_ohlc_minute", "coins_moving_average_60s"]
@@ -32,20 +30,6 @@ def _kafka_table_reading(topic: str) -> ClickHouseKafkaTable:
     readers = [table for table in clickhouse_kafka_tables() if topic in table.topics]
     assert len(readers) == 1, f"expected one ClickHouse Kafka table for {topic}, got {readers}"
     return readers[0]
-
-
-def test_ksqldb_writes_exactly_the_two_output_topics() -> None:
-    assert sorted(SINKS) == sorted(OUTPUT_TOPICS)
-
-
-@pytest.mark.parametrize("topic", OUTPUT_TOPICS)
-def test_ksqldb_value_matches_the_contract_file(topic: str) -> None:
-    sink: KsqlSink = SINKS[topic]
-    example = json.loads((CONTRACTS_DIR / f"{topic}.json").read_text())
-
-    assert [column.name for column in sink.value_columns] == list(example)
-    for column in sink.value_columns:
-        assert column.type in JSON_TYPES[type(example[column.name])], column
 
 
 @pytest.mark.parametrize("topic", OUTPUT_TOPICS)

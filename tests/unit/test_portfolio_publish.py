@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 from portfolio.messages import decode
 from portfolio.publish import plan_publication
 from portfolio.transactions import parse
 from producers.publisher import Record
+from provisioning.contracts import example
+from tests.support.contract_schema import assert_matches_contract
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
-CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "portfolio_transactions.json"
 
 FILE = """\
 portfolios:
@@ -42,11 +42,13 @@ def plan(text: str, published: dict, version: int = 1, prune: bool = False):  # 
 
 
 def test_a_message_has_exactly_the_contract_fields_and_types() -> None:
-    first = plan(FILE, {}).records[0]
+    records = plan(FILE, {}).records
+    first = records[0]
     assert first.key == b"main/a"
     assert first.value is not None
     message = json.loads(first.value)
-    contract = json.loads(CONTRACT.read_text())
+    contract = example("portfolio_transactions")
+    assert_matches_contract("portfolio_transactions", [r.value for r in records if r.value])
     assert list(message) == list(contract)
     assert {k: type(v) for k, v in message.items()} == {k: type(v) for k, v in contract.items()}
     assert message["quantity"] == "0.25"
@@ -73,6 +75,7 @@ def test_a_changed_line_replaces_and_a_deleted_line_gets_marker_then_tombstone()
     assert json.loads(changed.value)["quantity"] == "0.3"
     assert marker.key == tombstone.key == b"main/b"
     assert json.loads(marker.value)["deleted"] == 1
+    assert_matches_contract("portfolio_transactions", [changed.value, marker.value])
     assert json.loads(marker.value)["version_ms"] == 2
     assert tombstone.payload is None
     # a later publication of the edited file: nothing more to send

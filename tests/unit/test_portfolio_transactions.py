@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,4 +162,3 @@ def test_shipped_files_are_valid_and_schema_is_valid() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
     transactions = parse((REPO_ROOT / "portfolio" / "transactions.yaml").read_text(), now=NOW)
     assert {t.portfolio for t in transactions} == {"demo"}
-    assert json.loads((REPO_ROOT / "contracts" / "portfolio_transactions.json").read_text())

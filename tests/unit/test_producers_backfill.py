@@ -19,6 +19,7 @@ from producers.planner import SpanLearner
 from producers.progress import CoinProgress, derive_progress
 from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
 from producers.retry import Deadline, RetryPolicy
+from tests.support.contract_schema import assert_matches_contract
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
@@ -119,6 +120,7 @@ async def test_keys_values_and_order_of_history_messages() -> None:
     history = [r for r in publisher.records if r.topic == TOPICS.history]
     assert {r.key for r in history} == {b"BTC"}
     values = [json.loads(r.value) for r in history]
+    assert_matches_contract("coins_historical", values)
     stamps = [v["timestamp_ms"] for v in values]
     assert stamps == sorted(set(stamps)), "one message per point, in time order"
     assert stamps[0] == noon_ms(dt.date(2023, 12, 31)) + HOUR_MS

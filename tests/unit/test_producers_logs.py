@@ -157,6 +157,15 @@ def test_secret_values_walk_nested_settings() -> None:
     assert found == ["k1", "https://h/1"]
 
 
+def test_plain_values_of_settings_are_not_secrets() -> None:
+    from producers.settings import Settings
+
+    found = secret_values(
+        Settings(_env_file=None, coins="BTC,ETH", lcw_api_key=SecretStr("key-77aa"))  # type: ignore[call-arg, arg-type]
+    )
+    assert found == ["key-77aa"]
+
+
 def test_invalid_logging_settings_are_named_and_the_command_still_logs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +15,11 @@ from producers.models import (
     HistoricalMessage,
 )
 from producers.sources import validate_coins
-
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+from provisioning.contracts import example
 
 
 def contract(name: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads((CONTRACTS / name).read_text())
-    return value
+    return example(name.removesuffix(".json"))
 
 
 def api_coin_from_contract(expected: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
 from producers.retry import Deadline, RetryPolicy
 from producers.sources import LiveCoinWatchSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
+from tests.support.contract_schema import assert_matches_contract
 from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
 
 TOPICS = StreamTopics(current="current", dead_letter="dlq")
@@ -75,6 +76,7 @@ async def test_each_cycle_publishes_one_message_per_coin_keyed_by_code() -> None
     assert stats.published_messages == 15
     assert [r.key for r in current[:3]] == [b"BTC", b"ETH", b"SOL"]
     messages = values(publisher, TOPICS.current)
+    assert_matches_contract("coins_current_full", messages)
     assert {m["source"] for m in messages} == {"livecoinwatch"}
     stamps = sorted({m["timestamp_ms"] for m in messages})
     assert len(stamps) == 5
@@ -106,6 +108,8 @@ async def test_a_bad_coin_goes_to_the_dead_letter_topic_and_the_others_still_flo
     assert sol["rank"] == 5
     dead = values(publisher, TOPICS.dead_letter)
     assert len(dead) == 2
+    assert_matches_contract("coins_current_full", current)
+    assert_matches_contract("coins_dead_letter", dead)
     assert stats.dead_letters == 2
     assert dead[0]["code"] == "ETH"
     assert str(dead[0]["error"]).startswith("rate:")
@@ -240,6 +244,7 @@ async def test_demo_source_walks_plausibly_and_says_so() -> None:
     for _ in range(8_640):  # one day at 10 s
         clock.advance(10)
         result = await source.fetch()
+        assert_matches_contract("coins_current_full", [m.to_json_bytes() for m in result.messages])
         for message in result.messages:
             assert message.source == "demo"
             assert message.rate > 0

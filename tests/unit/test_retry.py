@@ -281,3 +281,25 @@ def test_polls_are_quiet_without_a_description(caplog: pytest.LogCaptureFixture)
     )
 
     assert caplog.records == []
+
+
+def test_a_policy_may_give_up_when_the_next_wait_would_pass_the_deadline() -> None:
+    clock = Clock()
+    operation = failing(100, lambda: TransientError("broker down"), clock)
+    policy = RetryPolicy(
+        attempts=None, initial_seconds=2.0, max_seconds=2.0, wait_until_deadline=False
+    )
+
+    with pytest.raises(TransientError):
+        retry_sync(
+            operation,
+            policy,
+            deadline=Deadline.after(5.0, clock),
+            sleep=clock.sleep,
+            clock=clock,
+            uniform=no_jitter,
+        )
+
+    # At 104 the next 2 s wait would end past 105: no wait, no attempt beyond the deadline.
+    assert clock.sleeps == [2.0, 2.0]
+    assert operation.calls == [100.0, 102.0, 104.0]  # type: ignore[attr-defined]

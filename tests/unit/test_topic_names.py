@@ -289,10 +289,10 @@ DEFINING = {"producers/settings.py", "alerts/settings.py"}
 LITERAL = re.compile(
     r"(?<![\w./-])(?P<name>"
     + "|".join(re.escape(n) for n in sorted(DEFAULTS.values(), key=len, reverse=True))
-    + r")(?![\w-])(?!\.json)"
+    + r")(?![\w-])(?!(?:\.schema|\.example)?\.json)"
 )
 # A ClickHouse table or a contract file named like the topic it holds is no topic name.
-NOT_A_TOPIC = re.compile(r"\bcrypto\.\w+|\bcontracts/\w+\.json")
+NOT_A_TOPIC = re.compile(r"\bcrypto\.\w+|\bcontracts/[\w.]+\.json")
 COMPOSE_DEFAULT = re.compile(r"\$\{(?P<variable>\w+):-(?P<default>[^}]*)\}")
 
 
@@ -368,7 +368,7 @@ def test_no_file_names_a_topic_but_the_settings_models() -> None:
 def test_the_literal_check_finds_a_hard_coded_topic() -> None:
     code = "KAFKA_TOPIC = 'coins_ohlc_minute'"
     assert [m.group("name") for m in LITERAL.finditer(code)] == ["coins_ohlc_minute"]
-    for other in ("crypto.kafka_coins_ohlc_minute", "contracts/coins_ohlc_minute.json"):
+    for other in ("crypto.kafka_coins_ohlc_minute", "contracts/coins_ohlc_minute.schema.json"):
         assert not list(LITERAL.finditer(NOT_A_TOPIC.sub("", other)))
     assert list(_python_strings('"""coins_alerts"""\nX = "coins_alerts"\n')) == [
         (2, "coins_alerts")
