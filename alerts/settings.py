@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import SettingsConfigDict
 
 from producers.env_settings import ClickHouseConnectionSettings
+from producers.settings import TOPIC_NAME
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 WEBHOOK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -73,6 +74,7 @@ class AlertSettings(ClickHouseConnectionSettings):
     tokens never reach a log line); kind: generic, slack, discord or ntfy. [] = alerts only on
     the coins_alerts topic and the Alerts dashboard."""
 
+    # Topic names (ClickHouse reads the first and the last: clickhouse/config.d, from_env).
     topic_alerts: str = "coins_alerts"
     """Topic of the alerts (ClickHouse reads it)."""
     topic_state: str = "coins_alerts_state"
@@ -120,6 +122,9 @@ class AlertSettings(ClickHouseConnectionSettings):
         topics = [self.topic_alerts, self.topic_state, self.topic_deliveries]
         if len(set(topics)) != len(topics):
             raise ValueError("the COINS_ALERTS_TOPIC_* names must all differ")
+        invalid = [topic for topic in topics if not TOPIC_NAME.fullmatch(topic)]
+        if invalid:
+            raise ValueError(f"COINS_ALERTS_TOPIC_* names must be Kafka topic names: {invalid}")
         if self.delivery_max_seconds < self.delivery_initial_seconds:
             raise ValueError(
                 "COINS_ALERTS_DELIVERY_MAX_SECONDS must be >= COINS_ALERTS_DELIVERY_INITIAL_SECONDS"

@@ -51,8 +51,14 @@ def open_embedded_engine() -> Any:
     broker = kafka_native.NativeKafkaBroker(workdir / "kafka")
     broker.start()
     atexit.register(broker.stop)
+    topics = importlib.import_module("producers.kafka.topics")
+    settings = importlib.import_module("producers.settings")
+    alerts = importlib.import_module("alerts.settings")
     engine = embedded.open_embedded(
-        workdir / "chdb", kafka_config.KafkaConnection(broker.bootstrap), group_prefix="bench"
+        workdir / "chdb",
+        kafka_config.KafkaConnection(broker.bootstrap),
+        topics=topics.topic_defaults(settings.Settings, alerts.AlertSettings),
+        group_prefix="bench",
     )
     atexit.register(engine.close)
     return engine

@@ -25,6 +25,10 @@ Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 COIN_CODE = re.compile(r"[A-Z0-9_.\-]{1,32}")
 WEEK_MS = 7 * 24 * 3600 * 1000
 MONTH_MS = 30 * 24 * 3600 * 1000
+# A string setting named topic_<role> holds a topic name (producers.kafka.topics.topic_variables).
+TOPIC_FIELD_PREFIX = "topic_"
+# Kafka's own rule (Topic.validate): also keeps a name safe inside XML, SQL and ksqlDB text.
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 class Settings(KafkaConnectionSettings):
@@ -91,6 +95,9 @@ class Settings(KafkaConnectionSettings):
     stream_buffer_cycles: int = Field(default=10_000, ge=1)
     """Fetched cycles kept in memory while Kafka is unreachable."""
 
+    # Topic names: the one place that writes them. Every other consumer (ClickHouse's named
+    # collections, the ksqlDB statements, compose) reads the same COINS_TOPIC_* variables
+    # (producers.kafka.topics.topic_variables; docs/stack.md "Topic names").
     topic_current: str = "coins_current_full"
     """Topic of the current prices."""
     topic_historical: str = "coins_historical"
@@ -101,6 +108,12 @@ class Settings(KafkaConnectionSettings):
     """Topic of the backfill progress (compacted)."""
     topic_portfolio: str = "portfolio_transactions"
     """Topic of the portfolio transactions (compacted)."""
+    topic_ohlc_minute: str = "coins_ohlc_minute"
+    """Topic of ksqlDB's 1-minute OHLC (written by ksqldb/020, read by clickhouse/init/012)."""
+    topic_moving_average_60s: str = "coins_moving_average_60s"
+    """Topic of the 60 s moving average (written by ksqldb/030, read by clickhouse/init/013)."""
+    topic_ksqldb_applied: str = "coins_ksqldb_applied"
+    """Topic of the ksqlDB applier's record of applied statements."""
     topic_partitions: int = Field(default=3, ge=1)
     """Partitions of the topics the producers create."""
     topic_replication_factor: int = Field(default=1, ge=1)
@@ -190,14 +203,15 @@ class Settings(KafkaConnectionSettings):
                 "COINS_BACKFILL_MAX_SPAN_DAYS must be >= COINS_BACKFILL_INITIAL_SPAN_DAYS"
             )
         topics = [
-            self.topic_current,
-            self.topic_historical,
-            self.topic_dead_letter,
-            self.topic_backfill_progress,
-            self.topic_portfolio,
+            value
+            for name, value in self.__dict__.items()
+            if name.startswith(TOPIC_FIELD_PREFIX) and isinstance(value, str)
         ]
         if len(set(topics)) != len(topics):
             raise ValueError("the COINS_TOPIC_* names must all differ")
+        invalid = [topic for topic in topics if not TOPIC_NAME.fullmatch(topic)]
+        if invalid:
+            raise ValueError(f"COINS_TOPIC_* names must be Kafka topic names: {invalid}")
         return self
 
     @property

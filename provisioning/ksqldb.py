@@ -3,7 +3,9 @@
 Run as ``coins-ksql-apply`` (the ``ksqldb-init`` compose job). It waits for ``/healthcheck``
 (``isHealthy`` true, not just HTTP 200), waits for the source topics the statements read, then
 sends each statement on its own in file order with ``auto.offset.reset = earliest`` (so the
-windows include ticks published before the queries existed).
+windows include ticks published before the queries existed) and the topic-name settings as
+session variables (``${COINS_TOPIC_CURRENT}`` in a file is ksqlDB's to substitute,
+``provisioning.ksqldb_statements.substitute``).
 
 - A statement counts as "already applied" only on ksqlDB's exact answer to ``CREATE ... IF NOT
   EXISTS`` on an existing object (:meth:`StatementResult.is_if_not_exists_answer`); every other
@@ -23,7 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -33,9 +35,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from producers.env_settings import EnvSettings, env_name
+from producers.kafka.topics import topic_variables
 from producers.logs import console_script, hide_secrets
 from producers.reachability import UnreachableError, reason_of, require_url
 from producers.retry import Deadline, NotReadyError
+from producers.settings import Settings
 from provisioning.ksqldb_client import (
     KsqlClient,
     KsqlError,
@@ -50,10 +54,10 @@ log = logging.getLogger(__name__)
 
 QUERY_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest"}
 LEDGER_STREAM = "COINS_KSQLDB_APPLIED"
-LEDGER_TOPIC = "coins_ksqldb_applied"
+# Its topic is a setting like every other (COINS_TOPIC_KSQLDB_APPLIED), substituted by ksqlDB.
 LEDGER_STATEMENT = (
     f"CREATE STREAM IF NOT EXISTS {LEDGER_STREAM} (OBJECT_NAME VARCHAR KEY, CHECKSUM VARCHAR, "
-    f"SOURCE_FILE VARCHAR) WITH (KAFKA_TOPIC='{LEDGER_TOPIC}', PARTITIONS=1, "
+    "SOURCE_FILE VARCHAR) WITH (KAFKA_TOPIC='${COINS_TOPIC_KSQLDB_APPLIED}', PARTITIONS=1, "
     "KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');"
 )
 REPLACE_COMMAND = "docker compose run --rm ksqldb-init coins-ksql-apply --replace {name}"
@@ -114,7 +118,8 @@ def apply_statements(
         raise KsqlError(
             f"--replace {', '.join(unknown)}: no statement creates it (known: {', '.join(objects)})"
         )
-    ledger = Ledger(client, deadline)
+    variables = statements[0].variables if statements else {}
+    ledger = Ledger(client, deadline, variables)
     replaced = _drop_for_replacement(client, statements, {n.upper() for n in replace}, deadline)
     applied: list[Applied] = []
     last_command: int | None = ledger.last_command
@@ -128,6 +133,7 @@ def apply_statements(
             result = client.execute(
                 statement.text,
                 properties=QUERY_PROPERTIES,
+                variables=statement.variables,
                 deadline=deadline,
                 after_command=last_command,
             )
@@ -172,12 +178,17 @@ def _require_created(statement: KsqlStatement, result: StatementResult) -> None:
 
 class Ledger:
     """The checksum of each applied statement, kept in ksqlDB itself (stream
-    ``COINS_KSQLDB_APPLIED``, topic ``coins_ksqldb_applied``): the latest row per object wins."""
+    ``COINS_KSQLDB_APPLIED``, topic ``COINS_TOPIC_KSQLDB_APPLIED``): the latest row per object
+    wins."""
 
-    def __init__(self, client: KsqlClient, deadline: Deadline) -> None:
+    def __init__(
+        self, client: KsqlClient, deadline: Deadline, variables: Mapping[str, str]
+    ) -> None:
         self._client = client
         self._deadline = deadline
-        result = client.execute(LEDGER_STATEMENT, properties={}, deadline=deadline)
+        result = client.execute(
+            LEDGER_STATEMENT, properties={}, variables=variables, deadline=deadline
+        )
         if not (
             result.is_if_not_exists_answer("stream", LEDGER_STREAM)
             or result.entity_type == "currentStatus"
@@ -315,13 +326,18 @@ def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
 def run(
     settings: KsqlApplierSettings,
     *,
+    topics: Mapping[str, str] | None = None,
     replace: Collection[str] = (),
     http_factory: Callable[[KsqlApplierSettings], httpx.Client] | None = None,
     client_factory: Callable[[httpx.Client], KsqlClient] = KsqlClient,
 ) -> list[Applied]:
-    """Load the files, apply them within ``settings.timeout_seconds``, then check that the
-    queries run."""
-    statements = load_statements(settings.statements_dir)
+    """Load the files, apply them within ``settings.timeout_seconds``, then check the queries run.
+
+    ``topics``: the topic names by variable, sent as session variables; by default the
+    producers' settings (``COINS_TOPIC_*``, environment or .env).
+    """
+    variables = topic_variables(Settings()) if topics is None else topics
+    statements = load_statements(settings.statements_dir, variables)
     log.info(
         "applying %d statements from %s to %s",
         len(statements),

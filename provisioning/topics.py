@@ -22,7 +22,7 @@ from pathlib import Path
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics
+from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics, topic_variables
 from producers.logs import console_script, hide_secrets
 from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
@@ -34,11 +34,12 @@ log = logging.getLogger(__name__)
 def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
     """The topics the CREATE ... AS SELECT statements write, as ksqlDB would create them.
 
-    Every query of ``ksqldb/`` reads ``coins_current_full`` (the producers' layout), so its sink
-    gets ``settings.topic_partitions`` partitions.
+    Every query of ``ksqldb/`` reads the live ticks (the producers' layout), so its sink gets
+    ``settings.topic_partitions`` partitions. The names are the statements' ``KAFKA_TOPIC`` with
+    the topic settings substituted, as ksqlDB will.
     """
     specs: list[TopicSpec] = []
-    for statement in load_statements(statements_dir):
+    for statement in load_statements(statements_dir, topic_variables(settings)):
         topic = statement.sink_topic
         if topic is None:
             continue
@@ -53,12 +54,15 @@ def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSp
     return specs
 
 
-def all_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
-    """Every topic of the stack, once each: producers', alerts', ksqlDB's sinks."""
+def all_topics(
+    statements_dir: Path, settings: Settings, alert_settings: AlertSettings | None = None
+) -> list[TopicSpec]:
+    """Every topic of the stack, once each: producers', alerts' (``alert_settings``, by default
+    from the environment), ksqlDB's sinks."""
     specs: dict[str, TopicSpec] = {}
     for spec in (
         *producer_topics(settings),
-        *alert_topics(settings, AlertSettings()),
+        *alert_topics(settings, alert_settings or AlertSettings()),
         *ksqldb_sink_topics(statements_dir, settings),
     ):
         specs.setdefault(spec.name, spec)

@@ -30,7 +30,7 @@ from pydantic_settings import SettingsConfigDict
 
 from producers.env_settings import STACK_CLICKHOUSE_URL, ClickHouseConnectionSettings, env_name
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import TopicSpec, topic_partitions
+from producers.kafka.topics import TopicSpec, topic_partitions, topic_variables
 from producers.logs import console_script, hide_secrets, secret_values
 from producers.reachability import (
     UnreachableError,
@@ -578,7 +578,7 @@ def run_hops(
 ) -> list[Check]:
     connection = KafkaConnection.from_settings(producer_settings)
     ksql_settings = ksql_settings or KsqlApplierSettings()
-    statements = load_statements(ksql_settings.statements_dir)
+    statements = load_statements(ksql_settings.statements_dir, topic_variables(producer_settings))
     checks: list[Check] = []
     if "kafka" in hops:
         specs = all_topics(ksql_settings.statements_dir, producer_settings)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import (
     KafkaTable,
     create_topics,
@@ -27,6 +28,8 @@ from embedded.clickhouse import (
 )
 from embedded.kafka_broker import KafkaUnavailableError, NativeKafkaBroker
 from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from tests.support.backends import (
     backend_missing,
     choose_clickhouse,
@@ -195,14 +198,15 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
     kafka = request.getfixturevalue("kafka_broker")
     connection = KafkaConnection(kafka.bootstrap)
     if kind == "container":
-        from tests.support.containers import clickhouse_container
+        from tests.support.containers import clickhouse_container, clickhouse_environment
 
         network = request.getfixturevalue("docker_network")
-        # Topics first: a Kafka table that starts before its topic exists only notices it at
-        # the next metadata refresh, minutes later.
-        topics = [topic for table in declared_kafka_tables({}).values() for topic in table.topics]
-        asyncio.run(create_topics(connection, topics))
         internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
+        # Topics first: a Kafka table that starts before its topic exists only notices it at
+        # the next metadata refresh, minutes later. The server's topics are compose's.
+        declared = declared_kafka_tables(named_collections(clickhouse_environment(internal)))
+        topics = [topic for table in declared.values() for topic in table.topics]
+        asyncio.run(create_topics(connection, topics))
         with clickhouse_container(network, internal) as (client, environment):
             tables = declared_kafka_tables(named_collections(environment))
             yield ClickHouseBackend(client, "container", tables, databases)
@@ -216,7 +220,12 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
             error,
         )
     data_path = Path(tempfile.mkdtemp(prefix="chdb-"))
-    engine = open_embedded(data_path, connection, group_prefix=session_group_prefix())
+    engine = open_embedded(
+        data_path,
+        connection,
+        topics=topic_defaults(Settings, AlertSettings),
+        group_prefix=session_group_prefix(),
+    )
     try:
         yield ClickHouseBackend(engine.client, "chdb", engine.kafka_tables, databases)
     finally:

@@ -1,7 +1,8 @@
 """What each ksqlDB table writes and what each ClickHouse Kafka table reads, parsed from the SQL.
 
-Both sides are read from the files the stack runs (``ksqldb/*.sql`` and ``clickhouse/init/*.sql``)
-so the contract between them is checked by a test instead of by eye.
+Both sides are read from the files the stack runs (``ksqldb/*.sql`` and ``clickhouse/init/*.sql``,
+whose topics come from the named collections of ``clickhouse/config.d``) with the default topic
+settings, so the contract between them is checked by a test instead of by eye.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from alerts.settings import AlertSettings
+from embedded.clickhouse import collection_environment, named_collections
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from provisioning.ksqldb_statements import load_statements, strip_comments, with_property
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +176,8 @@ def _expression_type(expression: str, source: dict[str, tuple[str, bool]]) -> st
 def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlSource]:
     """Every CREATE STREAM/TABLE with declared columns (not AS SELECT) and the topic it reads."""
     sources: list[KsqlSource] = []
-    for text in (strip_comments(statement.text) for statement in load_statements(directory)):
+    statements = load_statements(directory, topic_defaults(Settings))
+    for text in (strip_comments(statement.resolved) for statement in statements):
         for name, columns in _source_streams([text]).items():
             topic = with_property(text, "KAFKA_TOPIC") or name
             values = tuple(Column(c, kind) for c, (kind, key) in columns.items() if not key)
@@ -182,7 +188,8 @@ def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlSource]:
 
 def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlSink]:
     """Every CREATE ... AS SELECT in the ksqlDB files with the value columns it writes."""
-    texts = [strip_comments(statement.text) for statement in load_statements(directory)]
+    statements = load_statements(directory, topic_defaults(Settings))
+    texts = [strip_comments(statement.resolved) for statement in statements]
     streams = _source_streams(texts)
     sinks: list[KsqlSink] = []
     header = re.compile(
@@ -240,6 +247,9 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
         r"(?P<name>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))?)\s*\(",
         re.IGNORECASE,
     )
+    collections = named_collections(
+        collection_environment("unused:9092", topics=topic_defaults(Settings, AlertSettings))
+    )
     tables: list[ClickHouseKafkaTable] = []
     for statement in _clickhouse_statements(directory):
         match = header.match(statement)
@@ -255,7 +265,12 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
             name, _, rest = definition.partition(" ")
             column_type = _CLICKHOUSE_COLUMN_KEYWORDS.split(rest.strip(), maxsplit=1)[0]
             columns.append(Column(name.strip('`"'), re.sub(r"\s+", "", column_type)))
-        topic_list = with_property(statement[after:], "kafka_topic_list") or ""
+        collection = re.match(r"\s*ENGINE\s*=\s*Kafka\s*\(\s*(?P<name>\w+)\s*\)", statement[after:])
+        topic_list = with_property(statement[after:], "kafka_topic_list") or (
+            collections.get(collection.group("name"), {}).get("kafka_topic_list", "")
+            if collection
+            else ""
+        )
         topics = tuple(topic.strip() for topic in topic_list.split(",") if topic.strip())
         tables.append(
             ClickHouseKafkaTable(match.group("name").replace("`", ""), topics, tuple(columns))

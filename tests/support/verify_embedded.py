@@ -22,9 +22,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import topic_partitions
+from producers.kafka.topics import topic_partitions, topic_variables
 from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
 from provisioning.ksqldb import KsqlApplierSettings
@@ -55,13 +56,15 @@ async def _read_ticks(connection: KafkaConnection, topic: str) -> list[Tick]:
         await consumer.stop()
 
 
-async def _publish_ksqldb_output(connection: KafkaConnection, ticks: list[Tick]) -> None:
+async def _publish_ksqldb_output(
+    connection: KafkaConnection, settings: Settings, ticks: list[Tick]
+) -> None:
     producer = AIOKafkaProducer(**connection.client_options())
     await producer.start()
     try:
         for topic, updates in (
-            ("coins_ohlc_minute", ohlc_by_minute(ticks)),
-            ("coins_moving_average_60s", moving_average_60s(ticks)),
+            (settings.topic_ohlc_minute, ohlc_by_minute(ticks)),
+            (settings.topic_moving_average_60s, moving_average_60s(ticks)),
         ):
             for update in updates:
                 await producer.send(topic, key=update.key, value=update.json.encode())
@@ -124,7 +127,8 @@ def main(bootstrap: str, data_dir: Path) -> int:
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     connection = KafkaConnection.from_settings(settings)
     verify = VerifySettings()
-    engine = open_embedded(data_dir, connection, group_prefix="verify")
+    topics = topic_variables(settings, AlertSettings())
+    engine = open_embedded(data_dir, connection, topics=topics, group_prefix="verify")
     try:
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
@@ -132,7 +136,7 @@ def main(bootstrap: str, data_dir: Path) -> int:
         _wait_for_first_refreshes(engine.client)
         _report(engine.client, settings, verify)
         ticks = asyncio.run(_read_ticks(connection, settings.topic_current))
-        asyncio.run(_publish_ksqldb_output(connection, ticks))
+        asyncio.run(_publish_ksqldb_output(connection, settings, ticks))
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
         _report(engine.client, settings, verify)

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from producers.kafka.topics import topic_defaults
 from producers.retry import Deadline
+from producers.settings import Settings
 from provisioning.ksqldb import apply_statements
 from provisioning.ksqldb_client import KsqlClient
 from provisioning.ksqldb_statements import load_statements
@@ -34,7 +36,7 @@ from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer, FakeTopic
 from tests.support.fake_metabase import FakeMetabase
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STATEMENTS = load_statements(REPO_ROOT / "ksqldb")
+STATEMENTS = load_statements(REPO_ROOT / "ksqldb", topic_defaults(Settings))
 KSQLDB_CARDS = {"Intraday: minute OHLC (ksqlDB)", "Intraday: 60 s moving average (ksqlDB)"}
 
 
