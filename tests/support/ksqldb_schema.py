@@ -240,8 +240,40 @@ def _clickhouse_statements(directory: Path) -> list[str]:
     return statements
 
 
+_PARSE_FUNCTION = re.compile(
+    r"^\s*CREATE\s+FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?crypto_parse_(?P<name>\w+)\s+AS\b"
+    r".*?'Tuple\((?P<columns>.*)\)'\s*\)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def clickhouse_parse_functions(
+    directory: Path = CLICKHOUSE_INIT_DIR,
+) -> dict[str, tuple[Column, ...]]:
+    """The columns each ``crypto_parse_<name>`` function reads from a message, by ``<name>``."""
+    functions: dict[str, tuple[Column, ...]] = {}
+    for statement in _clickhouse_statements(directory):
+        match = _PARSE_FUNCTION.match(statement)
+        if match:
+            functions[match.group("name")] = _column_definitions(match.group("columns"))
+    return functions
+
+
+def _column_definitions(body: str) -> tuple[Column, ...]:
+    columns: list[Column] = []
+    for definition in split_top_level(body):
+        if re.match(r"^(?:INDEX|PROJECTION|CONSTRAINT)\b", definition, re.IGNORECASE):
+            continue
+        name, _, rest = definition.strip().partition(" ")
+        column_type = _CLICKHOUSE_COLUMN_KEYWORDS.split(rest.strip(), maxsplit=1)[0]
+        columns.append(Column(name.strip('`"'), re.sub(r"\s+", "", column_type)))
+    return tuple(columns)
+
+
 def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[ClickHouseKafkaTable]:
-    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL with its topics and columns."""
+    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL with its topics and the columns
+    its views read: a table ``crypto.kafka_<name>`` keeps each message's text (JSONAsString) and
+    ``crypto_parse_<name>`` reads the columns from it."""
     header = re.compile(
         r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
         r"(?P<name>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))?)\s*\(",
@@ -250,21 +282,17 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
     collections = named_collections(
         collection_environment("unused:9092", topics=topic_defaults(Settings, AlertSettings))
     )
+    parse_functions = clickhouse_parse_functions(directory)
     tables: list[ClickHouseKafkaTable] = []
     for statement in _clickhouse_statements(directory):
         match = header.match(statement)
         if not match:
             continue
-        body, after = parenthesised(statement, match.end() - 1)
+        _, after = parenthesised(statement, match.end() - 1)
         if not re.match(r"\s*ENGINE\s*=\s*Kafka\b", statement[after:], re.IGNORECASE):
             continue
-        columns: list[Column] = []
-        for definition in split_top_level(body):
-            if re.match(r"^(?:INDEX|PROJECTION|CONSTRAINT)\b", definition, re.IGNORECASE):
-                continue
-            name, _, rest = definition.partition(" ")
-            column_type = _CLICKHOUSE_COLUMN_KEYWORDS.split(rest.strip(), maxsplit=1)[0]
-            columns.append(Column(name.strip('`"'), re.sub(r"\s+", "", column_type)))
+        name = match.group("name").replace("`", "")
+        columns = parse_functions.get(name.split(".")[-1].removeprefix("kafka_"), ())
         collection = re.match(r"\s*ENGINE\s*=\s*Kafka\s*\(\s*(?P<name>\w+)\s*\)", statement[after:])
         topic_list = with_property(statement[after:], "kafka_topic_list") or (
             collections.get(collection.group("name"), {}).get("kafka_topic_list", "")
@@ -272,9 +300,7 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
             else ""
         )
         topics = tuple(topic.strip() for topic in topic_list.split(",") if topic.strip())
-        tables.append(
-            ClickHouseKafkaTable(match.group("name").replace("`", ""), topics, tuple(columns))
-        )
+        tables.append(ClickHouseKafkaTable(name, topics, columns))
     return tables
 
 
