@@ -43,6 +43,8 @@ EXPECTED_VIEWS = {
     "portfolio_positions",
     "portfolio_correlation",
     "portfolio_vs_btc",
+    # the 24 h sparklines of coins top (terminal/queries.py)
+    "coin_sparkline_24h",
 }
 
 
