@@ -297,7 +297,10 @@ def check_queries_running(
         sleep(min(poll_interval_s, deadline.remaining))
 
 
-def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
+def build_http_client(
+    settings: KsqlApplierSettings, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The HTTP client for ``settings``; ``transport`` replaces the network (tests)."""
     auth: httpx.BasicAuth | None = None
     if settings.username and settings.password is not None:
         auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
@@ -305,6 +308,7 @@ def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
         base_url=settings.url,
         auth=auth,
         timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0),
+        transport=transport,
     )
 
 
@@ -367,7 +371,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None) -> int:
+    """``ksqldb-apply``; ``transport`` replaces the network (tests)."""
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -384,7 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]
-        applied = run(settings, replace=args.replace)
+        applied = run(
+            settings,
+            replace=args.replace,
+            http_factory=lambda config: build_http_client(config, transport),
+        )
     except (KsqlError, OSError, ValueError) as error:
         LOG.error("ksqlDB statements not applied: %s", error)
         return 1

@@ -33,6 +33,7 @@ from tests.support.alert_ticks import (
 )
 from tests.support.clickhouse_snapshots import refresh_snapshots
 from tests.support.producers_kafka import read_topic
+from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import webhook_receiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -95,17 +96,27 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
         await publisher.publish(
             [Record(settings.topic_current, t.coin.encode(), tick_value(t)) for t in ticks]
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+
+        async def alerts_and_deliveries() -> tuple[list[AlertMessage], int]:
             alerts = [
                 AlertMessage.model_validate_json(r.value or b"")
                 for r in await read_topic(kafka_bootstrap, "coins_alerts")
             ][len(before) :]
+            return alerts, len(await read_topic(kafka_bootstrap, "coins_alerts_deliveries"))
+
+        def every_alert_delivered(found: tuple[list[AlertMessage], int]) -> bool:
+            alerts, deliveries = found
             moves = sum(a.rule_id == "move" for a in alerts)
-            deliveries = await read_topic(kafka_bootstrap, "coins_alerts_deliveries")
-            if alerts and len(deliveries) >= len(alerts) + moves:
-                break
-            await asyncio.sleep(0.3)
+            return bool(alerts) and deliveries >= len(alerts) + moves
+
+        alerts, _deliveries = await eventually_async(
+            alerts_and_deliveries,
+            until=every_alert_delivered,
+            within=90,
+            what="alerts, each with its deliveries (two for a move)",
+            interval=0.3,
+        )
+        moves = sum(a.rule_id == "move" for a in alerts)
         stop.set()
         await asyncio.wait_for(task, 90)
         # an at-least-once duplicate of the first alert: the views must show it once
@@ -289,10 +300,13 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
             )
         )
         await asyncio.wait_for(ready.wait(), 90)
-        for _poll in range(300):
-            if len(await alerts_on_topic()) >= len(expected):
-                break
-            await asyncio.sleep(0.2)
+        await eventually_async(
+            alerts_on_topic,
+            until=lambda alerts: len(alerts) >= len(expected),
+            within=60,
+            what=f"the {len(expected)} scheduled alerts",
+            interval=0.2,
+        )
         await asyncio.sleep(1.5)  # several schedule rounds over unchanged data
         stop.set()
         run = await asyncio.wait_for(task, 90)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from producers.settings import Settings
 from producers.topics import topic_partitions
 from provisioning.verify import VerifySettings, failed, render, run_hops
 from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,18 +83,21 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
 def _wait_for_assignments(client: Any, deadline_s: float = 120.0) -> None:
     """Until every Kafka table's consumer joined its group and got partitions (the state a
     running stack is in a minute after start; an empty topic is "consumed" before that)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        waiting = client.query(
-            "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
-            "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
-            "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
-            "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0"
-        ).result_rows
-        if not waiting:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"Kafka tables without partitions after {deadline_s} s: {waiting}")
+    eventually(
+        lambda: (
+            client.query(
+                "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
+                "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
+                "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
+                "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0"
+            ).result_rows
+        ),
+        until=lambda waiting: not waiting,
+        within=deadline_s,
+        what="partitions for every Kafka table",
+        describe=lambda waiting: f"tables still without: {waiting}",
+        interval=0.5,
+    )
 
 
 def main(bootstrap: str, data_dir: Path) -> int:

@@ -20,6 +20,7 @@ from provisioning.metabase.errors import (
 from provisioning.metabase.payloads import card_differences, card_payload, dashboard_parameter_id
 from provisioning.metabase.provisioner import Provisioner, ProvisionReport
 from provisioning.metabase.settings import MetabaseSettings
+from tests.support.fake_ksqldb import FakeClock
 from tests.support.fake_metabase import MASKED_PASSWORD, FakeMetabase
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,28 +60,13 @@ def settings() -> MetabaseSettings:
     )
 
 
-class Sleeper:
-    """A virtual clock: sleeping advances it, so deadlines are tested without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 def provision(
     fake: FakeMetabase,
     settings: MetabaseSettings,
     definitions: Definitions,
-    sleeper: Sleeper | None = None,
+    clock: FakeClock | None = None,
 ) -> ProvisionReport:
-    sleeper = sleeper or Sleeper()
+    clock = clock or FakeClock()
     client = MetabaseClient(
         settings.url,
         attempts=settings.http_attempts,
@@ -89,9 +75,7 @@ def provision(
         transport=fake.transport(),
     )
     with client:
-        return Provisioner(
-            client, settings, definitions, sleep=sleeper.sleep, monotonic=sleeper.monotonic
-        ).run()
+        return Provisioner(client, settings, definitions, sleep=clock.sleep, monotonic=clock).run()
 
 
 def test_first_run_sets_up_connects_syncs_and_creates_everything(
@@ -523,14 +507,14 @@ def test_an_unreachable_clickhouse_is_reported_with_metabases_answer(
 def test_it_waits_for_health_by_polling_then_gives_up_with_a_deadline(
     settings: MetabaseSettings, definitions: Definitions
 ) -> None:
-    sleeper = Sleeper()
+    clock = FakeClock()
     fake = FakeMetabase(unhealthy_polls=3)
-    provision(fake, settings, definitions, sleeper)
-    assert len(sleeper.sleeps) == 3
+    provision(fake, settings, definitions, clock)
+    assert len(clock.sleeps) == 3
 
     stuck = FakeMetabase(unhealthy_polls=10_000)
     with pytest.raises(MetabaseError, match=r"GET /api/health did not answer 200 within 5 s"):
-        provision(stuck, settings, definitions, Sleeper())
+        provision(stuck, settings, definitions, FakeClock())
     assert stuck.writes() == []
 
 

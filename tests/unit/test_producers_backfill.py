@@ -24,6 +24,7 @@ from tests.support.fake_livecoinwatch import (
     benchmark_granularity,
     hourly_granularity,
 )
+from tests.support.publishers import UnreachableBroker
 
 TOPICS = BackfillTopics(history="hist", progress="progress", dead_letter="dlq")
 NOW = noon_ms(dt.date(2026, 1, 1)) + 6 * HOUR_MS
@@ -304,29 +305,10 @@ async def test_demo_history_is_reproducible_daily_closes() -> None:
     assert all(30_000 < p["rate"] < 300_000 for p in first)
 
 
-class NeverAcknowledges(MemoryPublisher):
-    """A broker that is down: publish only ends when a shutdown deadline is set."""
-
-    def __init__(self, stop: asyncio.Event) -> None:
-        super().__init__()
-        self.stop = stop
-
-    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
-        if not self.records:  # the pin record goes through; then the broker goes away
-            await super().publish(records)
-            return
-        self.stop.set()  # SIGTERM arrives while the first range is being published
-        for _ in range(1_000):
-            if deadline is not None and deadline.at_ms is not None:
-                raise PublishTimeoutError(len(records))
-            await asyncio.sleep(0.001)
-        raise AssertionError("no shutdown deadline was set")
-
-
 async def test_stop_while_kafka_is_down_gives_up_without_recording_progress() -> None:
     fake = FakeLiveCoinWatch(granularity=hourly_granularity)
     stop = asyncio.Event()
-    publisher = NeverAcknowledges(stop)
+    publisher = UnreachableBroker(let_through=1)  # the pin record goes through
     clock = VirtualClock(NOW)
     learner = SpanLearner(30, 30)
     progress = {"BTC": CoinProgress(None)}
@@ -350,8 +332,11 @@ async def test_stop_while_kafka_is_down_gives_up_without_recording_progress() ->
         shutdown_timeout_seconds=0.0,
     )
     async with client:
+        running = asyncio.ensure_future(runner.run(plan))
+        await asyncio.wait_for(publisher.refusing.wait(), 5)
+        stop.set()  # SIGTERM arrives while the first range is being published
         with pytest.raises(PublishTimeoutError):
-            await asyncio.wait_for(runner.run(plan), 5)
+            await asyncio.wait_for(running, 5)
     pinned = progress_from(publisher, ["BTC"])["BTC"].coverage
     assert pinned is not None
     assert pinned.empty, "no progress beyond the pin was recorded"

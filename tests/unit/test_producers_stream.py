@@ -21,6 +21,8 @@ from producers.retry import RetryPolicy
 from producers.sources import LiveCoinWatchSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
+from tests.support.publishers import UnreachableBroker
+from tests.support.waiting import eventually_async
 
 TOPICS = StreamTopics(current="current", dead_letter="dlq")
 COINS = ["BTC", "ETH", "SOL"]
@@ -171,23 +173,13 @@ async def test_simulated_days_stay_within_the_share_and_close_to_it() -> None:
         assert 0.95 * 900 <= per_day[day] <= 900, per_day
 
 
-class SlowBroker(MemoryPublisher):
-    """Never acknowledges: the shutdown flush must give up at its deadline."""
-
-    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
-        for _ in range(1_000):
-            if deadline is not None and deadline.at_ms is not None:
-                raise PublishTimeoutError(len(records))
-            await asyncio.sleep(0.01)
-        raise AssertionError("the runner never set a shutdown deadline")
-
-
 async def test_stop_with_unacknowledged_data_reports_it() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
+    publisher = UnreachableBroker()
     runner = StreamRunner(
         source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=SlowBroker(),
+        publisher=publisher,
         clock=clock,
         topics=TOPICS,
         stop=stop,
@@ -195,7 +187,7 @@ async def test_stop_with_unacknowledged_data_reports_it() -> None:
         shutdown_timeout_seconds=1.0,
     )
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(publisher.refusing.wait(), 5)
     stop.set()
     with pytest.raises(PublishTimeoutError) as caught:
         await asyncio.wait_for(task, 5)
@@ -321,10 +313,13 @@ async def test_a_full_buffer_pauses_fetching_and_says_so(
         max_cycles=6,
     )
     task = asyncio.create_task(runner.run())
-    for _ in range(200):
-        if "buffer" in caplog.text:
-            break
-        await asyncio.sleep(0.005)
+    await eventually_async(
+        lambda: caplog.text,
+        until=lambda text: "buffer" in text,
+        within=5,
+        what="a log line about the buffer",
+        interval=0.005,
+    )
     # One batch in the publisher, two queued, one waiting for room: nothing more is fetched.
     assert runner.stats.cycles == 4
     assert "buffer is full" in caplog.text
@@ -404,7 +399,7 @@ async def test_a_stop_with_a_full_buffer_counts_every_unacknowledged_record() ->
     stop = asyncio.Event()
     runner = StreamRunner(
         source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=SlowBroker(),
+        publisher=UnreachableBroker(),
         clock=clock,
         topics=TOPICS,
         stop=stop,
@@ -413,10 +408,13 @@ async def test_a_stop_with_a_full_buffer_counts_every_unacknowledged_record() ->
         shutdown_timeout_seconds=1.0,
     )
     task = asyncio.create_task(runner.run())
-    for _ in range(500):
-        if runner.stats.cycles == 3:
-            break
-        await asyncio.sleep(0.001)
+    await eventually_async(
+        lambda: runner.stats.cycles,
+        until=lambda cycles: cycles >= 3,
+        within=5,
+        what="three cycles fetched",
+        interval=0.001,
+    )
     # One cycle in the publisher, one queued, one waiting for room in the buffer.
     assert runner.stats.cycles == 3
     stop.set()
