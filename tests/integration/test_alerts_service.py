@@ -315,7 +315,6 @@ async def _wait_recorded(harness: Harness, count: int) -> None:
         until=lambda deliveries: len(deliveries) >= count,
         within=WAIT_S,
         what=f"{count} delivery records",
-        describe=lambda deliveries: f"{len(deliveries)} records",
         interval=0.2,
     )
 

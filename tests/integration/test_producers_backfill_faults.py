@@ -52,8 +52,13 @@ class Backfill:
         fake: FakeLiveCoinWatch,
         base_url: str,
         cwd: Path,
+        span_days: int | None = None,
         **extra: str,
     ) -> None:
+        """``span_days``: the length of every range asked (initial and maximum)."""
+        if span_days is not None:
+            spans = ("COINS_BACKFILL_INITIAL_SPAN_DAYS", "COINS_BACKFILL_MAX_SPAN_DAYS")
+            extra = {**dict.fromkeys(spans, str(span_days)), **extra}
         self.bootstrap = bootstrap
         self.cwd = cwd
         variables = {
@@ -105,15 +110,7 @@ def test_malformed_answers_are_retried_dead_lettered_and_left_pending(
 
     fake.fail_next("malformed", times=1000, endpoint="/coins/single/history", when=is_first_range)
     with fake.serve() as base_url:
-        backfill = Backfill(
-            kafka_bootstrap,
-            unique_name,
-            fake,
-            base_url,
-            tmp_path,
-            COINS_BACKFILL_INITIAL_SPAN_DAYS="30",
-            COINS_BACKFILL_MAX_SPAN_DAYS="30",
-        )
+        backfill = Backfill(kafka_bootstrap, unique_name, fake, base_url, tmp_path, span_days=30)
         first = backfill("--since", since.isoformat(), "--until", until.isoformat())
         assert first.code == 0, first.stderr
         assert "30 the API's answer failed after every retry" in pending_line(first.stdout)
@@ -247,8 +244,7 @@ def test_the_backfill_paces_itself_under_a_burst_limit(
             base_url,
             tmp_path,
             COINS_BACKFILL_CALLS_PER_SECOND="32",
-            COINS_BACKFILL_INITIAL_SPAN_DAYS="5",
-            COINS_BACKFILL_MAX_SPAN_DAYS="5",
+            span_days=5,
             COINS_RETRY_MAX_SECONDS="2",
         )
         run = backfill("--since", "2024-01-01", "--until", "2024-05-09")
@@ -272,15 +268,7 @@ def test_a_key_spent_during_the_run_stops_it_with_exit_3_and_the_rest_pending(
 
     fake.on_request = spent_after_six_ranges
     with fake.serve() as base_url:
-        backfill = Backfill(
-            kafka_bootstrap,
-            unique_name,
-            fake,
-            base_url,
-            tmp_path,
-            COINS_BACKFILL_INITIAL_SPAN_DAYS="10",
-            COINS_BACKFILL_MAX_SPAN_DAYS="10",
-        )
+        backfill = Backfill(kafka_bootstrap, unique_name, fake, base_url, tmp_path, span_days=10)
         run = backfill("--since", "2024-01-01", "--until", "2024-03-31")
         # The credits-exhausted 429 is final: the refused call and one /credits look.
         assert [c.status for c in fake.calls[-2:]] == [429, 429]

@@ -222,7 +222,7 @@ class StreamProcess:
             assert self.process.poll() is None, f"coins stream exited early:\n{text}"
             return text
 
-        eventually(running_log, until=done, within=within, what=what, describe=lambda t: t)
+        eventually(running_log, until=done, within=within, what=what)
 
     def terminate(self) -> int:
         self.process.send_signal(signal.SIGTERM)

@@ -95,7 +95,6 @@ def _wait_for_assignments(client: Any, deadline_s: float = 120.0) -> None:
         until=lambda waiting: not waiting,
         within=deadline_s,
         what="partitions for every Kafka table",
-        describe=lambda waiting: f"tables still without: {waiting}",
         interval=0.5,
     )
 

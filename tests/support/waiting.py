@@ -2,9 +2,9 @@
 
 Prefer an event when the code under test can set one; poll with ``eventually`` only what a test
 cannot be told (a log line of a subprocess, rows a broker or an engine makes visible later).
-A probe that raises fails at once (a process that died, a task that failed); a probe that
-returns a falsy value is asked again until the deadline, and the failure names what was awaited
-and shows the last value seen.
+A probe that raises fails at once (a process that died, a task that failed); a probe whose
+value does not satisfy ``until`` is asked again until the deadline, and the failure names what
+was awaited and shows the last value seen.
 """
 
 from __future__ import annotations
@@ -20,8 +20,20 @@ T = TypeVar("T")
 POLL_INTERVAL_S = 0.05
 
 
-def _expired(what: str, within: float, last: str) -> AssertionError:
-    return AssertionError(f"timed out after {within:g} s waiting for {what}; last value: {last}")
+class _Deadline:
+    def __init__(self, within: float, what: str, until: Callable[[Any], object]) -> None:
+        self.at, self.within, self.what, self.until = time.monotonic() + within, within, what, until
+
+    def reached(self, value: object) -> bool:
+        """True once ``value`` satisfies the condition; raises once the deadline has passed."""
+        if self.until(value):
+            return True
+        if time.monotonic() >= self.at:
+            shown = value if isinstance(value, str) else repr(value)
+            raise AssertionError(
+                f"timed out after {self.within:g} s waiting for {self.what}; last value: {shown}"
+            )
+        return False
 
 
 def eventually(
@@ -30,18 +42,13 @@ def eventually(
     within: float,
     what: str,
     until: Callable[[T], object] = bool,
-    describe: Callable[[T], str] = repr,
     interval: float = POLL_INTERVAL_S,
 ) -> T:
     """Call ``probe`` until ``until(value)`` holds and return that value (blocking)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = probe()
-        if until(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise _expired(what, within, describe(value))
+    deadline = _Deadline(within, what, until)
+    while not deadline.reached(value := probe()):
         time.sleep(interval)
+    return value
 
 
 @overload
@@ -51,7 +58,6 @@ async def eventually_async(
     within: float,
     what: str,
     until: Callable[[T], object] = ...,
-    describe: Callable[[T], str] = ...,
     interval: float = ...,
 ) -> T: ...
 
@@ -63,7 +69,6 @@ async def eventually_async(
     within: float,
     what: str,
     until: Callable[[T], object] = ...,
-    describe: Callable[[T], str] = ...,
     interval: float = ...,
 ) -> T: ...
 
@@ -74,16 +79,12 @@ async def eventually_async(
     within: float,
     what: str,
     until: Callable[[Any], object] = bool,
-    describe: Callable[[Any], str] = repr,
     interval: float = POLL_INTERVAL_S,
 ) -> Any:
-    """``eventually`` for a running event loop: the probe may be a coroutine function."""
-    deadline = time.monotonic() + within
+    """``eventually`` in a running event loop; ``probe`` may be a coroutine function."""
+    deadline = _Deadline(within, what, until)
     while True:
         answer = probe()
-        value = await answer if inspect.isawaitable(answer) else answer
-        if until(value):
+        if deadline.reached(value := await answer if inspect.isawaitable(answer) else answer):
             return value
-        if time.monotonic() >= deadline:
-            raise _expired(what, within, describe(value))
         await asyncio.sleep(interval)

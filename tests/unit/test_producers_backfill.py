@@ -50,6 +50,27 @@ def progress_from(publisher: MemoryPublisher, coins: Sequence[str]) -> dict[str,
     return derive_progress(progress, history[-1:], coins=coins, currency="USD")
 
 
+def history_runner(
+    client: Any,
+    publisher: MemoryPublisher,
+    clock: VirtualClock,
+    learner: SpanLearner,
+    progress: dict[str, CoinProgress],
+    **options: Any,
+) -> BackfillRunner:
+    """A BackfillRunner on ``client``'s history in USD; ``options`` as BackfillRunner's."""
+    return BackfillRunner(
+        source=LiveCoinWatchHistory(client),
+        publisher=publisher,
+        clock=clock,
+        topics=TOPICS,
+        currency="USD",
+        learner=learner,
+        progress=progress,
+        **{"stop": asyncio.Event(), **options},
+    )
+
+
 async def run(
     fake: FakeLiveCoinWatch,
     publisher: MemoryPublisher,
@@ -67,15 +88,12 @@ async def run(
     learner = learner or SpanLearner(30, 365)
     progress = progress or {code: CoinProgress(None) for code in coins}
     plan = make_plan(coins=coins, since=since, until=until, progress=progress, learner=learner)
-    runner = BackfillRunner(
-        source=LiveCoinWatchHistory(client),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        currency="USD",
-        learner=learner,
-        progress=progress,
-        stop=asyncio.Event(),
+    runner = history_runner(
+        client,
+        publisher,
+        clock,
+        learner,
+        progress,
         credit_cap=cap,
         calls_made=lambda: len(fake.calls),
         attempts_per_call=attempts,
@@ -320,16 +338,8 @@ async def test_stop_while_kafka_is_down_gives_up_without_recording_progress() ->
         learner=learner,
     )
     client = fake.client(retry=RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
-    runner = BackfillRunner(
-        source=LiveCoinWatchHistory(client),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        currency="USD",
-        learner=learner,
-        progress=progress,
-        stop=stop,
-        shutdown_timeout_seconds=0.0,
+    runner = history_runner(
+        client, publisher, clock, learner, progress, stop=stop, shutdown_timeout_seconds=0.0
     )
     async with client:
         running = asyncio.ensure_future(runner.run(plan))

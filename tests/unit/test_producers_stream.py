@@ -64,6 +64,18 @@ async def run_stream(
     return stats, publisher, budget
 
 
+def demo_runner(clock: VirtualClock, publisher: MemoryPublisher, **options: Any) -> StreamRunner:
+    """A StreamRunner on the seeded demo source, a cycle a virtual second; ``options`` as
+    StreamRunner's (``stop`` defaults to an event nobody sets)."""
+    return StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=publisher,
+        clock=clock,
+        topics=TOPICS,
+        **{"stop": asyncio.Event(), "fixed_interval_seconds": 1.0, **options},
+    )
+
+
 def values(publisher: MemoryPublisher, topic: str) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in publisher.records if r.topic == topic]
 
@@ -177,15 +189,7 @@ async def test_stop_with_unacknowledged_data_reports_it() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
     publisher = UnreachableBroker()
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        stop=stop,
-        fixed_interval_seconds=1.0,
-        shutdown_timeout_seconds=1.0,
-    )
+    runner = demo_runner(clock, publisher, stop=stop, shutdown_timeout_seconds=1.0)
     task = asyncio.create_task(runner.run())
     await asyncio.wait_for(publisher.refusing.wait(), 5)
     stop.set()
@@ -211,14 +215,7 @@ async def test_stop_flushes_everything_fetched() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
     publisher = StopAfter(30, stop)
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        stop=stop,
-        fixed_interval_seconds=1.0,
-    )
+    runner = demo_runner(clock, publisher, stop=stop)
     stats = await asyncio.wait_for(runner.run(), 5)
     assert len(publisher.records) >= 30
     assert stats.published_messages == len(publisher.records)
@@ -302,16 +299,7 @@ async def test_a_full_buffer_pauses_fetching_and_says_so(
 ) -> None:
     clock = VirtualClock(START)
     publisher = StalledBroker()
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        stop=asyncio.Event(),
-        fixed_interval_seconds=1.0,
-        buffer_cycles=2,
-        max_cycles=6,
-    )
+    runner = demo_runner(clock, publisher, buffer_cycles=2, max_cycles=6)
     task = asyncio.create_task(runner.run())
     await eventually_async(
         lambda: caplog.text,
@@ -331,15 +319,7 @@ async def test_a_full_buffer_pauses_fetching_and_says_so(
 
 async def test_stats_stay_bounded_over_a_long_run() -> None:
     clock = VirtualClock(START)
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=MemoryPublisher(),
-        clock=clock,
-        topics=TOPICS,
-        stop=asyncio.Event(),
-        fixed_interval_seconds=1.0,
-        max_cycles=500,
-    )
+    runner = demo_runner(clock, MemoryPublisher(), max_cycles=500)
     stats = await runner.run()
     assert stats.published_messages == 500 * len(COINS)
     assert stats.last_acknowledged_tick_ms == clock.now_ms() - 1_000
@@ -397,15 +377,8 @@ async def test_a_key_spent_by_someone_else_is_not_hammered_until_the_reset() -> 
 async def test_a_stop_with_a_full_buffer_counts_every_unacknowledged_record() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=UnreachableBroker(),
-        clock=clock,
-        topics=TOPICS,
-        stop=stop,
-        fixed_interval_seconds=1.0,
-        buffer_cycles=1,
-        shutdown_timeout_seconds=1.0,
+    runner = demo_runner(
+        clock, UnreachableBroker(), stop=stop, buffer_cycles=1, shutdown_timeout_seconds=1.0
     )
     task = asyncio.create_task(runner.run())
     await eventually_async(
