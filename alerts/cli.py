@@ -17,10 +17,10 @@ from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from alerts.webhooks import WebhookSender
 from producers.clock import Clock, SystemClock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import ensure_topics
 from producers.retry import RetryPolicy
 from producers.settings import Settings
-from producers.topics import ensure_topics
 
 log = logging.getLogger("alerts.cli")
 

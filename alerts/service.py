@@ -30,10 +30,10 @@ from alerts.scheduled import ScheduledEvaluator
 from alerts.settings import AlertSettings
 from alerts.state import PROGRESS_KEY, Restored, restore, state_records
 from producers.clock import Clock
-from producers.kafka_config import KafkaConnection
-from producers.publisher import Publisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import Publisher, Record
+from producers.kafka.topics import topic_partitions
 from producers.settings import Settings
-from producers.topics import topic_partitions
 
 log = logging.getLogger("alerts.service")
 

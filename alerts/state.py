@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from alerts.live import PairState
 from alerts.models import AlertMessage, Checkpoint, RuleState
 from alerts.rules import RuleSet
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import Record
+from producers.kafka.topics import topic_partitions
 from producers.progress import _read_partitions
-from producers.publisher import Record
-from producers.topics import topic_partitions
 
 log = logging.getLogger("alerts.state")
 

@@ -37,10 +37,10 @@ sys.path.insert(0, str(REPO_ROOT))
 from embedded.clickhouse import EmbeddedClickHouse, open_embedded  # noqa: E402
 from embedded.kafka_broker import NativeKafkaBroker  # noqa: E402
 from producers.cli import make_publisher  # noqa: E402
-from producers.kafka_config import KafkaConnection  # noqa: E402
-from producers.publisher import Record  # noqa: E402
+from producers.kafka.connection import KafkaConnection  # noqa: E402
+from producers.kafka.publisher import Record  # noqa: E402
+from producers.kafka.topics import ensure_topics, producer_topics  # noqa: E402
 from producers.settings import Settings  # noqa: E402
-from producers.topics import ensure_topics, producer_topics  # noqa: E402
 
 GOAL_P99_S = 2.0
 SPEEDUP = 100

@@ -43,7 +43,7 @@ def open_embedded_engine() -> Any:
     """A native broker and chDB with the project schema; both removed at exit."""
     sys.path.insert(0, str(REPO_ROOT))
     embedded = importlib.import_module("embedded.clickhouse")
-    kafka_config = importlib.import_module("producers.kafka_config")
+    kafka_config = importlib.import_module("producers.kafka.connection")
     kafka_native = importlib.import_module("embedded.kafka_broker")
     workdir = Path(tempfile.mkdtemp(prefix="chdb-bench-"))
     # 30 M ticks take gigabytes: never leave them behind

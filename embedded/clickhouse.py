@@ -32,9 +32,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, ensure_topics
 from producers.retry import RetryPolicy, call_with_retry
-from producers.topics import TopicSpec, ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INIT_DIR = REPO_ROOT / "clickhouse" / "init"

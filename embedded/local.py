@@ -50,10 +50,10 @@ from embedded.kafka_broker import (
     kafka_jars_dir,
 )
 from embedded.settings import LocalSettings
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.logs import configure_logging
 from producers.settings import Settings
-from producers.topics import ensure_topics, producer_topics
 
 # Bumped when the layout of .local changes in a way an older directory cannot be reused.
 LAYOUT_VERSION = 1

@@ -21,11 +21,11 @@ from portfolio.state import read_published
 from portfolio.transactions import TransactionFileError, parse, portfolios_of
 from producers.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, make_publisher
 from producers.clock import Clock, SystemClock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import PublishTimeoutError
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.logs import configure_logging
-from producers.publisher import PublishTimeoutError
 from producers.settings import Settings
-from producers.topics import ensure_topics, producer_topics
 
 log = logging.getLogger("portfolio.cli")
 

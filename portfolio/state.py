@@ -7,11 +7,11 @@ import datetime as dt
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from portfolio.messages import Published, decode
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions
 
 # The producers' bounded reader of a compacted topic (backfill progress); one way to read one.
 from producers.progress import _read_partitions
-from producers.topics import topic_partitions
 
 
 async def read_records(

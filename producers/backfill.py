@@ -34,7 +34,7 @@ from producers.errors import (
     RetryableApiError,
     UnexpectedStatusError,
 )
-from producers.history_sources import HistorySource
+from producers.kafka.publisher import Deadline, Publisher, Record
 from producers.models import (
     ApiHistoryPoint,
     BackfillProgressMessage,
@@ -60,7 +60,7 @@ from producers.planner import (
 )
 from producers.progress import CoinProgress, gaps_to_wire
 from producers.progress_bar import ProgressBar
-from producers.publisher import Deadline, Publisher, Record
+from producers.sources.history import HistorySource
 
 log = logging.getLogger("producers.backfill")
 

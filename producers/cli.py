@@ -18,7 +18,6 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from portfolio.state import earliest_transaction_day
-from producers.api import LiveCoinWatchClient
 from producers.backfill import (
     BackfillPlan,
     BackfillReport,
@@ -31,25 +30,26 @@ from producers.backfill import (
 )
 from producers.budget import CallPacer, CreditBudget, backfill_allowance
 from producers.clock import Clock, SystemClock, utc_datetime
-from producers.demo import DEMO_BANNER, DemoSource
 from producers.errors import (
     ApiError,
     AuthenticationError,
     CreditsExhaustedError,
     DailyCreditsExhaustedError,
 )
-from producers.history_sources import DemoHistory, HistorySource, LiveCoinWatchHistory
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.logs import configure_logging
 from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
-from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
 from producers.retry import RetryPolicy
 from producers.settings import COIN_CODE, Settings
-from producers.sources import LiveCoinWatchSource, PriceSource
+from producers.sources.current import LiveCoinWatchSource, PriceSource
+from producers.sources.demo import DEMO_BANNER, DemoSource
+from producers.sources.history import DemoHistory, HistorySource, LiveCoinWatchHistory
+from producers.sources.livecoinwatch import LiveCoinWatchClient
 from producers.stream import StreamRunner, StreamStats, StreamTopics
-from producers.topics import ensure_topics, producer_topics
 from terminal import cli as terminal_cli
 
 log = logging.getLogger("producers.cli")

@@ -24,7 +24,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from producers.clock import DAY_MS, HOUR_MS, noon_ms, utc_day
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions
 from producers.models import (
     RANGE_LENGTH_KEY_PREFIX,
     BackfillProgressMessage,
@@ -32,7 +33,6 @@ from producers.models import (
     RangeLengthMessage,
 )
 from producers.planner import Coverage, Gap, PendingReason
-from producers.topics import topic_partitions
 
 log = logging.getLogger("producers.progress")
 

@@ -1,6 +1,6 @@
 """``coins-topics``: create every topic of the stack up front, before any consumer starts.
 
-The producers' topics (``producers.topics.producer_topics``), the alert service's
+The producers' topics (``producers.kafka.topics.producer_topics``), the alert service's
 (``alerts.topics.alert_topics``) and the sink topics of the ksqlDB queries of ``ksqldb/``, the
 latter laid out exactly as ksqlDB validates them when its query starts on an existing topic: the
 source topic's partitions and, for a windowed table, ``compact,delete`` with
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics
 from producers.settings import Settings
-from producers.topics import TopicSpec, ensure_topics, producer_topics
 from provisioning.ksqldb_statements import load_statements
 
 LOG = logging.getLogger("coins.topics")

@@ -28,9 +28,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, topic_partitions
 from producers.settings import Settings
-from producers.topics import TopicSpec, topic_partitions
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.ksqldb_client import KsqlClient, KsqlError
 from provisioning.ksqldb_statements import KsqlStatement, load_statements

@@ -26,7 +26,7 @@ from embedded.clickhouse import (
     open_embedded,
 )
 from embedded.kafka_broker import KafkaUnavailableError, NativeKafkaBroker
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from tests.support.backends import (
     backend_missing,
     choose_clickhouse,

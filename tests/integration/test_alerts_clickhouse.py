@@ -21,8 +21,8 @@ from alerts.rules import parse_rules
 from alerts.scheduled import ScheduledEvaluator
 from alerts.settings import AlertSettings, WebhookConfig
 from producers.clock import noon_ms
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from producers.settings import Settings
 from tests.support.alert_ticks import (
     BASES,
@@ -151,7 +151,7 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
 
 
 async def _exists(bootstrap: str, topic: str) -> bool:
-    from producers.topics import topic_partitions
+    from producers.kafka.topics import topic_partitions
 
     return bool(await topic_partitions(KafkaConnection(bootstrap_servers=bootstrap), topic))
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from tests.support.alert_ticks import (
     BASES,
     per_coin_rules,

@@ -23,9 +23,9 @@ from alerts.models import AlertMessage, Checkpoint, DeliveryMessage
 from alerts.rules import RuleSet
 from alerts.settings import AlertSettings, WebhookConfig
 from alerts.state import PROGRESS_KEY
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from producers.models import DeadLetterMessage
-from producers.publisher import KafkaPublisher, Record
 from producers.settings import Settings
 from tests.support.alert_ticks import (
     BASES,

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from embedded.clickhouse import end_offsets
 from embedded.kafka_broker import NativeKafkaBroker, free_port
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from tests.support.waiting import eventually
 
 STATUS = re.compile(

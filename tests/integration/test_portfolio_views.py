@@ -21,7 +21,7 @@ import pytest
 from portfolio.cli import publish_file
 from portfolio.state import read_records
 from portfolio.transactions import parse
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.settings import Settings
 from tests.support.clickhouse_snapshots import refresh_snapshots
 from tests.support.portfolio_data import noon, transactions_yaml

@@ -20,13 +20,13 @@ import pytest
 
 from producers.cli import run_stream
 from producers.clock import SystemClock
-from producers.demo import DemoSource
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, PublisherOptions
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, PublisherOptions
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.settings import Settings
-from producers.sources import FetchResult
+from producers.sources.current import FetchResult
+from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamTopics
-from producers.topics import ensure_topics, producer_topics
 from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
 from tests.support.producers_kafka import producer_env, producer_settings, read_topic
 from tests.support.waiting import eventually

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from embedded.clickhouse import apply_sql, create_topics, kafka_table, split_statements
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 
 TOTAL_MESSAGES = 10_000
 DUPLICATES = 400

@@ -24,7 +24,7 @@ from provisioning.metabase.client import MetabaseClient
 from provisioning.metabase.definitions import load_definitions
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.settings import MetabaseSettings
-from provisioning.metabase.visualization import referenced_columns
+from tests.support.metabase_columns import referenced_columns
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = load_definitions(REPO_ROOT / "metabase")

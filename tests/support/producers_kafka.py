@@ -14,9 +14,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producers.clock import DAY_MS, HOUR_MS, noon_ms
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions
 from producers.settings import Settings
-from producers.topics import topic_partitions
 
 # The producers' topics a test names itself, so no two tests (or runs) share one.
 OWN_TOPICS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 from portfolio.messages import decode
 from portfolio.publish import plan_publication
 from portfolio.transactions import parse
-from producers.publisher import Record
+from producers.kafka.publisher import Record
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "portfolio_transactions.json"

@@ -13,18 +13,19 @@ import httpx
 import pytest
 
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
-from producers.clock import HOUR_MS, VirtualClock, noon_ms
-from producers.history_sources import DemoHistory, LiveCoinWatchHistory
+from producers.clock import HOUR_MS, noon_ms
+from producers.kafka.publisher import Deadline, PublishTimeoutError, Record
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress, derive_progress
-from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
 from producers.retry import RetryPolicy
+from producers.sources.history import DemoHistory, LiveCoinWatchHistory
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
     hourly_granularity,
 )
-from tests.support.publishers import UnreachableBroker
+from tests.support.memory_publisher import MemoryPublisher, UnreachableBroker
+from tests.support.virtual_clock import VirtualClock
 
 TOPICS = BackfillTopics(history="hist", progress="progress", dead_letter="dlq")
 NOW = noon_ms(dt.date(2026, 1, 1)) + 6 * HOUR_MS

@@ -53,7 +53,9 @@ def test_json_lines_are_one_object_each(stream: io.StringIO) -> None:
 
 def test_secrets_are_masked_even_if_someone_logs_them(stream: io.StringIO) -> None:
     logs.configure_logging("DEBUG", "text", secrets=["sekrit-api-key"], stream=stream)
-    logging.getLogger("producers.api").warning("calling with %s", "sekrit-api-key")
+    logging.getLogger("producers.sources.livecoinwatch").warning(
+        "calling with %s", "sekrit-api-key"
+    )
     assert "sekrit-api-key" not in stream.getvalue()
     assert logs.MASK in stream.getvalue()
 
@@ -61,7 +63,7 @@ def test_secrets_are_masked_even_if_someone_logs_them(stream: io.StringIO) -> No
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_secrets_are_masked_in_fields_and_tracebacks(stream: io.StringIO, fmt: str) -> None:
     logs.configure_logging("DEBUG", fmt, secrets=["sekrit-api-key"], stream=stream)
-    log = logging.getLogger("producers.api")
+    log = logging.getLogger("producers.sources.livecoinwatch")
     log.info("request", extra={"fields": {"headers": {"x-api-key": "sekrit-api-key"}}})
     try:
         raise RuntimeError("header x-api-key: sekrit-api-key rejected")

@@ -15,7 +15,7 @@ from producers.models import (
     DeadLetterMessage,
     HistoricalMessage,
 )
-from producers.sources import validate_coins
+from producers.sources.current import validate_coins
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 

@@ -13,15 +13,16 @@ import httpx
 import pytest
 
 from producers.budget import CreditBudget
-from producers.clock import DAY_MS, HOUR_MS, VirtualClock
-from producers.demo import DemoSource
+from producers.clock import DAY_MS, HOUR_MS
 from producers.errors import AuthenticationError, RequestRejectedError
-from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
+from producers.kafka.publisher import Deadline, PublishTimeoutError, Record
 from producers.retry import RetryPolicy
-from producers.sources import LiveCoinWatchSource
+from producers.sources.current import LiveCoinWatchSource
+from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
-from tests.support.publishers import UnreachableBroker
+from tests.support.memory_publisher import MemoryPublisher, UnreachableBroker
+from tests.support.virtual_clock import VirtualClock
 from tests.support.waiting import eventually_async
 
 TOPICS = StreamTopics(current="current", dead_letter="dlq")

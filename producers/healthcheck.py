@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.settings import Settings
 
 

@@ -1,12 +1,26 @@
-"""A publisher standing for a broker that is down, for the runners' unit tests."""
+"""In-process publishers: one that acknowledges at once (tests and benchmarks), one that stands
+for a broker that is down."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
-from producers.publisher import Deadline, MemoryPublisher, PublishTimeoutError, Record
+from producers.kafka.publisher import Deadline, PublishTimeoutError, Record
 from tests.support.waiting import eventually_async
+
+
+class MemoryPublisher:
+    """In-process publisher for tests and simulations: records are 'acknowledged' at once."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
+        self.records.extend(records)
+
+    async def close(self) -> None:
+        return None
 
 
 class UnreachableBroker(MemoryPublisher):

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.settings import Settings
 
-log = logging.getLogger("producers.topics")
+log = logging.getLogger("producers.kafka.topics")
 
 TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error codes
 UNKNOWN_TOPIC = 3

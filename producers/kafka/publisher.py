@@ -21,9 +21,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from producers.clock import Clock, SystemClock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 
-log = logging.getLogger("producers.publisher")
+log = logging.getLogger("producers.kafka.publisher")
 
 PRODUCER_STOP_TIMEOUT_S = 5.0
 DEADLINE_POLL_S = 0.25
@@ -236,16 +236,3 @@ class KafkaPublisher:
 
     async def close(self) -> None:
         await self._discard_producer()
-
-
-class MemoryPublisher:
-    """In-process publisher for tests and simulations: records are 'acknowledged' at once."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
-        self.records.extend(records)
-
-    async def close(self) -> None:
-        return None

@@ -34,7 +34,7 @@ from producers.errors import (
 )
 from producers.retry import RetryPolicy, call_with_retry
 
-log = logging.getLogger("producers.api")
+log = logging.getLogger("producers.sources.livecoinwatch")
 
 MAP_PAGE_SIZE = 100  # /coins/map answers at most 100 coins per call
 JsonObject = dict[str, Any]

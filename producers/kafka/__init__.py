@@ -1,0 +1,1 @@
+"""The Kafka side of the producers: connection options, topics, the publisher."""
