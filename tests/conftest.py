@@ -73,6 +73,15 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
     return make
 
 
+# ---- Metabase ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def definitions() -> Any:
+    """The Metabase questions and dashboards defined in metabase/ (loaded once a session)."""
+    from provisioning.metabase.definitions import load_definitions
+
+    return load_definitions(TESTS_DIR.parent / "metabase")
+
+
 # ---- Kafka -------------------------------------------------------------------------------
 class KafkaBroker(Protocol):
     """A broker tests can take away and give back (outage tests)."""
