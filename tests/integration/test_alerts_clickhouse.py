@@ -171,20 +171,27 @@ HISTORY_COLUMNS = [
 ]  # fmt: skip
 
 
-def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views(
-    clickhouse: Any,
-) -> None:
+def _insert_rise_and_fall(clickhouse: Any) -> None:
+    """Two daily series ending yesterday (the newest full day the snapshots read).
+
+    RISE: flat at 100 with tiny noise, a 5 % dip, then +37 %: RSI crosses 70 up, the close
+    crosses its SMA 50 up and sets a new high, all on the last day. FALL: up to 200, then down
+    30 %: a drawdown beyond 20 % on the last day.
+    """
     last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    # RISE: flat at 100 with tiny noise, a 5 % dip, then +37 %: RSI crosses 70 up, the close
-    # crosses its SMA 50 up and sets a new high, all on the last day.
     rise = [100 * (1 + 0.002 * math.sin(i)) for i in range(250)] + [95.0, 130.0]
-    # FALL: up to 200, then down 30 %: a drawdown beyond 20 % on the last day.
     fall = [100 + i * 0.4 for i in range(250)] + [180.0, 140.0]
     clickhouse.insert(
         "crypto.coins_history",
         _history_rows("RISE", rise, last_day) + _history_rows("FALL", fall, last_day),
         column_names=HISTORY_COLUMNS,
     )
+
+
+def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views(
+    clickhouse: Any,
+) -> None:
+    _insert_rise_and_fall(clickhouse)
     now = dt.datetime.now(dt.UTC)
     ticks = [
         # other coins than the daily series: a live tick is also today's close candidate
@@ -252,14 +259,7 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
     clickhouse: Any,
     tmp_path: Path,
 ) -> None:
-    last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    rise = [100 * (1 + 0.002 * math.sin(i)) for i in range(250)] + [95.0, 130.0]
-    fall = [100 + i * 0.4 for i in range(250)] + [180.0, 140.0]
-    clickhouse.insert(
-        "crypto.coins_history",
-        _history_rows("RISE", rise, last_day) + _history_rows("FALL", fall, last_day),
-        column_names=HISTORY_COLUMNS,
-    )
+    _insert_rise_and_fall(clickhouse)
     refresh_snapshots(clickhouse)
     rules = parse_rules(
         {

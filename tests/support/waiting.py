@@ -2,9 +2,10 @@
 
 Prefer an event when the code under test can set one; poll with ``eventually`` only what a test
 cannot be told (a log line of a subprocess, rows a broker or an engine makes visible later).
-A probe that raises fails at once (a process that died, a task that failed); a probe whose
-value does not satisfy ``until`` is asked again until the deadline, and the failure names what
-was awaited and shows the last value seen.
+A probe that raises fails at once (a process that died, a task that failed), unless the error
+is one of ``retrying`` (a server still starting); a probe whose value does not satisfy ``until``
+is asked again until the deadline, and the failure names what was awaited and shows the last
+value (or retried error) seen.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ POLL_INTERVAL_S = 0.05
 
 
 class _Deadline:
-    def __init__(self, within: float, what: str, until: Callable[[Any], object]) -> None:
-        self.at, self.within, self.what, self.until = time.monotonic() + within, within, what, until
+    def __init__(
+        self,
+        within: float,
+        what: str,
+        until: Callable[[Any], object],
+        retrying: tuple[type[BaseException], ...],
+    ) -> None:
+        self.at, self.within, self.what = time.monotonic() + within, within, what
+        self.until, self.retrying = until, retrying
 
     def reached(self, value: object) -> bool:
         """True once ``value`` satisfies the condition; raises once the deadline has passed."""
-        if self.until(value):
+        if not isinstance(value, self.retrying) and self.until(value):
             return True
         if time.monotonic() >= self.at:
             shown = value if isinstance(value, str) else repr(value)
@@ -43,12 +51,18 @@ def eventually(
     what: str,
     until: Callable[[T], object] = bool,
     interval: float = POLL_INTERVAL_S,
+    retrying: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Call ``probe`` until ``until(value)`` holds and return that value (blocking)."""
-    deadline = _Deadline(within, what, until)
-    while not deadline.reached(value := probe()):
+    deadline = _Deadline(within, what, until, retrying)
+    while True:
+        try:
+            value: Any = probe()
+        except retrying as error:
+            value = error
+        if deadline.reached(value):
+            return value  # type: ignore[no-any-return]
         time.sleep(interval)
-    return value
 
 
 @overload
@@ -82,7 +96,7 @@ async def eventually_async(
     interval: float = POLL_INTERVAL_S,
 ) -> Any:
     """``eventually`` in a running event loop; ``probe`` may be a coroutine function."""
-    deadline = _Deadline(within, what, until)
+    deadline = _Deadline(within, what, until, ())
     while True:
         answer = probe()
         if deadline.reached(value := await answer if inspect.isawaitable(answer) else answer):

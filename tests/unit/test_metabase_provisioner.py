@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from provisioning.metabase.client import MetabaseClient
-from provisioning.metabase.definitions import Definitions, load_definitions
+from provisioning.metabase.definitions import Definitions
 from provisioning.metabase.errors import (
     MetabaseApiError,
     MetabaseError,
@@ -27,20 +27,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS_DIR = REPO_ROOT / "metabase"
 ADMIN_PASSWORD = "Admin-Secret-4711"
 READER_PASSWORD = "Reader-Secret-0815"
-DASHBOARDS = {
-    "Market now",
-    "Intraday",
-    "Indicators",
-    "Risk & performance",
-    "Pipeline health",
-    "Portfolio",
-    "Alerts",
-}
-
-
-@pytest.fixture(scope="module")
-def definitions() -> Definitions:
-    return load_definitions(DEFINITIONS_DIR)
 
 
 @pytest.fixture
@@ -103,7 +89,8 @@ def test_first_run_sets_up_connects_syncs_and_creates_everything(
     assert fake.syncs == [database_id]
     assert list(fake.users) == ["admin@example.com"]
     assert fake.users["admin@example.com"]["password"] == ADMIN_PASSWORD
-    assert len(report.created) == 1 + 1 + 2 + len(definitions.questions) + len(DASHBOARDS)
+    objects = len(definitions.questions) + len(definitions.dashboards)
+    assert len(report.created) == 1 + 1 + 2 + objects
     assert report.updated == []
 
 
@@ -138,7 +125,7 @@ def test_content_lands_in_the_collections_with_layout_filters_and_attribution(
     assert parent["location"] == "/"
     assert child["location"] == f"/{parent_id}/"
     assert {c["collection_id"] for c in fake.cards.values()} == {child_id}
-    assert {d["name"] for d in fake.dashboards.values()} == DASHBOARDS
+    assert {d["name"] for d in fake.dashboards.values()} == {d.name for d in definitions.dashboards}
     assert {d["collection_id"] for d in fake.dashboards.values()} == {parent_id}
 
     for definition in definitions.dashboards:
@@ -178,7 +165,7 @@ def test_second_run_only_reads(settings: MetabaseSettings, definitions: Definiti
     assert fake.writes() == [("POST", "/api/session")], "only the login may POST"
     assert not report.changed_anything
     assert fake.syncs == [next(iter(fake.databases))], "no second sync"
-    assert len(report.unchanged) == 1 + 2 + len(definitions.questions) + len(DASHBOARDS)
+    assert len(report.unchanged) == 1 + 2 + len(definitions.questions) + len(definitions.dashboards)
 
 
 def test_changed_files_update_exactly_the_changed_objects(
@@ -350,8 +337,8 @@ def test_a_500_on_a_post_that_created_nothing_is_posted_once_more(
 
     provision(fake, settings, definitions)
 
-    assert fake.writes().count(("POST", "/api/dashboard")) == len(DASHBOARDS) + 1
-    assert len(fake.dashboards) == len(DASHBOARDS)
+    assert fake.writes().count(("POST", "/api/dashboard")) == len(definitions.dashboards) + 1
+    assert len(fake.dashboards) == len(definitions.dashboards)
 
 
 @pytest.mark.parametrize("path", ["/api/card", "/api/dashboard", "/api/collection"])
@@ -365,7 +352,7 @@ def test_a_post_whose_answer_is_lost_creates_no_duplicate(
     provision(fake, settings, definitions)
 
     assert len(fake.cards) == len(definitions.questions)
-    assert len(fake.dashboards) == len(DASHBOARDS)
+    assert len(fake.dashboards) == len(definitions.dashboards)
     assert len([c for c in fake.collections.values() if not c["personal_owner_id"]]) == 2
     fake.reset_log()
     assert not provision(fake, settings, definitions).changed_anything

@@ -25,6 +25,7 @@ from tests.support.fake_livecoinwatch import (
     hourly_granularity,
 )
 from tests.support.memory_publisher import MemoryPublisher, UnreachableBroker
+from tests.support.producers_kafka import daily_closes, every_close
 from tests.support.virtual_clock import VirtualClock
 
 TOPICS = BackfillTopics(history="hist", progress="progress", dead_letter="dlq")
@@ -106,18 +107,14 @@ async def run(
 
 
 def closes(publisher: MemoryPublisher) -> Counter[tuple[str, int]]:
-    counter: Counter[tuple[str, int]] = Counter()
-    for record in publisher.records:
-        if record.topic == TOPICS.history:
-            value = json.loads(record.value)
-            if (value["timestamp_ms"] - 12 * HOUR_MS) % 86_400_000 == 0:
-                counter[(value["code"], value["timestamp_ms"])] += 1
-    return counter
+    return daily_closes(json.loads(r.value) for r in publisher.records if r.topic == TOPICS.history)
 
 
-def every_noon(coins: Sequence[str], since: dt.date, until: dt.date) -> set[tuple[str, int]]:
-    days = (until - since).days + 1
-    return {(c, noon_ms(since + dt.timedelta(days=i))) for c in coins for i in range(days)}
+def continued(crashed: MemoryPublisher) -> MemoryPublisher:
+    """A publisher whose topics hold what the crashed run had acknowledged: the rerun's."""
+    resumed = MemoryPublisher()
+    resumed.records = list(crashed.records)
+    return resumed
 
 
 async def test_two_years_of_ten_coins_cost_a_few_credits_per_coin() -> None:
@@ -128,7 +125,7 @@ async def test_two_years_of_ten_coins_cost_a_few_credits_per_coin() -> None:
     await run(fake, publisher, coins=coins, since=since, until=until)
     assert fake.credits_used <= 7_300 // 30
     found = closes(publisher)
-    assert set(found) == every_noon(coins, since, until)
+    assert set(found) == every_close(coins, since, until)
     assert set(found.values()) == {1}
 
 
@@ -169,8 +166,7 @@ async def test_a_crash_then_rerun_gives_every_close_once_and_no_range_twice(
     # a rerun may fetch again.
     acknowledged = first_ranges[:-1]
     fake.calls.clear()
-    resumed = MemoryPublisher()
-    resumed.records = list(crashing.records)
+    resumed = continued(crashing)
     await run(
         fake,
         resumed,
@@ -186,7 +182,7 @@ async def test_a_crash_then_rerun_gives_every_close_once_and_no_range_twice(
     ]
     assert not set(acknowledged) & set(second_ranges)
     found = closes(resumed)
-    assert set(found) == every_noon(coins, since, until)
+    assert set(found) == every_close(coins, since, until)
     assert set(found.values()) == {1}
 
 
@@ -205,8 +201,7 @@ async def test_crash_between_data_ack_and_progress_ack_resumes_from_the_history_
     progress = progress_from(crashing, coins)
     assert progress["BTC"].coverage is not None
     assert progress["BTC"].coverage.last_day == dt.date(2024, 2, 29)
-    resumed = MemoryPublisher()
-    resumed.records = list(crashing.records)
+    resumed = continued(crashing)
     await run(
         fake,
         resumed,
@@ -219,7 +214,7 @@ async def test_crash_between_data_ack_and_progress_ack_resumes_from_the_history_
     assert fetched_first == 2
     assert fake.calls_to("/coins/single/history")[0].body["start"] == noon_ms(dt.date(2024, 2, 29))
     found = closes(resumed)
-    assert set(found) == every_noon(coins, since, until)
+    assert set(found) == every_close(coins, since, until)
     assert set(found.values()) == {1}
 
 
@@ -241,7 +236,7 @@ async def test_an_earlier_since_fetches_backwards_without_touching_covered_days(
         start, end = call.body["start"], call.body["end"]
         assert end <= noon_ms(dt.date(2024, 5, 31)) or start >= noon_ms(dt.date(2024, 6, 30))
     found = closes(publisher)
-    assert set(found) == every_noon(coins, dt.date(2024, 1, 1), dt.date(2024, 7, 10))
+    assert set(found) == every_close(coins, dt.date(2024, 1, 1), dt.date(2024, 7, 10))
     assert set(found.values()) == {1}
 
 
