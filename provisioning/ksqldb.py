@@ -312,7 +312,10 @@ def check_queries_running(
         ) from None
 
 
-def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
+def build_http_client(
+    settings: KsqlApplierSettings, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The HTTP client for ``settings``; ``transport`` replaces the network (tests)."""
     auth: httpx.BasicAuth | None = None
     if settings.username and settings.password is not None:
         auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
@@ -320,6 +323,7 @@ def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
         base_url=settings.url,
         auth=auth,
         timeout=httpx.Timeout(settings.request_timeout_seconds, connect=5.0),
+        transport=transport,
     )
 
 
@@ -387,7 +391,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 @console_script
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None) -> int:
+    """``ksqldb-apply``; ``transport`` replaces the network (tests)."""
     args = _parse_args(argv)
     overrides: dict[str, object] = {}
     if args.url:
@@ -404,7 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     hide_secrets(settings)
     try:
-        applied = run(settings, replace=args.replace)
+        applied = run(
+            settings,
+            replace=args.replace,
+            http_factory=lambda config: build_http_client(config, transport),
+        )
     except (KsqlError, OSError, ValueError) as error:
         problem: Exception = error
         if isinstance(error, KsqlError) and reason_of(error) is not None:

@@ -76,6 +76,15 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
     return make
 
 
+# ---- Metabase ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def definitions() -> Any:
+    """The Metabase questions and dashboards defined in metabase/ (loaded once a session)."""
+    from provisioning.metabase.definitions import load_definitions
+
+    return load_definitions(TESTS_DIR.parent / "metabase")
+
+
 # ---- Kafka -------------------------------------------------------------------------------
 class KafkaBroker(Protocol):
     """A broker tests can take away and give back (outage tests)."""
@@ -151,6 +160,13 @@ def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
     return kafka_broker.bootstrap
 
 
+@pytest.fixture(scope="session")
+def clickhouse_kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    """The broker as ClickHouse's Kafka tables reach it: a container's network alias, else the
+    same address as ``kafka_bootstrap``."""
+    return str(getattr(kafka_broker, "internal_bootstrap", kafka_broker.bootstrap))
+
+
 @pytest.fixture
 def running_kafka_broker(kafka_broker: KafkaBroker) -> Iterator[KafkaBroker]:
     """The broker, running again after the test whatever the test did (start() is idempotent)."""
@@ -201,7 +217,7 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
         from tests.support.containers import clickhouse_container, clickhouse_environment
 
         network = request.getfixturevalue("docker_network")
-        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
+        internal = request.getfixturevalue("clickhouse_kafka_bootstrap")
         # Topics first: a Kafka table that starts before its topic exists only notices it at
         # the next metadata refresh, minutes later. The server's topics are compose's.
         declared = declared_kafka_tables(named_collections(clickhouse_environment(internal)))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_clickhouse_views import rows
+from tests.support.clickhouse_loader import rows
 from tests.support.tick_data import (
     MS_PER_DAY,
     NOON_MS,

@@ -7,7 +7,9 @@ settings, so the contract between them is checked by a test instead of by eye.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,48 +81,32 @@ class ClickHouseKafkaTable:
     columns: tuple[Column, ...]
 
 
-def split_top_level(text: str, separator: str = ",") -> list[str]:
-    """Split on ``separator`` outside parentheses, quotes and backticks."""
-    parts: list[str] = []
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character outside quotes and backticks from ``start``: its position, the character
+    and the parenthesis depth before it."""
     depth = 0
     quote: str | None = None
-    start = 0
-    for position, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'`\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:position].strip())
-            start = position + 1
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return parts
+    for position in range(start, len(text)):
+        char = text[position]
+        if quote or char in "'`\"":
+            quote = None if char == quote else quote or char
+            continue
+        yield position, char, depth
+        depth += {"(": 1, ")": -1}.get(char, 0)
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split on ``separator`` outside parentheses, quotes and backticks."""
+    cuts = [at for at, char, depth in _unquoted(text) if char == separator and depth == 0]
+    parts = [text[a + 1 : b].strip() for a, b in itertools.pairwise([-1, *cuts, len(text)])]
+    return parts if parts[-1] else parts[:-1]
 
 
 def parenthesised(text: str, open_at: int) -> tuple[str, int]:
     """The text inside the parentheses opening at ``open_at``, and the index after them."""
-    depth = 0
-    quote: str | None = None
-    for position in range(open_at, len(text)):
-        char = text[position]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'`\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : position], position + 1
+    for position, char, depth in _unquoted(text, open_at):
+        if char == ")" and depth == 1:
+            return text[open_at + 1 : position], position + 1
     raise ValueError(f"unbalanced parentheses from offset {open_at}")
 
 

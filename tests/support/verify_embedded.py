@@ -26,11 +26,11 @@ from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.topics import topic_partitions, topic_variables
-from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.verify import VerifySettings, failed, render, run_hops
 from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,15 +88,13 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
 def _wait_until_none(client: Any, query: str, what: str, deadline_s: float = 120.0) -> None:
     """Until ``query`` returns no row (each row names something still waiting)."""
 
-    def none_left() -> None:
-        waiting = client.query(query).result_rows
-        if waiting:
-            raise NotReadyError(f"{what} after {deadline_s} s: {waiting}")
-
-    try:
-        retry_sync(none_left, RetryPolicy.every(0.5), deadline=Deadline.after(deadline_s))
-    except NotReadyError as error:
-        raise TimeoutError(str(error)) from None
+    eventually(
+        lambda: client.query(query).result_rows,
+        until=lambda waiting: not waiting,
+        within=deadline_s,
+        what=what,
+        interval=0.5,
+    )
 
 
 def _wait_for_assignments(client: Any) -> None:
