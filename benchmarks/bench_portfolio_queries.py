@@ -22,12 +22,11 @@ from typing import Any
 from bench_clickhouse_queries import expand, raw_bodies, row_count, run_query, view_bodies
 from clickhouse_bench_data import (
     COINS,
-    INIT_DIR,
-    SERVER_PROFILE_SETTINGS,
     SPACING_MS,
     load_ticks,
     median_seconds,
-    open_engine,
+    open_embedded_engine,
+    publish_messages,
     refresh_every_snapshot,
 )
 
@@ -48,48 +47,38 @@ CARDS = {
 }
 
 
-def load_transactions(client: Any, count: int, ticks: int, end_ms: int) -> None:
+def load_transactions(engine: Any, count: int, ticks: int, end_ms: int) -> None:
     """``count`` transactions: per portfolio and coin, a buy then a sale of a third of it, in
-    turns, so no sale exceeds the holding (the file would be refused otherwise). They are
-    converted by mv_portfolio_transactions's own SELECT into crypto.portfolio_transactions, as
-    the ticks are by load_ticks (an INSERT into the Kafka table would go to the broker)."""
-    view = (INIT_DIR / "240_mv_portfolio_transactions.sql").read_text()
-    conversion = view[view.index("SELECT") :].rstrip().rstrip(";")
-    wire = "crypto.bench_transactions_wire"
-    client.command(f"CREATE TABLE {wire} AS crypto.kafka_portfolio_transactions ENGINE = Memory")
-    client.command(
-        f"ALTER TABLE {wire} ADD COLUMN _error String, ADD COLUMN _partition UInt64, "
-        "ADD COLUMN _offset UInt64"
-    )
+    turns, so no sale exceeds the holding (the file would be refused otherwise); published to the
+    topic as the portfolio publisher writes them, then consumed by the Kafka table."""
     first_ms = end_ms - (ticks // len(COINS)) * SPACING_MS + 2 * 86_400_000
     span_ms = end_ms - first_ms - 86_400_000
     step_ms = span_ms // (count // (PORTFOLIOS * len(COINS)) + 1)
-    client.command(
-        f"""
-INSERT INTO {wire}
+    query = f"""
 SELECT
-    1 AS schema_version,
-    concat('bench-', toString(n % {PORTFOLIOS})) AS portfolio,
-    concat('t', toString(n)) AS transaction_id,
-    if(intDiv(n, {PORTFOLIOS * len(COINS)}) % 2 = 0, 'buy', 'sell') AS kind,
-    {COINS}[intDiv(n, {PORTFOLIOS}) % {len(COINS)} + 1] AS code,
-    'USD' AS currency,
-    toInt64({first_ms} + intDiv(n, {PORTFOLIOS * len(COINS)}) * {step_ms}) AS timestamp_ms,
-    if(kind = 'buy', '3', '1') AS quantity,
-    if(n % 2 = 0, NULL, 100.0 + n % 97) AS price,
-    n % 5 AS fee,
-    0 AS deleted,
-    1 AS version_ms,
-    '' AS _error, toUInt64(0) AS _partition, toUInt64(n) AS _offset
-FROM (SELECT number AS n FROM numbers({count}))
+    concat(portfolio, '/', transaction_id) AS key,
+    formatRowNoNewline('JSONEachRow', schema_version, portfolio, transaction_id, kind, code,
+        currency, timestamp_ms, quantity, price, fee, deleted, version_ms) AS message
+FROM (
+    SELECT
+        1 AS schema_version,
+        concat('bench-', toString(n % {PORTFOLIOS})) AS portfolio,
+        concat('t', toString(n)) AS transaction_id,
+        if(intDiv(n, {PORTFOLIOS * len(COINS)}) % 2 = 0, 'buy', 'sell') AS kind,
+        {COINS}[intDiv(n, {PORTFOLIOS}) % {len(COINS)} + 1] AS code,
+        'USD' AS currency,
+        toInt64({first_ms} + intDiv(n, {PORTFOLIOS * len(COINS)}) * {step_ms}) AS timestamp_ms,
+        if(kind = 'buy', '3', '1') AS quantity,
+        if(n % 2 = 0, NULL, 100.0 + n % 97) AS price,
+        n % 5 AS fee,
+        0 AS deleted,
+        toInt64(1) AS version_ms
+    FROM (SELECT number AS n FROM numbers({count}))
+)
 """
-    )
-    client.command(
-        "INSERT INTO crypto.portfolio_transactions "
-        + conversion.replace("crypto.kafka_portfolio_transactions", wire)
-        + f" SETTINGS {SERVER_PROFILE_SETTINGS}"
-    )
-    client.command(f"DROP TABLE {wire}")
+    table = engine.table("kafka_portfolio_transactions")
+    publish_messages(engine, table.topics[0], query)
+    engine.wait_caught_up(table, timeout_s=3600)
 
 
 def main() -> None:
@@ -99,10 +88,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per query (default 3)")
     args = parser.parse_args()
 
-    client = open_engine()
+    engine = open_embedded_engine()
+    client = engine.client
     end_ms = int(time.time() * 1000)
     load_seconds = load_ticks(client, args.ticks, end_ms)
-    load_transactions(client, args.transactions, args.ticks, end_ms)
+    load_transactions(engine, args.transactions, args.ticks, end_ms)
     stored = client.query("SELECT count() FROM crypto.portfolio_transactions").result_rows[0][0]
     assert stored == args.transactions, f"{stored} transactions stored"
     print(

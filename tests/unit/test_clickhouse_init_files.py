@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import CONFIG_DIR as SERVER_CONFIG_DIR
-from embedded.clickhouse import INIT_DIR, kafka_table, split_statements
+from embedded.clickhouse import (
+    INIT_DIR,
+    collection_environment,
+    kafka_table,
+    named_collections,
+    split_statements,
+    strip_comments,
+)
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from provisioning.contracts import example
 from tests.support.ksqldb_schema import clickhouse_kafka_tables
 
@@ -28,7 +38,11 @@ COLLECTIONS = {
     for node in ET.parse(SERVER_CONFIG_DIR / "crypto_kafka.xml").getroot().iter()
     if node.tag.startswith("kafka_coins")
 }
-COLLECTION_KEYS = {"kafka_broker_list", "kafka_group_name"}
+COLLECTION_KEYS = {"kafka_topic_list", "kafka_broker_list", "kafka_group_name"}
+# The collections as the server resolves them with the default topic settings.
+RESOLVED_COLLECTIONS = named_collections(
+    collection_environment("kafka:9092", topics=topic_defaults(Settings, AlertSettings))
+)
 TOPIC_TABLES = {
     "coins_current_full": "crypto.kafka_coins_current_full",
     "coins_historical": "crypto.kafka_coins_historical",
@@ -76,15 +90,21 @@ def test_readme_lists_every_file_in_order() -> None:
 @pytest.mark.parametrize("topic", sorted(TOPIC_TABLES))
 def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None:
     contract = example(topic)
-    tables = [
+    statements = [s for path in SQL_FILES for s in split_statements(path.read_text())]
+    readers = [
         table
-        for path in SQL_FILES
-        for statement in split_statements(path.read_text())
-        if (table := kafka_table(statement, {name: {} for name in COLLECTIONS})) is not None
+        for statement in statements
+        if (table := kafka_table(statement, RESOLVED_COLLECTIONS)) is not None
+        and topic in table.topics
     ]
-    readers = [table for table in tables if topic in table.topics]
     assert [table.name for table in readers] == [TOPIC_TABLES[topic]]
-    table = readers[0]
+    # what the SQL itself sets, without its named collection
+    ((table, text),) = [
+        (table, strip_comments(statement))
+        for statement in statements
+        if (table := kafka_table(statement, {name: {} for name in COLLECTIONS})) is not None
+        and table.name == readers[0].name
+    ]
     (declared,) = [t for t in clickhouse_kafka_tables(INIT_DIR) if t.name == table.name]
     assert [column.name for column in declared.columns] == list(contract)
     types = {column.name: column.type for column in declared.columns}
@@ -94,23 +114,24 @@ def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None
             assert types[field] == "Int64", "epoch ms stay integers on the wire"
         if isinstance(value, float):
             assert "Float64" in types[field]
-    assert table.settings["kafka_format"] == "JSONEachRow"
+    # the table keeps each message's text, so a rejected one is stored as it arrived; its views
+    # read the columns with crypto_parse_<topic> (the columns checked above)
+    assert table.settings["kafka_format"] == "JSONAsString"
+    assert re.search(r"\(\s*message\s+String\s*\)\s*ENGINE", text), table.name
     assert table.settings["kafka_handle_error_mode"] == "stream"
     assert int(table.settings["kafka_flush_interval_ms"]) <= 1000
-    # broker list and consumer group come from the named collection, filled from the environment
-    assert "kafka_broker_list" not in table.settings
-    assert "kafka_group_name" not in table.settings
+    # topic, broker list and consumer group come from the named collection, from the environment
     assert table.settings.keys() & COLLECTION_KEYS == set()
 
 
-def test_named_collections_read_brokers_and_groups_from_the_environment() -> None:
+def test_named_collections_read_topics_brokers_and_groups_from_the_environment() -> None:
     root = ET.parse(KAFKA_CONFIG_FILE).getroot()
     collections = root.find("named_collections")
     assert collections is not None
     for table in TOPIC_TABLES.values():
         node = collections.find(table.split(".")[1])
         assert node is not None, table
-        for key in ("kafka_broker_list", "kafka_group_name"):
+        for key in sorted(COLLECTION_KEYS):
             element = node.find(key)
             assert element is not None, (table, key)
             assert element.get("from_env"), (table, key)
@@ -134,7 +155,7 @@ def test_users_have_passwords_from_the_environment_and_metabase_only_reads() -> 
 def test_no_credentials_or_hosts_in_sql() -> None:
     for path in SQL_FILES:
         text = path.read_text().lower()
-        for forbidden in ("password", "kafka_broker_list", "kafka_group_name", "sasl", ":9092"):
+        for forbidden in ("password", *COLLECTION_KEYS, "sasl", ":9092"):
             assert forbidden not in text, (path.name, forbidden)
 
 
@@ -144,7 +165,26 @@ def test_epoch_milliseconds_are_converted_explicitly_into_storage() -> None:
     checked = 0
     for path in storing:
         text = path.read_text()
-        for column in set(re.findall(r"\b(timestamp_ms|window_start_ms|window_end_ms)\b", text)):
-            assert f"fromUnixTimestamp64Milli({column}, 'UTC')" in text, (path.name, column)
+        fields = r"\b(m\.)?(timestamp_ms|window_start_ms|window_end_ms)\b"
+        for prefix, column in set(re.findall(fields, text)):
+            converted = f"fromUnixTimestamp64Milli({prefix}{column}, 'UTC')"
+            assert converted in text, (path.name, column)
             checked += 1
     assert checked == 7
+
+
+def test_every_view_of_a_kafka_table_reads_the_message_with_its_parse_function() -> None:
+    """``crypto.kafka_<name>`` holds only the message's text: each view reading it takes the
+    columns from ``crypto_parse_<name>`` (the topic's one column list) and nothing else."""
+    views = 0
+    for path in SQL_FILES:
+        text = strip_comments(path.read_text())
+        source = re.search(r"\bFROM\s+crypto\.kafka_(?P<name>\w+)", text)
+        if source is None:
+            continue
+        views += 1
+        name = source.group("name")
+        assert f"crypto_parse_{name}(message) AS m" in text, path.name
+        assert (INIT_DIR / path.name).exists()
+        assert len(list(INIT_DIR.glob(f"*_function_crypto_parse_{name}.sql"))) == 1, name
+    assert views == 2 * len(TOPIC_TABLES)  # one view into storage, one into ingest_errors

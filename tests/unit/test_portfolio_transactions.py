@@ -186,7 +186,7 @@ def test_the_time_bounds_are_the_ones_clickhouse_applies() -> None:
         "241_mv_errors_portfolio_transactions.sql",
     ):
         sql = (init / name).read_text()
-        bound = rf"(?:message\.)?(\w+) >= {earliest} AND (?:message\.)?\1 < {latest}\b"
+        bound = rf"(?:\w+\.)?(\w+) >= {earliest} AND (?:\w+\.)?\1 < {latest}\b"
         assert re.search(bound, sql), name
     text = (
         "portfolios:\n  p:\n    transactions:\n"
