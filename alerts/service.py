@@ -215,8 +215,7 @@ class AlertEvaluatorService:
         if self._rules.scheduled:
             if self._clickhouse is None:
                 log.warning(
-                    "%d indicator/pipeline rules are not evaluated: set "
-                    "COINS_ALERTS_CLICKHOUSE_URL",
+                    "%d indicator/pipeline rules are not evaluated: set COINS_CLICKHOUSE_URL",
                     len(self._rules.scheduled),
                 )
             else:

@@ -61,7 +61,8 @@ FAULT_KINDS = (500, 503, "timeout", "malformed", "invalid_item")
 FAULT_SEEDS = (1, 2, 3, 4, 5)
 FAULT_FREE_GOAL = 1.1
 FAULTY_GOAL = 1.3
-TOPICS = BackfillTopics(history="coins_historical", progress="progress", dead_letter="dlq")
+# In-memory topics: any names do (the shipped ones are settings, producers/settings.py).
+TOPICS = BackfillTopics(history="history", progress="progress", dead_letter="dlq")
 
 
 @dataclass

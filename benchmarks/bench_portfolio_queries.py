@@ -23,7 +23,7 @@ from bench_clickhouse_queries import expand, raw_bodies, row_count, run_query, v
 from clickhouse_bench_data import (
     COINS,
     SPACING_MS,
-    load_through_pipeline,
+    load_ticks,
     median_seconds,
     open_embedded_engine,
     publish_messages,
@@ -91,7 +91,7 @@ def main() -> None:
     engine = open_embedded_engine()
     client = engine.client
     end_ms = int(time.time() * 1000)
-    load_seconds = load_through_pipeline(client, args.ticks, end_ms)
+    load_seconds = load_ticks(client, args.ticks, end_ms)
     load_transactions(engine, args.transactions, args.ticks, end_ms)
     stored = client.query("SELECT count() FROM crypto.portfolio_transactions").result_rows[0][0]
     assert stored == args.transactions, f"{stored} transactions stored"

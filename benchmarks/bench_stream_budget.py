@@ -91,11 +91,11 @@ async def simulate(scenario: Scenario) -> tuple[int, int, int, float]:
                 coins=codes,
                 currency="USD",
                 clock=clock,
-                intended_topic="coins_current_full",
+                intended_topic="ticks",
             ),
             publisher=publisher,
             clock=clock,
-            topics=StreamTopics("coins_current_full", "coins_dead_letter"),
+            topics=StreamTopics("ticks", "dlq"),  # in memory: any names do
             stop=stop,
             budget=budget,
             read_credits=client.credits,

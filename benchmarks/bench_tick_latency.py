@@ -34,18 +34,25 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from alerts.settings import AlertSettings  # noqa: E402
 from embedded.clickhouse import EmbeddedClickHouse, open_embedded  # noqa: E402
 from embedded.kafka_broker import NativeKafkaBroker  # noqa: E402
 from producers.cli import make_publisher  # noqa: E402
 from producers.kafka.connection import KafkaConnection  # noqa: E402
 from producers.kafka.publisher import Record  # noqa: E402
-from producers.kafka.topics import ensure_topics, producer_topics  # noqa: E402
+from producers.kafka.topics import (  # noqa: E402
+    ensure_topics,
+    producer_topics,
+    topic_defaults,
+    topic_variables,
+)
 from producers.settings import Settings  # noqa: E402
 from provisioning.contracts import example  # noqa: E402
 
 GOAL_P99_S = 2.0
 SPEEDUP = 100
-CONTRACT = example("coins_current_full")
+# the live topic's contract, named after the setting's default
+CONTRACT = example(topic_defaults(Settings)["COINS_TOPIC_CURRENT"])
 TickKey = tuple[str, int]  # (code, timestamp_ms)
 
 
@@ -231,7 +238,8 @@ def main() -> None:
         connection = KafkaConnection(broker.bootstrap)
         settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap})
         asyncio.run(ensure_topics(connection, producer_topics(settings)))  # shipped layout
-        engine = open_embedded(workdir / "chdb", connection, group_prefix="bench")
+        topics = topic_variables(settings, AlertSettings())
+        engine = open_embedded(workdir / "chdb", connection, topics=topics, group_prefix="bench")
         flush_ms = engine.table(topic=settings.topic_current).settings["kafka_flush_interval_ms"]
         lock = threading.Lock()
         watcher = Watcher(engine, lock)

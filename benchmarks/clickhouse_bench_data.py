@@ -45,8 +45,14 @@ def open_embedded_engine() -> Any:
     broker = kafka_native.NativeKafkaBroker(workdir / "kafka")
     broker.start()
     atexit.register(broker.stop)
+    topics = importlib.import_module("producers.kafka.topics")
+    settings = importlib.import_module("producers.settings")
+    alerts = importlib.import_module("alerts.settings")
     engine = embedded.open_embedded(
-        workdir / "chdb", kafka_config.KafkaConnection(broker.bootstrap), group_prefix="bench"
+        workdir / "chdb",
+        kafka_config.KafkaConnection(broker.bootstrap),
+        topics=topics.topic_defaults(settings.Settings, alerts.AlertSettings),
+        group_prefix="bench",
     )
     atexit.register(engine.close)
     return engine
@@ -143,6 +149,9 @@ def load_ticks(
 ) -> float:
     """Insert ``total`` ticks into crypto.coins_ticks in chunks, converted by mv_coins_ticks's
     SELECT (the rollups fed from coins_ticks run on them); return seconds."""
+    # the snapshots' one-minute refreshes would recompute every view over the growing table
+    # while loading (refresh_every_snapshot starts them again)
+    client.command("SYSTEM STOP VIEWS")
     create_wire_table(client, "crypto.bench_load_wire")
     insert = "INSERT INTO crypto.coins_ticks " + tick_conversion("crypto.bench_load_wire")
     started = time.perf_counter()
@@ -167,6 +176,7 @@ def load_ticks(
 def refresh_every_snapshot(client: Any) -> dict[str, float]:
     """Run one refresh of every dashboard snapshot; return its duration in ms, by snapshot."""
     snapshots = importlib.import_module("tests.support.clickhouse_snapshots")
+    client.command("SYSTEM START VIEWS")
     durations = {}
     for item in snapshots.snapshots(INIT_DIR):
         started = time.perf_counter()

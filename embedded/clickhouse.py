@@ -4,7 +4,8 @@ chDB runs ClickHouse's own Kafka table engine. What differs from a server (measu
 chdb-core 26.9, see docs/testing.md) is handled here and nowhere else:
 
 - there is no ``config.d``: the Kafka named collections are created by SQL from the values
-  of ``clickhouse/config.d/*.xml`` (``from_env`` resolved from a given environment);
+  of ``clickhouse/config.d/*.xml`` (``from_env`` resolved from a given environment: the broker,
+  the consumer groups and the topic-name settings, ``producers.kafka.topics.topic_variables``);
 - ``CREATE TABLE … ENGINE = Kafka`` (and ``ATTACH`` of such a table) raises
   ``Code: 49 … Shutdown was called. (LOGICAL_ERROR)`` although the table is created and
   consumes: exactly that error, on exactly those statements, is tolerated once the table is
@@ -145,14 +146,20 @@ def sql_files(directory: Path = INIT_DIR) -> list[Path]:
 
 # ---- named collections ---------------------------------------------------------------------
 def collection_environment(
-    bootstrap: str, group_prefix: str = DEFAULT_GROUP_PREFIX, config_dir: Path = CONFIG_DIR
+    bootstrap: str,
+    group_prefix: str = DEFAULT_GROUP_PREFIX,
+    config_dir: Path = CONFIG_DIR,
+    *,
+    topics: Mapping[str, str],
 ) -> dict[str, str]:
     """The variables ``config.d`` reads, as compose.yaml sets them, for a given broker.
 
-    compose.yaml names every group ``<prefix>_<suffix>`` where the variable is
-    ``CLICKHOUSE_KAFKA_GROUP_<SUFFIX>`` (a unit test holds both to that convention).
+    ``topics`` are the topic-name settings by variable (``producers.kafka.topics.topic_variables``),
+    the same variables compose.yaml passes the server. compose.yaml names every group
+    ``<prefix>_<suffix>`` where the variable is ``CLICKHOUSE_KAFKA_GROUP_<SUFFIX>`` (a unit
+    test holds both to that convention).
     """
-    environment = {BROKER_LIST_VARIABLE: bootstrap}
+    environment = {**topics, BROKER_LIST_VARIABLE: bootstrap}
     for variable in _config_variables(config_dir):
         if variable.startswith(GROUP_VARIABLE_PREFIX):
             suffix = variable.removeprefix(GROUP_VARIABLE_PREFIX).lower()
@@ -507,6 +514,7 @@ def open_embedded(
     data_path: Path,
     connection: KafkaConnection,
     *,
+    topics: Mapping[str, str],
     group_prefix: str = DEFAULT_GROUP_PREFIX,
     init_dir: Path = INIT_DIR,
     config_dir: Path = CONFIG_DIR,
@@ -514,13 +522,17 @@ def open_embedded(
 ) -> EmbeddedClickHouse:
     """chDB at ``data_path`` with the project's schema, its Kafka tables reading ``connection``.
 
-    Topics are created first, then the named collections, then the init SQL, unchanged.
+    ``topics``: the topic names by setting variable (``producers.kafka.topics.topic_variables``); a
+    variable ``config.d`` reads and ``topics`` lacks is an error. Topics are created first, then
+    the named collections, then the init SQL, unchanged.
     """
-    environment = collection_environment(connection.bootstrap_servers, group_prefix, config_dir)
+    environment = collection_environment(
+        connection.bootstrap_servers, group_prefix, config_dir, topics=topics
+    )
     collections = named_collections(environment, config_dir)
     tables = declared_kafka_tables(collections, init_dir)
-    topics = [topic for table in tables.values() for topic in table.topics]
-    asyncio.run(create_topics(connection, topics, timeout_s))
+    read = [topic for table in tables.values() for topic in table.topics]
+    asyncio.run(create_topics(connection, read, timeout_s))
     set_kafka_tables_aside(data_path)
     client = open_client(data_path)
     try:

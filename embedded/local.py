@@ -2,7 +2,7 @@
 
 What runs: a real Apache Kafka broker (Maven Central jars, data in ``.local/kafka``), the
 producers' topics, ``coins stream`` and ``coins backfill`` (run at start, then daily at
-``BACKFILL_DAILY_AT_UTC``, as the compose ``backfill`` service does) as child processes, and
+``COINS_BACKFILL_DAILY_AT_UTC``, as the compose ``backfill`` service does) as child processes, and
 ClickHouse embedded in this process (chDB, data in ``.local/clickhouse``) with
 ``clickhouse/init`` applied unchanged: its real Kafka tables and the same materialized views as
 the server ingest every topic. ``coins top`` runs in the foreground, in this same process,
@@ -40,6 +40,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import INIT_DIR, EmbeddedClickHouse, open_embedded
 from embedded.kafka_broker import (
     KAFKA_VERSION,
@@ -50,7 +51,7 @@ from embedded.kafka_broker import (
 )
 from embedded.settings import LocalSettings
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import ensure_topics, producer_topics
+from producers.kafka.topics import ensure_topics, producer_topics, topic_variables
 from producers.logs import configure_logging, hide_secrets
 from producers.retry import Deadline
 from producers.settings import Settings
@@ -62,8 +63,8 @@ CHILD_STOP_SECONDS = 45.0
 
 NOTICE = (
     "make local: Kafka broker + embedded ClickHouse (chDB) + producers, no Docker. ksqlDB and "
-    "Metabase do not run in this mode: no ksqlDB windows (topics coins_ohlc_minute and "
-    "coins_moving_average_60s stay empty), no web dashboards; minute OHLC comes from "
+    "Metabase do not run in this mode: no ksqlDB windows (its OHLC and moving-average topics "
+    "stay empty), no web dashboards; minute OHLC comes from "
     "ClickHouse's own rollup (crypto.ohlc_minute_live) and `coins top` is the dashboard."
 )
 
@@ -222,7 +223,11 @@ class LocalPipeline:
         self.say("topics: " + (", ".join(created) if created else "all exist (resuming)"))
         self.say(f"ClickHouse (chDB): opening {settings.clickhouse_dir}, applying clickhouse/init")
         try:
-            self.engine = open_embedded(settings.clickhouse_dir, connection)
+            self.engine = open_embedded(
+                settings.clickhouse_dir,
+                connection,
+                topics=topic_variables(producer_settings, AlertSettings()),
+            )
         except Exception as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise LocalError(

@@ -1,4 +1,5 @@
--- 1-minute tumbling OHLC per coin, written as JSON to coins_ohlc_minute (one update per change).
+-- 1-minute tumbling OHLC per coin, written as JSON to COINS_TOPIC_OHLC_MINUTE (one update per
+-- change).
 -- open/close are the first/last tick of the window in partition-offset order, which equals
 -- event-time order because one producer publishes each coin's ticks in time order on one
 -- partition (key = code); see ksqldb/README.md for the out-of-order case.
@@ -6,7 +7,7 @@
 -- copied out of the key with AS_VALUE, window bounds in epoch milliseconds.
 CREATE TABLE IF NOT EXISTS ohlc_by_minute
 WITH (
-    KAFKA_TOPIC = 'coins_ohlc_minute',
+    KAFKA_TOPIC = '${COINS_TOPIC_OHLC_MINUTE}',
     KEY_FORMAT = 'KAFKA',
     VALUE_FORMAT = 'JSON'
 ) AS

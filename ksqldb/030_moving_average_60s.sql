@@ -1,8 +1,8 @@
 -- 60-second moving average per coin, hopping every 30 seconds, written as JSON to
--- coins_moving_average_60s (one update per change). Every tick lands in two windows.
+-- COINS_TOPIC_MOVING_AVERAGE_60S (one update per change). Every tick lands in two windows.
 CREATE TABLE IF NOT EXISTS moving_average_60s
 WITH (
-    KAFKA_TOPIC = 'coins_moving_average_60s',
+    KAFKA_TOPIC = '${COINS_TOPIC_MOVING_AVERAGE_60S}',
     KEY_FORMAT = 'KAFKA',
     VALUE_FORMAT = 'JSON'
 ) AS

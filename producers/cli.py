@@ -43,6 +43,7 @@ from producers.logs import console_script, hide_secrets
 from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.retry import RetryPolicy
 from producers.settings import COIN_CODE, Settings
 from producers.sources.current import LiveCoinWatchSource, PriceSource
@@ -58,6 +59,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_REFUSED = 3
+# Commands that cannot do anything without the broker: checked before they start.
+KAFKA_COMMANDS = frozenset({"stream", "backfill", "topics", "alerts"})
 
 
 # --- wiring --------------------------------------------------------------------------------
@@ -579,7 +582,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     try:
+        if args.command in KAFKA_COMMANDS:
+            return reaching_kafka(settings, lambda: asyncio.run(_main_async(args, settings)))
         return asyncio.run(_main_async(args, settings))
+    except UnreachableError as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILURE
     except AuthenticationError as error:
         log.error("%s", error)
         return EXIT_CONFIG

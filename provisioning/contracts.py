@@ -18,8 +18,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from alerts.models import AlertMessage, DeliveryMessage
+from alerts.settings import AlertSettings
 from portfolio.messages import TransactionMessage
+from producers.kafka.topics import topic_defaults
 from producers.models import CurrentMessage, DeadLetterMessage, HistoricalMessage
+from producers.settings import Settings
 from provisioning.ksqldb_messages import MovingAverageMessage, OhlcMinuteMessage
 
 __all__ = [
@@ -38,16 +41,18 @@ __all__ = [
 CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-# The value model of every topic, under the topic's default name (the contract's file name).
+# The value model of every topic, under the topic's default name (the contract's file name),
+# which the settings models hold (producers/settings.py, alerts/settings.py).
+_DEFAULT_TOPICS = topic_defaults(Settings, AlertSettings)
 WIRE_MODELS: dict[str, type[BaseModel]] = {
-    "coins_current_full": CurrentMessage,
-    "coins_historical": HistoricalMessage,
-    "coins_dead_letter": DeadLetterMessage,
-    "coins_ohlc_minute": OhlcMinuteMessage,
-    "coins_moving_average_60s": MovingAverageMessage,
-    "coins_alerts": AlertMessage,
-    "coins_alerts_deliveries": DeliveryMessage,
-    "portfolio_transactions": TransactionMessage,
+    _DEFAULT_TOPICS["COINS_TOPIC_CURRENT"]: CurrentMessage,
+    _DEFAULT_TOPICS["COINS_TOPIC_HISTORICAL"]: HistoricalMessage,
+    _DEFAULT_TOPICS["COINS_TOPIC_DEAD_LETTER"]: DeadLetterMessage,
+    _DEFAULT_TOPICS["COINS_TOPIC_OHLC_MINUTE"]: OhlcMinuteMessage,
+    _DEFAULT_TOPICS["COINS_TOPIC_MOVING_AVERAGE_60S"]: MovingAverageMessage,
+    _DEFAULT_TOPICS["COINS_ALERTS_TOPIC_ALERTS"]: AlertMessage,
+    _DEFAULT_TOPICS["COINS_ALERTS_TOPIC_DELIVERIES"]: DeliveryMessage,
+    _DEFAULT_TOPICS["COINS_TOPIC_PORTFOLIO"]: TransactionMessage,
 }
 
 

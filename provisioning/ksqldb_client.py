@@ -201,9 +201,16 @@ class KsqlClient:
         properties: Mapping[str, str],
         deadline: Deadline,
         after_command: int | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> StatementResult:
-        """Run one statement and wait until its command has finished on the server."""
-        entities = self._post_ksql(statement, properties=properties, after_command=after_command)
+        """Run one statement and wait until its command has finished on the server.
+
+        ``variables`` go as ``sessionVariables``: ksqlDB substitutes each ``${name}`` of the
+        statement before running it (``KsqlRequest.java``, ``VariableSubstitutor.java``).
+        """
+        entities = self._post_ksql(
+            statement, properties=properties, after_command=after_command, variables=variables
+        )
         entity = entities[0] if entities else {}
         entity_type = str(entity.get("@type", ""))
         command_id = entity.get("commandId")
@@ -249,8 +256,11 @@ class KsqlClient:
         *,
         properties: Mapping[str, str],
         after_command: int | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         payload: dict[str, Any] = {"ksql": statement, "streamsProperties": dict(properties)}
+        if variables:
+            payload["sessionVariables"] = dict(variables)
         if after_command is not None:
             # The server runs this statement only after that command: keeps the files' order.
             payload["commandSequenceNumber"] = after_command

@@ -1,10 +1,18 @@
-"""The ksqlDB statements of ``ksqldb/``: files in name order, each split into statements."""
+"""The ksqlDB statements of ``ksqldb/``: files in name order, each split into statements.
+
+The files name their topics by variable (``KAFKA_TOPIC = '${COINS_TOPIC_CURRENT}'``): the
+applier sends each statement as written with the topic settings as ksqlDB session variables,
+and ksqlDB substitutes them (see :func:`substitute`). What this module reads from a statement
+(its source and sink topics, its checksum) is read from the substituted text, the one ksqlDB
+runs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _CREATE_WITH_TOPIC = re.compile(
@@ -28,19 +36,58 @@ _UNIT_MS = {
     "DAY": 86_400_000,
 }
 _WITH_PROPERTY = r"\b{name}\s*=\s*'(?P<value>(?:[^']|'')*)'"
+# ``${name}``, and ``$${`` which ksqlDB reads as a literal ``${`` (commons-text StringSubstitutor's
+# escape character, the default of ksqlDB's VariableSubstitutor).
+_VARIABLE = re.compile(r"(?P<escaped>\$)?\$\{(?P<name>[^}]*)\}")
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """``text`` with every ``${name}`` replaced, as ksqlDB does with session variables.
+
+    ksqlDB (confluentinc/ksql): ``POST /ksql`` takes ``sessionVariables``
+    (``rest/entity/KsqlRequest.java``; docs/developer-guide/ksqldb-rest-api/ksql-endpoint.md),
+    kept case-insensitively (``rest/SessionProperties.java``: a ``CASE_INSENSITIVE_ORDER``
+    map), and ``RequestHandler.execute`` -> ``EngineContext.prepare`` replaces each reference
+    before parsing (``parser/VariableSubstitutor.java``, commons-text ``StringSubstitutor``;
+    docs/how-to-guides/substitute-variables.md). Where ksqlDB leaves an unknown reference in a
+    string literal as is (a topic literally named ``${...}``), this refuses it: a statement
+    that names a variable no setting defines is an error before anything is sent.
+    """
+    folded = {name.lower(): value for name, value in variables.items()}
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("escaped"):
+            return match.group(0)[1:]
+        name = match.group("name")
+        if name.lower() not in folded:
+            known = ", ".join(sorted(variables)) or "none"
+            raise ValueError(f"${{{name}}} is not a setting (known: {known})")
+        return folded[name.lower()]
+
+    return _VARIABLE.sub(replace, text)
 
 
 @dataclass(frozen=True)
 class KsqlStatement:
-    """One statement, with where it came from so an error can name the file."""
+    """One statement as written (``text``), the variables it is sent with, and where it came
+    from so an error can name the file. ``resolved`` is the text ksqlDB runs."""
 
     source: Path
     index: int
     text: str
+    variables: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def location(self) -> str:
         return f"{self.source.name} statement {self.index}"
+
+    @property
+    def resolved(self) -> str:
+        """The statement with its ``${...}`` substituted, as ksqlDB runs it."""
+        try:
+            return substitute(self.text, self.variables)
+        except ValueError as error:
+            raise ValueError(f"{self.location}: {error}") from error
 
     @property
     def created_object(self) -> tuple[str, str] | None:
@@ -48,7 +95,7 @@ class KsqlStatement:
 
         An unquoted name is upper-cased by ksqlDB; a backtick-quoted one keeps its case.
         """
-        match = _CREATED_OBJECT.match(strip_comments(self.text))
+        match = _CREATED_OBJECT.match(strip_comments(self.resolved))
         if match is None:
             return None
         name = match.group("name")
@@ -58,7 +105,7 @@ class KsqlStatement:
     @property
     def runs_a_query(self) -> bool:
         """True for CREATE ... AS SELECT: ksqlDB runs a persistent query for it."""
-        return bool(_AS_SELECT.search(strip_comments(self.text)))
+        return bool(_AS_SELECT.search(strip_comments(self.resolved)))
 
     @property
     def sink_topic(self) -> str | None:
@@ -66,7 +113,7 @@ class KsqlStatement:
         created = self.created_object
         if created is None or not self.runs_a_query:
             return None
-        return with_property(strip_comments(self.text), "KAFKA_TOPIC") or created[1]
+        return with_property(strip_comments(self.resolved), "KAFKA_TOPIC") or created[1]
 
     @property
     def sink_topic_config(self) -> dict[str, str]:
@@ -80,7 +127,7 @@ class KsqlStatement:
         created = self.created_object
         if created is None or not self.runs_a_query:
             return {}
-        code = strip_comments(self.text)
+        code = strip_comments(self.resolved)
         if created[0] == "stream":
             return {"cleanup.policy": "delete"}
         if not _WINDOW.search(code):
@@ -94,8 +141,9 @@ class KsqlStatement:
 
     @property
     def checksum(self) -> str:
-        """SHA-256 of the statement with its whitespace collapsed: changes when the SQL does."""
-        normalized = " ".join(strip_comments(self.text).split())
+        """SHA-256 of the statement ksqlDB runs, whitespace collapsed: changes when the SQL
+        does, and when a topic setting it reads does (the running query reads the old topic)."""
+        normalized = " ".join(strip_comments(self.resolved).split())
         return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
     @property
@@ -105,7 +153,7 @@ class KsqlStatement:
         ksqlDB refuses such a statement while its topic is missing, and the topic is created by
         the producer, so the applier waits for it instead of failing on a start-up race.
         """
-        code = strip_comments(self.text)
+        code = strip_comments(self.resolved)
         if not _CREATE_WITH_TOPIC.match(code) or _AS_SELECT.search(code):
             return None
         if with_property(code, "PARTITIONS") is not None:
@@ -149,8 +197,12 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-def load_statements(directory: Path) -> list[KsqlStatement]:
-    """Every statement of every ``*.sql`` file in ``directory``, files in name order."""
+def load_statements(directory: Path, variables: Mapping[str, str]) -> list[KsqlStatement]:
+    """Every statement of every ``*.sql`` file in ``directory``, files in name order, to be
+    sent with ``variables`` (the topic settings, ``producers.kafka.topics.topic_variables``).
+
+    A ``${name}`` that ``variables`` lacks is an error here, naming the file.
+    """
     files = sorted(path for path in directory.glob("*.sql") if path.is_file())
     if not files:
         raise FileNotFoundError(f"no *.sql files in {directory}")
@@ -161,9 +213,11 @@ def load_statements(directory: Path) -> list[KsqlStatement]:
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         statements.extend(
-            KsqlStatement(source=path, index=number, text=text)
+            KsqlStatement(source=path, index=number, text=text, variables=dict(variables))
             for number, text in enumerate(texts, start=1)
         )
+    for statement in statements:
+        _ = statement.resolved  # every reference defined, or the error names the file
     return statements
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics
+from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics, topic_variables
 from producers.logs import console_script, hide_secrets
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
 from provisioning.ksqldb_statements import load_statements
 
@@ -33,11 +34,12 @@ log = logging.getLogger(__name__)
 def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
     """The topics the CREATE ... AS SELECT statements write, as ksqlDB would create them.
 
-    Every query of ``ksqldb/`` reads ``coins_current_full`` (the producers' layout), so its sink
-    gets ``settings.topic_partitions`` partitions.
+    Every query of ``ksqldb/`` reads the live ticks (the producers' layout), so its sink gets
+    ``settings.topic_partitions`` partitions. The names are the statements' ``KAFKA_TOPIC`` with
+    the topic settings substituted, as ksqlDB will.
     """
     specs: list[TopicSpec] = []
-    for statement in load_statements(statements_dir):
+    for statement in load_statements(statements_dir, topic_variables(settings)):
         topic = statement.sink_topic
         if topic is None:
             continue
@@ -52,12 +54,15 @@ def ksqldb_sink_topics(statements_dir: Path, settings: Settings) -> list[TopicSp
     return specs
 
 
-def all_topics(statements_dir: Path, settings: Settings) -> list[TopicSpec]:
-    """Every topic of the stack, once each: producers', alerts', ksqlDB's sinks."""
+def all_topics(
+    statements_dir: Path, settings: Settings, alert_settings: AlertSettings | None = None
+) -> list[TopicSpec]:
+    """Every topic of the stack, once each: producers', alerts' (``alert_settings``, by default
+    from the environment), ksqlDB's sinks."""
     specs: dict[str, TopicSpec] = {}
     for spec in (
         *producer_topics(settings),
-        *alert_topics(settings, AlertSettings()),
+        *alert_topics(settings, alert_settings or AlertSettings()),
         *ksqldb_sink_topics(statements_dir, settings),
     ):
         specs.setdefault(spec.name, spec)
@@ -77,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     hide_secrets(settings)
     try:
         specs = all_topics(args.ksqldb_dir, settings)
-        created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), specs))
+        connection = KafkaConnection.from_settings(settings)
+        created = reaching_kafka(settings, lambda: asyncio.run(ensure_topics(connection, specs)))
+    except UnreachableError as error:
+        log.error("%s", error)
+        return 1
     except (OSError, ValueError, RuntimeError) as error:
         log.error("topics not created: %s", error)
         return 1

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import (
     KafkaTable,
     create_topics,
@@ -27,6 +28,8 @@ from embedded.clickhouse import (
 )
 from embedded.kafka_broker import KafkaUnavailableError, NativeKafkaBroker
 from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from tests.support.backends import (
     backend_missing,
     choose_clickhouse,
@@ -71,6 +74,15 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return f"{prefix}-{test_id}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+# ---- Metabase ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def definitions() -> Any:
+    """The Metabase questions and dashboards defined in metabase/ (loaded once a session)."""
+    from provisioning.metabase.definitions import load_definitions
+
+    return load_definitions(TESTS_DIR.parent / "metabase")
 
 
 # ---- Kafka -------------------------------------------------------------------------------
@@ -148,6 +160,13 @@ def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
     return kafka_broker.bootstrap
 
 
+@pytest.fixture(scope="session")
+def clickhouse_kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    """The broker as ClickHouse's Kafka tables reach it: a container's network alias, else the
+    same address as ``kafka_bootstrap``."""
+    return str(getattr(kafka_broker, "internal_bootstrap", kafka_broker.bootstrap))
+
+
 @pytest.fixture
 def running_kafka_broker(kafka_broker: KafkaBroker) -> Iterator[KafkaBroker]:
     """The broker, running again after the test whatever the test did (start() is idempotent)."""
@@ -195,14 +214,15 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
     kafka = request.getfixturevalue("kafka_broker")
     connection = KafkaConnection(kafka.bootstrap)
     if kind == "container":
-        from tests.support.containers import clickhouse_container
+        from tests.support.containers import clickhouse_container, clickhouse_environment
 
         network = request.getfixturevalue("docker_network")
+        internal = request.getfixturevalue("clickhouse_kafka_bootstrap")
         # Topics first: a Kafka table that starts before its topic exists only notices it at
-        # the next metadata refresh, minutes later.
-        topics = [topic for table in declared_kafka_tables({}).values() for topic in table.topics]
+        # the next metadata refresh, minutes later. The server's topics are compose's.
+        declared = declared_kafka_tables(named_collections(clickhouse_environment(internal)))
+        topics = [topic for table in declared.values() for topic in table.topics]
         asyncio.run(create_topics(connection, topics))
-        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
         with clickhouse_container(network, internal) as (client, environment):
             tables = declared_kafka_tables(named_collections(environment))
             yield ClickHouseBackend(client, "container", tables, databases)
@@ -216,7 +236,12 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
             error,
         )
     data_path = Path(tempfile.mkdtemp(prefix="chdb-"))
-    engine = open_embedded(data_path, connection, group_prefix=session_group_prefix())
+    engine = open_embedded(
+        data_path,
+        connection,
+        topics=topic_defaults(Settings, AlertSettings),
+        group_prefix=session_group_prefix(),
+    )
     try:
         yield ClickHouseBackend(engine.client, "chdb", engine.kafka_tables, databases)
     finally:

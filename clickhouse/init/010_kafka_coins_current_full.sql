@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_current_full (live ticks, contracts/coins_current_full.schema.json); broker list and group come from named collection kafka_coins_current_full.
+-- Kafka consumer of the live ticks (topic setting COINS_TOPIC_CURRENT, contracts/coins_current_full.schema.json); topic, broker list and group come from named collection kafka_coins_current_full.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_current_full
 (
     -- each message's text as it arrived (JSONAsString), so a rejected one is kept byte for byte;
@@ -7,7 +7,6 @@ CREATE TABLE IF NOT EXISTS crypto.kafka_coins_current_full
 )
 ENGINE = Kafka(kafka_coins_current_full)
 SETTINGS
-    kafka_topic_list = 'coins_current_full',
     kafka_format = 'JSONAsString',
     kafka_handle_error_mode = 'stream',
     kafka_flush_interval_ms = 250,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_ohlc_minute (ksqlDB 1-minute tumbling OHLC, contracts/coins_ohlc_minute.schema.json); broker list and group come from named collection kafka_coins_ohlc_minute.
+-- Kafka consumer of ksqlDB's 1-minute tumbling OHLC (topic setting COINS_TOPIC_OHLC_MINUTE, contracts/coins_ohlc_minute.schema.json); topic, broker list and group come from named collection kafka_coins_ohlc_minute.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_ohlc_minute
 (
     -- each message's text as it arrived (JSONAsString), so a rejected one is kept byte for byte;
@@ -7,7 +7,6 @@ CREATE TABLE IF NOT EXISTS crypto.kafka_coins_ohlc_minute
 )
 ENGINE = Kafka(kafka_coins_ohlc_minute)
 SETTINGS
-    kafka_topic_list = 'coins_ohlc_minute',
     kafka_format = 'JSONAsString',
     kafka_handle_error_mode = 'stream',
     kafka_flush_interval_ms = 250,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_moving_average_60s (ksqlDB 60 s hopping average, contracts/coins_moving_average_60s.schema.json); broker list and group come from named collection kafka_coins_moving_average_60s.
+-- Kafka consumer of ksqlDB's 60 s hopping average (topic setting COINS_TOPIC_MOVING_AVERAGE_60S, contracts/coins_moving_average_60s.schema.json); topic, broker list and group come from named collection kafka_coins_moving_average_60s.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_moving_average_60s
 (
     -- each message's text as it arrived (JSONAsString), so a rejected one is kept byte for byte;
@@ -7,7 +7,6 @@ CREATE TABLE IF NOT EXISTS crypto.kafka_coins_moving_average_60s
 )
 ENGINE = Kafka(kafka_coins_moving_average_60s)
 SETTINGS
-    kafka_topic_list = 'coins_moving_average_60s',
     kafka_format = 'JSONAsString',
     kafka_handle_error_mode = 'stream',
     kafka_flush_interval_ms = 250,

@@ -1,4 +1,4 @@
--- Kafka consumer of topic coins_alerts (alerts of `coins alerts`, contracts/coins_alerts.schema.json); broker list and group come from named collection kafka_coins_alerts.
+-- Kafka consumer of the alerts of `coins alerts` (topic setting COINS_ALERTS_TOPIC_ALERTS, contracts/coins_alerts.schema.json); topic, broker list and group come from named collection kafka_coins_alerts.
 CREATE TABLE IF NOT EXISTS crypto.kafka_coins_alerts
 (
     -- each message's text as it arrived (JSONAsString), so a rejected one is kept byte for byte;
@@ -7,7 +7,6 @@ CREATE TABLE IF NOT EXISTS crypto.kafka_coins_alerts
 )
 ENGINE = Kafka(kafka_coins_alerts)
 SETTINGS
-    kafka_topic_list = 'coins_alerts',
     kafka_format = 'JSONAsString',
     kafka_handle_error_mode = 'stream',
     kafka_flush_interval_ms = 500;

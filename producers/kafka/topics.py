@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import for_code
+from pydantic_settings import BaseSettings
 
-from producers.kafka.connection import KafkaConnection
-from producers.settings import Settings
+from producers.kafka.connection import KafkaConnection, kafka_error_name
+from producers.settings import TOPIC_FIELD_PREFIX, Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,41 @@ class TopicSpec:
     partitions: int
     replication_factor: int
     config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_setting_names(model: type[BaseSettings]) -> dict[str, str]:
+    """Variable -> field of every topic-name setting of ``model`` (a ``topic_*`` string field):
+    ``{"COINS_TOPIC_CURRENT": "topic_current", ...}``, as pydantic-settings reads them."""
+    prefix = str(model.model_config.get("env_prefix") or "")
+    return {
+        f"{prefix}{name}".upper(): name
+        for name, field in model.model_fields.items()
+        if name.startswith(TOPIC_FIELD_PREFIX) and field.annotation is str
+    }
+
+
+def topic_variables(*models: BaseSettings) -> dict[str, str]:
+    """Every topic name of ``models`` by the variable that sets it, e.g.
+    ``{"COINS_TOPIC_CURRENT": "coins_current_full", ...}``.
+
+    The same variables name the topics everywhere else: ClickHouse's named collections
+    (``from_env`` in clickhouse/config.d), the ksqlDB statements (``${COINS_TOPIC_CURRENT}``,
+    sent as session variables) and compose.yaml (``x-topic-environment``).
+    """
+    return {
+        variable: str(getattr(model, name))
+        for model in models
+        for variable, name in topic_setting_names(type(model)).items()
+    }
+
+
+def topic_defaults(*models: type[BaseSettings]) -> dict[str, str]:
+    """The default topic names of ``models`` by variable, whatever the environment says."""
+    return {
+        variable: str(model.model_fields[name].default)
+        for model in models
+        for variable, name in topic_setting_names(model).items()
+    }
 
 
 def producer_topics(settings: Settings) -> list[TopicSpec]:
@@ -90,7 +125,9 @@ async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec])
                 created.append(name)
             elif code != TOPIC_ALREADY_EXISTS:  # lost a race with another producer: fine
                 message = topic_error[2] if len(topic_error) > 2 else ""
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+                raise RuntimeError(
+                    f"cannot create topic {name}: {kafka_error_name(code)} {message}".rstrip()
+                )
         if created:
             log.info("created topics %s", ", ".join(created))
         return created
@@ -118,5 +155,5 @@ async def topic_partitions(connection: KafkaConnection, topic: str) -> list[int]
     if code == UNKNOWN_TOPIC:  # deleted between the two requests
         return []
     if code:
-        raise for_code(code)(f"describe topic {topic!r}")
+        raise RuntimeError(f"cannot describe topic {topic}: {kafka_error_name(code)}")
     return sorted(int(p["partition"]) for p in description.get("partitions", []))

@@ -20,7 +20,7 @@ import pytest
 from embedded.clickhouse import INIT_DIR
 from provisioning.contracts import example as contract_example
 from tests.integration.test_clickhouse_data_quality import recent_morning_ms
-from tests.integration.test_clickhouse_views import rows
+from tests.support.clickhouse_loader import rows
 from tests.support.tick_data import (
     Tick,
     current_full_message,

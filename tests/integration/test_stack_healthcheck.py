@@ -59,7 +59,7 @@ def test_main_exit_status_follows_freshness(
 ) -> None:
     topic = unique_name("health-main")
     monkeypatch.setenv("COINS_KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("HEALTHCHECK_TOPIC", topic)
+    monkeypatch.setenv("COINS_TOPIC_CURRENT", topic)  # the stream's own setting
     monkeypatch.setenv("HEALTHCHECK_MAX_AGE_SECONDS", "60")
 
     assert main([]) == 1

@@ -30,6 +30,10 @@ Every behaviour is modelled on the ksqlDB source (github.com/confluentinc/ksql, 
   (``engine/EngineExecutor.java``). Both are HTTP 400 and create nothing.
 - ``CREATE STREAM`` over a missing topic without ``PARTITIONS``: 400 "Kafka topic does not
   exist: <topic>" (``ddl/commands/CreateSourceFactory.java``).
+- A topic ksqlDB must create under a name Kafka refuses (Kafka's ``Topic.validate``: ASCII
+  letters, digits, ``.``, ``_``, ``-``, at most 249 characters; e.g. an unsubstituted
+  ``${NAME}``): 400 "Failed to guarantee existence of topic <topic>"
+  (``services/KafkaTopicClientImpl.createTopic``).
 - Persistent query ids ``CTAS_<SINK>_<n>`` / ``CSAS_<SINK>_<n>`` (``engine/QueryIdUtil.java``);
   a query's ``state`` is ERROR when one of its status counts is ERROR, else RUNNING
   (``rest/entity/QueryStatusCount.java``); ``EXPLAIN <id>`` lists its ``queryErrors``.
@@ -40,6 +44,15 @@ Every behaviour is modelled on the ksqlDB source (github.com/confluentinc/ksql, 
   stream (a scan in offset order) and answers ``[{"header": {...}}, {"row": {"columns":
   [...]}}, ...]`` (``rest/entity/StreamedRow.java``).
 - ``GET /status/<commandId>``: ``{"status": ..., "message": ...}``.
+- ``sessionVariables`` of a ``POST /ksql`` request (``rest/entity/KsqlRequest.java``) are
+  substituted into the statement before it is parsed, and the substituted text is what the
+  server keeps and shows (``rest/server/execution/RequestHandler.execute`` ->
+  ``engine/EngineContext.prepare`` -> ``parser/VariableSubstitutor.java``): only when the map
+  is not empty; names case-insensitive (``rest/SessionProperties.java``, a
+  ``CASE_INSENSITIVE_ORDER`` TreeMap); an unknown ``${name}`` inside a string literal stays as
+  written (``lookupVariables`` substitutes known names only); ``$${`` is a literal ``${``
+  (commons-text ``StringSubstitutor``'s escape); a value's ``'`` is doubled
+  (``util/ParserUtil.sanitize``).
 """
 
 from __future__ import annotations
@@ -75,6 +88,8 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?P<id>\w+)\s*;", re.IGNORECASE)
 _SELECT = re.compile(
     r"^\s*SELECT\s+(?P<columns>.+?)\s+FROM\s+(?P<name>\w+)\s*;", re.IGNORECASE | re.DOTALL
 )
+_KAFKA_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_VARIABLE_REFERENCE = re.compile(r"(?P<escaped>\$)?\$\{(?P<name>[^}]*)\}")
 _UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
 DEFAULT_RETENTION_MS = 604_800_000  # Kafka's own default for retention.ms
 
@@ -186,7 +201,7 @@ class FakeKsqlServer:
 
     def _ksql(self, payload: dict[str, Any]) -> httpx.Response:
         self.ksql_payloads.append(payload)
-        statement: str = payload["ksql"]
+        statement = _substitute(payload["ksql"], payload.get("sessionVariables") or {})
         upper = statement.strip().upper()
         if upper.startswith("SHOW TOPICS"):
             return self._show_topics(statement)
@@ -238,6 +253,8 @@ class FakeKsqlServer:
         if topic not in self.topics:
             if partitions is None:
                 return _error(400, f"Kafka topic does not exist: {topic}", statement)
+            if not _KAFKA_TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+                return _error(400, f"Failed to guarantee existence of topic {topic}", statement)
             self.topics[topic] = FakeTopic(partitions=int(partitions))
         self.sources[name] = FakeSource(kind=kind, statement=statement, topic=topic)
         return self._command(kind, name, statement, f"{kind.title()} created", None)
@@ -284,6 +301,8 @@ class FakeKsqlServer:
                 else:
                     message += "."
                 return _error(400, message, statement)
+        elif not _KAFKA_TOPIC_NAME.fullmatch(topic) or topic in {".", ".."}:
+            return _error(400, f"Failed to guarantee existence of topic {topic}", statement)
         else:
             self.topics[topic] = FakeTopic(
                 partitions=required_partitions,
@@ -472,13 +491,28 @@ class FakeKsqlServer:
 
     # ---- helpers for assertions ---------------------------------------------------------
     def executed_statements(self) -> list[str]:
-        """The CREATE statements of ``ksqldb/`` that were sent (reads and bookkeeping left out)."""
+        """The CREATE statements of ``ksqldb/`` that were sent, as the server ran them (session
+        variables substituted; reads and bookkeeping left out)."""
         return [
-            payload["ksql"]
+            _substitute(payload["ksql"], payload.get("sessionVariables") or {})
             for payload in self.ksql_payloads
             if payload["ksql"].lstrip().upper().startswith("CREATE")
             and "COINS_KSQLDB_APPLIED" not in payload["ksql"].upper()
         ]
+
+
+def _substitute(statement: str, variables: dict[str, Any]) -> str:
+    """``VariableSubstitutor.substitute`` as the server runs it on a request's statement."""
+    if not variables:
+        return statement  # EngineContext.substituteVariables: an empty map changes nothing
+    known = {name.lower(): str(value).replace("'", "''") for name, value in variables.items()}
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("escaped"):
+            return match.group(0)[1:]
+        return known.get(match.group("name").lower(), match.group(0))
+
+    return _VARIABLE_REFERENCE.sub(replace, statement)
 
 
 def _with_property(statement: str, name: str) -> str | None:

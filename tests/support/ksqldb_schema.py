@@ -1,15 +1,22 @@
 """What each ksqlDB table writes and what each ClickHouse Kafka table reads, parsed from the SQL.
 
-Both sides are read from the files the stack runs (``ksqldb/*.sql`` and ``clickhouse/init/*.sql``)
-so the contract between them is checked by a test instead of by eye.
+Both sides are read from the files the stack runs (``ksqldb/*.sql`` and ``clickhouse/init/*.sql``,
+whose topics come from the named collections of ``clickhouse/config.d``) with the default topic
+settings, so the contract between them is checked by a test instead of by eye.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from alerts.settings import AlertSettings
+from embedded.clickhouse import collection_environment, named_collections
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from provisioning.ksqldb_statements import load_statements, strip_comments, with_property
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,48 +81,32 @@ class ClickHouseKafkaTable:
     columns: tuple[Column, ...]
 
 
-def split_top_level(text: str, separator: str = ",") -> list[str]:
-    """Split on ``separator`` outside parentheses, quotes and backticks."""
-    parts: list[str] = []
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character outside quotes and backticks from ``start``: its position, the character
+    and the parenthesis depth before it."""
     depth = 0
     quote: str | None = None
-    start = 0
-    for position, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'`\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:position].strip())
-            start = position + 1
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return parts
+    for position in range(start, len(text)):
+        char = text[position]
+        if quote or char in "'`\"":
+            quote = None if char == quote else quote or char
+            continue
+        yield position, char, depth
+        depth += {"(": 1, ")": -1}.get(char, 0)
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split on ``separator`` outside parentheses, quotes and backticks."""
+    cuts = [at for at, char, depth in _unquoted(text) if char == separator and depth == 0]
+    parts = [text[a + 1 : b].strip() for a, b in itertools.pairwise([-1, *cuts, len(text)])]
+    return parts if parts[-1] else parts[:-1]
 
 
 def parenthesised(text: str, open_at: int) -> tuple[str, int]:
     """The text inside the parentheses opening at ``open_at``, and the index after them."""
-    depth = 0
-    quote: str | None = None
-    for position in range(open_at, len(text)):
-        char = text[position]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'`\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : position], position + 1
+    for position, char, depth in _unquoted(text, open_at):
+        if char == ")" and depth == 1:
+            return text[open_at + 1 : position], position + 1
     raise ValueError(f"unbalanced parentheses from offset {open_at}")
 
 
@@ -171,7 +162,8 @@ def _expression_type(expression: str, source: dict[str, tuple[str, bool]]) -> st
 def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlSource]:
     """Every CREATE STREAM/TABLE with declared columns (not AS SELECT) and the topic it reads."""
     sources: list[KsqlSource] = []
-    for text in (strip_comments(statement.text) for statement in load_statements(directory)):
+    statements = load_statements(directory, topic_defaults(Settings))
+    for text in (strip_comments(statement.resolved) for statement in statements):
         for name, columns in _source_streams([text]).items():
             topic = with_property(text, "KAFKA_TOPIC") or name
             values = tuple(Column(c, kind) for c, (kind, key) in columns.items() if not key)
@@ -182,7 +174,8 @@ def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlSource]:
 
 def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlSink]:
     """Every CREATE ... AS SELECT in the ksqlDB files with the value columns it writes."""
-    texts = [strip_comments(statement.text) for statement in load_statements(directory)]
+    statements = load_statements(directory, topic_defaults(Settings))
+    texts = [strip_comments(statement.resolved) for statement in statements]
     streams = _source_streams(texts)
     sinks: list[KsqlSink] = []
     header = re.compile(
@@ -272,6 +265,9 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
         r"(?P<name>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))?)\s*\(",
         re.IGNORECASE,
     )
+    collections = named_collections(
+        collection_environment("unused:9092", topics=topic_defaults(Settings, AlertSettings))
+    )
     parse_functions = clickhouse_parse_functions(directory)
     tables: list[ClickHouseKafkaTable] = []
     for statement in _clickhouse_statements(directory):
@@ -283,7 +279,12 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
             continue
         name = match.group("name").replace("`", "")
         columns = parse_functions.get(name.split(".")[-1].removeprefix("kafka_"), ())
-        topic_list = with_property(statement[after:], "kafka_topic_list") or ""
+        collection = re.match(r"\s*ENGINE\s*=\s*Kafka\s*\(\s*(?P<name>\w+)\s*\)", statement[after:])
+        topic_list = with_property(statement[after:], "kafka_topic_list") or (
+            collections.get(collection.group("name"), {}).get("kafka_topic_list", "")
+            if collection
+            else ""
+        )
         topics = tuple(topic.strip() for topic in topic_list.split(",") if topic.strip())
         tables.append(ClickHouseKafkaTable(name, topics, columns))
     return tables

@@ -22,13 +22,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import topic_partitions
-from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
+from producers.kafka.topics import topic_partitions, topic_variables
 from producers.settings import Settings
+from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.verify import VerifySettings, failed, render, run_hops
 from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,13 +56,15 @@ async def _read_ticks(connection: KafkaConnection, topic: str) -> list[Tick]:
         await consumer.stop()
 
 
-async def _publish_ksqldb_output(connection: KafkaConnection, ticks: list[Tick]) -> None:
+async def _publish_ksqldb_output(
+    connection: KafkaConnection, settings: Settings, ticks: list[Tick]
+) -> None:
     producer = AIOKafkaProducer(**connection.client_options())
     await producer.start()
     try:
         for topic, updates in (
-            ("coins_ohlc_minute", ohlc_by_minute(ticks)),
-            ("coins_moving_average_60s", moving_average_60s(ticks)),
+            (settings.topic_ohlc_minute, ohlc_by_minute(ticks)),
+            (settings.topic_moving_average_60s, moving_average_60s(ticks)),
         ):
             for update in updates:
                 await producer.send(topic, key=update.key, value=update.json.encode())
@@ -74,6 +78,7 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
         ["kafka", "clickhouse"],
         verify=verify,
         producer_settings=settings,
+        ksql_settings=KsqlApplierSettings(statements_dir=REPO_ROOT / "ksqldb"),
         clickhouse_client=lambda: engine_client,
     )
     print(render(checks))
@@ -83,15 +88,13 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
 def _wait_until_none(client: Any, query: str, what: str, deadline_s: float = 120.0) -> None:
     """Until ``query`` returns no row (each row names something still waiting)."""
 
-    def none_left() -> None:
-        waiting = client.query(query).result_rows
-        if waiting:
-            raise NotReadyError(f"{what} after {deadline_s} s: {waiting}")
-
-    try:
-        retry_sync(none_left, RetryPolicy.every(0.5), deadline=Deadline.after(deadline_s))
-    except NotReadyError as error:
-        raise TimeoutError(str(error)) from None
+    eventually(
+        lambda: client.query(query).result_rows,
+        until=lambda waiting: not waiting,
+        within=deadline_s,
+        what=what,
+        interval=0.5,
+    )
 
 
 def _wait_for_assignments(client: Any) -> None:
@@ -121,8 +124,9 @@ def _wait_for_first_refreshes(client: Any) -> None:
 def main(bootstrap: str, data_dir: Path) -> int:
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     connection = KafkaConnection.from_settings(settings)
-    verify = VerifySettings(ksqldb_dir=REPO_ROOT / "ksqldb")
-    engine = open_embedded(data_dir, connection, group_prefix="verify")
+    verify = VerifySettings()
+    topics = topic_variables(settings, AlertSettings())
+    engine = open_embedded(data_dir, connection, topics=topics, group_prefix="verify")
     try:
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
@@ -130,7 +134,7 @@ def main(bootstrap: str, data_dir: Path) -> int:
         _wait_for_first_refreshes(engine.client)
         _report(engine.client, settings, verify)
         ticks = asyncio.run(_read_ticks(connection, settings.topic_current))
-        asyncio.run(_publish_ksqldb_output(connection, ticks))
+        asyncio.run(_publish_ksqldb_output(connection, settings, ticks))
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
         _report(engine.client, settings, verify)

@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import CONFIG_DIR as SERVER_CONFIG_DIR
-from embedded.clickhouse import INIT_DIR, kafka_table, split_statements, strip_comments
+from embedded.clickhouse import (
+    INIT_DIR,
+    collection_environment,
+    kafka_table,
+    named_collections,
+    split_statements,
+    strip_comments,
+)
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from provisioning.contracts import example
 from tests.support.ksqldb_schema import clickhouse_kafka_tables
 
@@ -28,7 +38,11 @@ COLLECTIONS = {
     for node in ET.parse(SERVER_CONFIG_DIR / "crypto_kafka.xml").getroot().iter()
     if node.tag.startswith("kafka_coins")
 }
-COLLECTION_KEYS = {"kafka_broker_list", "kafka_group_name"}
+COLLECTION_KEYS = {"kafka_topic_list", "kafka_broker_list", "kafka_group_name"}
+# The collections as the server resolves them with the default topic settings.
+RESOLVED_COLLECTIONS = named_collections(
+    collection_environment("kafka:9092", topics=topic_defaults(Settings, AlertSettings))
+)
 TOPIC_TABLES = {
     "coins_current_full": "crypto.kafka_coins_current_full",
     "coins_historical": "crypto.kafka_coins_historical",
@@ -76,16 +90,21 @@ def test_readme_lists_every_file_in_order() -> None:
 @pytest.mark.parametrize("topic", sorted(TOPIC_TABLES))
 def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None:
     contract = example(topic)
-    collections: dict[str, dict[str, str]] = {name: {} for name in COLLECTIONS}
-    found = [
-        (table, strip_comments(statement))
-        for path in SQL_FILES
-        for statement in split_statements(path.read_text())
-        if (table := kafka_table(statement, collections)) is not None
+    statements = [s for path in SQL_FILES for s in split_statements(path.read_text())]
+    readers = [
+        table
+        for statement in statements
+        if (table := kafka_table(statement, RESOLVED_COLLECTIONS)) is not None
+        and topic in table.topics
     ]
-    readers = [(table, text) for table, text in found if topic in table.topics]
-    assert [table.name for table, _ in readers] == [TOPIC_TABLES[topic]]
-    table, text = readers[0]
+    assert [table.name for table in readers] == [TOPIC_TABLES[topic]]
+    # what the SQL itself sets, without its named collection
+    ((table, text),) = [
+        (table, strip_comments(statement))
+        for statement in statements
+        if (table := kafka_table(statement, {name: {} for name in COLLECTIONS})) is not None
+        and table.name == readers[0].name
+    ]
     (declared,) = [t for t in clickhouse_kafka_tables(INIT_DIR) if t.name == table.name]
     assert [column.name for column in declared.columns] == list(contract)
     types = {column.name: column.type for column in declared.columns}
@@ -101,20 +120,18 @@ def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None
     assert re.search(r"\(\s*message\s+String\s*\)\s*ENGINE", text), table.name
     assert table.settings["kafka_handle_error_mode"] == "stream"
     assert int(table.settings["kafka_flush_interval_ms"]) <= 1000
-    # broker list and consumer group come from the named collection, filled from the environment
-    assert "kafka_broker_list" not in table.settings
-    assert "kafka_group_name" not in table.settings
+    # topic, broker list and consumer group come from the named collection, from the environment
     assert table.settings.keys() & COLLECTION_KEYS == set()
 
 
-def test_named_collections_read_brokers_and_groups_from_the_environment() -> None:
+def test_named_collections_read_topics_brokers_and_groups_from_the_environment() -> None:
     root = ET.parse(KAFKA_CONFIG_FILE).getroot()
     collections = root.find("named_collections")
     assert collections is not None
     for table in TOPIC_TABLES.values():
         node = collections.find(table.split(".")[1])
         assert node is not None, table
-        for key in ("kafka_broker_list", "kafka_group_name"):
+        for key in sorted(COLLECTION_KEYS):
             element = node.find(key)
             assert element is not None, (table, key)
             assert element.get("from_env"), (table, key)
@@ -138,7 +155,7 @@ def test_users_have_passwords_from_the_environment_and_metabase_only_reads() -> 
 def test_no_credentials_or_hosts_in_sql() -> None:
     for path in SQL_FILES:
         text = path.read_text().lower()
-        for forbidden in ("password", "kafka_broker_list", "kafka_group_name", "sasl", ":9092"):
+        for forbidden in ("password", *COLLECTION_KEYS, "sasl", ":9092"):
             assert forbidden not in text, (path.name, forbidden)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
+from alerts.settings import AlertSettings
 from embedded.clickhouse import (
     CONFIG_DIR,
     KafkaTable,
@@ -23,6 +24,8 @@ from embedded.clickhouse import (
     wait_until_committed,
 )
 from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from tests.support.clickhouse_loader import project_databases
 from tests.support.compose_env import load_compose
 
@@ -66,28 +69,37 @@ def test_a_kafka_table_takes_broker_and_group_from_its_named_collection() -> Non
     assert kafka_table("CREATE TABLE t (a Int8) ENGINE = MergeTree ORDER BY a") is None
 
 
-def test_the_collections_get_the_same_group_names_as_compose_gives_the_server() -> None:
+DEFAULT_TOPICS = topic_defaults(Settings, AlertSettings)
+
+
+def test_the_collections_get_the_same_variables_as_compose_gives_the_server() -> None:
     compose_environment = load_compose()["services"]["clickhouse"]["environment"]
-    ours = collection_environment("kafka:9092")
-    assert ours == {
+    ours = collection_environment("kafka:9092", topics=DEFAULT_TOPICS)
+    read_by_config = {
         key: str(value)
         for key, value in compose_environment.items()
-        if key.startswith("CLICKHOUSE_KAFKA_")
+        if key.startswith("CLICKHOUSE_KAFKA_") or key in DEFAULT_TOPICS
     }
+    assert ours == read_by_config
 
 
 def test_every_named_collection_is_resolved_and_an_unset_variable_is_an_error() -> None:
-    collections = named_collections(collection_environment("127.0.0.1:1", "test"))
+    collections = named_collections(
+        collection_environment("127.0.0.1:1", "test", topics=DEFAULT_TOPICS)
+    )
     assert collections["kafka_coins_current_full"] == {
+        "kafka_topic_list": "coins_current_full",
         "kafka_broker_list": "127.0.0.1:1",
         "kafka_group_name": "test_coins_current_full",
     }
-    with pytest.raises(KeyError, match="CLICKHOUSE_KAFKA_BROKER_LIST"):
-        named_collections({}, CONFIG_DIR)
+    with pytest.raises(KeyError, match="COINS_TOPIC_CURRENT"):
+        named_collections(collection_environment("127.0.0.1:1", topics={}), CONFIG_DIR)
 
 
 def test_the_project_declares_seven_kafka_tables_each_with_a_group() -> None:
-    tables = declared_kafka_tables(named_collections(collection_environment("b:1", "p")))
+    tables = declared_kafka_tables(
+        named_collections(collection_environment("b:1", "p", topics=DEFAULT_TOPICS))
+    )
     assert {t.topics for t in tables.values()} == {
         ("coins_current_full",),
         ("coins_historical",),

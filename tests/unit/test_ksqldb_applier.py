@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from producers.kafka.topics import topic_defaults
 from producers.retry import Deadline
 from producers.settings import Settings
 from provisioning import ksqldb
@@ -33,11 +34,12 @@ from provisioning.topics import all_topics
 from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer, FakeSource, FakeTopic
 
 REPO_STATEMENTS = Path(__file__).resolve().parents[2] / "ksqldb"
+TOPICS = topic_defaults(Settings)
 
 
 def _statements(*texts: str) -> list[KsqlStatement]:
     return [
-        KsqlStatement(source=Path(f"{number:03d}.sql"), index=1, text=text)
+        KsqlStatement(source=Path(f"{number:03d}.sql"), index=1, text=text, variables=TOPICS)
         for number, text in enumerate(texts, start=1)
     ]
 
@@ -62,26 +64,30 @@ def _apply(
 def _check_queries(server: FakeKsqlServer, seconds: float = 10.0) -> None:
     clock = FakeClock()
     client = KsqlClient(server.client(), poll_interval_s=1.0, sleep=clock.sleep)
-    check_queries_running(client, load_statements(REPO_STATEMENTS), Deadline.after(seconds, clock))
+    check_queries_running(
+        client, load_statements(REPO_STATEMENTS, TOPICS), Deadline.after(seconds, clock)
+    )
 
 
 def test_applies_the_repository_files_in_order_reading_from_earliest() -> None:
     server = _server()
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     names = [item.statement.source.name for item in applied]
     assert names == sorted(names)
     assert [item.outcome for item in applied] == [Outcome.CREATED] * len(applied)
-    assert server.executed_statements() == [item.statement.text for item in applied]
+    assert server.executed_statements() == [item.statement.resolved for item in applied]
     assert set(server.objects) == {
         "COINS_KSQLDB_APPLIED",
         "COINS_CURRENT_FULL_STREAM",
         "OHLC_BY_MINUTE",
         "MOVING_AVERAGE_60S",
     }
-    creates = [p for p in server.ksql_payloads if p["ksql"] in server.executed_statements()]
+    sent = [item.statement.text for item in applied]
+    creates = [p for p in server.ksql_payloads if p["ksql"] in sent]
     for payload in creates:
         assert payload["streamsProperties"] == {"ksql.streams.auto.offset.reset": "earliest"}
+        assert payload["sessionVariables"] == TOPICS  # the topic names: ksqlDB substitutes
     # each statement waits for the previous command (the ledger's is 1): the files' order
     assert [p.get("commandSequenceNumber") for p in creates] == [1, 2, 3]
     # every object's checksum is recorded in ksqlDB
@@ -94,7 +100,7 @@ def test_applies_the_repository_files_in_order_reading_from_earliest() -> None:
 
 def test_second_run_is_idempotent() -> None:
     server = _server()
-    statements = load_statements(REPO_STATEMENTS)
+    statements = load_statements(REPO_STATEMENTS, TOPICS)
     _apply(server, statements)
     objects_after_first_run = dict(server.objects)
 
@@ -134,7 +140,7 @@ def test_sink_topic_with_other_partitions_fails_although_the_text_says_already_e
     server.add_topic("coins_ohlc_minute", partitions=1, retention_ms=86_400_000)
 
     with pytest.raises(KsqlStatementError) as caught:
-        _apply(server, load_statements(REPO_STATEMENTS))
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     message = caught.value.server_message
     assert "A Kafka topic with the name 'coins_ohlc_minute' already exists" in message
@@ -149,7 +155,7 @@ def test_sink_topic_with_other_retention_fails() -> None:
     server.add_topic("coins_moving_average_60s", partitions=3)  # Kafka's default 7 days
 
     with pytest.raises(KsqlStatementError, match="and 86400000 retention \\(topic has 604800000"):
-        _apply(server, load_statements(REPO_STATEMENTS))
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
 
 def test_the_topics_coins_topics_creates_up_front_pass_ksqldb_validation() -> None:
@@ -160,7 +166,7 @@ def test_the_topics_coins_topics_creates_up_front_pass_ksqldb_validation() -> No
         retention = spec.config.get("retention.ms")
         server.add_topic(spec.name, spec.partitions, int(retention) if retention else None)
 
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     _check_queries(server)
@@ -170,14 +176,14 @@ def test_query_id_already_exists_is_a_failure() -> None:
     server = _server(query_id_taken={"MOVING_AVERAGE_60S"})
 
     with pytest.raises(KsqlStatementError, match=r"Query ID 'CTAS_MOVING_AVERAGE_60S_\d+' already"):
-        _apply(server, load_statements(REPO_STATEMENTS))
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
 
 def test_every_persistent_query_must_be_running() -> None:
     server = _server(
         failing_queries={"OHLC_BY_MINUTE": "Error serializing message to topic: coins_ohlc_minute"}
     )
-    _apply(server, load_statements(REPO_STATEMENTS))
+    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     with pytest.raises(KsqlQueryNotRunningError) as caught:
         _check_queries(server)
@@ -190,7 +196,7 @@ def test_every_persistent_query_must_be_running() -> None:
 
 def test_a_missing_query_is_reported() -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS))
+    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
     server.queries = {
         query_id: query
         for query_id, query in server.queries.items()
@@ -213,11 +219,11 @@ def _edited_copy(tmp_path: Path) -> Path:
 
 def test_an_edited_statement_fails_with_the_command_that_replaces_it(tmp_path: Path) -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS))
+    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
     first_query = next(q for q in server.queries.values() if q.sink == "MOVING_AVERAGE_60S")
 
     with pytest.raises(KsqlEditedStatementError) as caught:
-        _apply(server, load_statements(_edited_copy(tmp_path)))
+        _apply(server, load_statements(_edited_copy(tmp_path), TOPICS))
 
     text = str(caught.value)
     assert "030_moving_average_60s.sql statement 1: MOVING_AVERAGE_60S already exists" in text
@@ -229,12 +235,12 @@ def test_replace_drops_and_recreates_only_the_named_object_keeping_its_topic(
     tmp_path: Path,
 ) -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS))
+    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
     old_ohlc = next(q.query_id for q in server.queries.values() if q.sink == "OHLC_BY_MINUTE")
     old_average = next(
         q.query_id for q in server.queries.values() if q.sink == "MOVING_AVERAGE_60S"
     )
-    statements = load_statements(_edited_copy(tmp_path))
+    statements = load_statements(_edited_copy(tmp_path), TOPICS)
 
     applied, _ = _apply(server, statements, replace=("moving_average_60s",))
 
@@ -255,15 +261,15 @@ def test_replace_drops_and_recreates_only_the_named_object_keeping_its_topic(
 
 def test_replace_of_an_unknown_name_is_refused() -> None:
     with pytest.raises(KsqlError, match="--replace NOPE: no statement creates it"):
-        _apply(_server(), load_statements(REPO_STATEMENTS), replace=("nope",))
+        _apply(_server(), load_statements(REPO_STATEMENTS, TOPICS), replace=("nope",))
 
 
 def test_objects_created_before_the_ledger_are_adopted() -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS))
+    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
     server.sources["COINS_KSQLDB_APPLIED"].rows.clear()
 
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.ALREADY_EXISTED] * 3
     assert {row["OBJECT_NAME"] for row in server.sources["COINS_KSQLDB_APPLIED"].rows} == {
@@ -281,7 +287,7 @@ def test_refused_statement_stops_the_run_with_the_server_text_and_file() -> None
     server = _server(reject={"ohlc_by_minute": (400, server_message)})
 
     with pytest.raises(KsqlStatementError) as caught:
-        _apply(server, load_statements(REPO_STATEMENTS))
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     error = caught.value
     assert error.server_message == server_message
@@ -314,7 +320,7 @@ def test_server_error_without_json_body_is_surfaced_verbatim() -> None:
 
 def test_waits_for_healthcheck_then_applies() -> None:
     server = _server(healthcheck_errors=2, unhealthy_answers=3, unhealthy_with_200=2)
-    applied, clock = _apply(server, load_statements(REPO_STATEMENTS))
+    applied, clock = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert len(applied) == 3
     # a 200 that says isHealthy: false is not healthy (HealthCheckResource answers 200 then)
@@ -328,7 +334,7 @@ def test_healthcheck_deadline_raises_with_the_last_problem() -> None:
     server = FakeKsqlServer(unhealthy_answers=10_000)
 
     with pytest.raises(KsqlTimeoutError, match="not healthy before the deadline") as caught:
-        _apply(server, load_statements(REPO_STATEMENTS), seconds=30.0)
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS), seconds=30.0)
 
     assert "HTTP 503" in str(caught.value)
     assert not server.ksql_payloads
@@ -336,7 +342,7 @@ def test_healthcheck_deadline_raises_with_the_last_problem() -> None:
 
 def test_waits_for_the_source_topic_created_by_the_producer() -> None:
     server = FakeKsqlServer(topic_appears_after_polls={"coins_current_full": 4})
-    applied, clock = _apply(server, load_statements(REPO_STATEMENTS))
+    applied, clock = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert len(applied) == 3
     topic_polls = [p for p in server.ksql_payloads if p["ksql"].startswith("SHOW TOPICS")]
@@ -348,13 +354,13 @@ def test_missing_source_topic_times_out_naming_the_topic() -> None:
     server = FakeKsqlServer()
 
     with pytest.raises(KsqlTimeoutError, match="'coins_current_full' does not exist"):
-        _apply(server, load_statements(REPO_STATEMENTS), seconds=10.0)
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS), seconds=10.0)
     assert set(server.objects) == {"COINS_KSQLDB_APPLIED"}
 
 
 def test_polls_command_status_until_it_finishes() -> None:
     server = _server(pending_status_polls=2)
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     status_paths = [r.url.path for r in server.requests if r.url.path.startswith("/status/")]
@@ -366,7 +372,7 @@ def test_command_ending_in_error_raises() -> None:
     server = _server(final_command_state="ERROR")
 
     with pytest.raises(KsqlStatementError, match="command ended in ERROR"):
-        _apply(server, load_statements(REPO_STATEMENTS))
+        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
 
 def test_run_uses_settings_and_basic_auth(tmp_path: Path) -> None:
@@ -382,30 +388,24 @@ def test_run_uses_settings_and_basic_auth(tmp_path: Path) -> None:
         password=SecretStr("secret"),
     )
 
-    def http_factory(config: KsqlApplierSettings) -> httpx.Client:
-        client = ksqldb.build_http_client(config)
-        client._transport = server.transport
-        return client
-
-    applied = run(settings, http_factory=http_factory)
+    applied = run(
+        settings, http_factory=lambda config: ksqldb.build_http_client(config, server.transport)
+    )
 
     assert [item.outcome for item in applied] == [Outcome.CREATED]
     assert all(r.headers["Authorization"].startswith("Basic ") for r in server.requests)
 
 
 def test_main_exits_non_zero_and_logs_the_server_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "010_bad.sql").write_text("CREATE TABLE broken AS SELECT nonsense;\n")
     server = FakeKsqlServer(reject={"broken": (400, "line 1:30: no viable alternative")})
-    monkeypatch.setattr(
-        ksqldb,
-        "build_http_client",
-        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
-    )
 
     with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
-        status = ksqldb.main(["--url", "http://ksqldb:8088", "--dir", str(tmp_path)])
+        status = ksqldb.main(
+            ["--url", "http://ksqldb:8088", "--dir", str(tmp_path)], transport=server.transport
+        )
 
     assert status == 1
     assert "line 1:30: no viable alternative" in caplog.text
@@ -414,14 +414,9 @@ def test_main_exits_non_zero_and_logs_the_server_text(
 
 def test_main_succeeds_on_the_repository_files(monkeypatch: pytest.MonkeyPatch) -> None:
     server = _server()
-    monkeypatch.setattr(
-        ksqldb,
-        "build_http_client",
-        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
-    )
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
 
-    assert ksqldb.main([]) == 0
+    assert ksqldb.main([], transport=server.transport) == 0
     assert set(server.objects) == {
         "COINS_KSQLDB_APPLIED",
         "COINS_CURRENT_FULL_STREAM",
@@ -434,16 +429,11 @@ def test_main_fails_when_a_query_is_not_running(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = _server(failing_queries={"OHLC_BY_MINUTE": "Could not deserialize value"})
-    monkeypatch.setattr(
-        ksqldb,
-        "build_http_client",
-        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
-    )
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
-    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_S", "0.001")
+    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_SECONDS", "0.001")
 
     with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
-        assert ksqldb.main([]) == 1
+        assert ksqldb.main([], transport=server.transport) == 1
     assert "is ERROR: Could not deserialize value" in caplog.text
 
 
@@ -457,7 +447,7 @@ def test_a_server_refusing_the_ledger_pull_query_still_gets_its_statements(
     server = _server(reject={"SELECT OBJECT_NAME": (400, "Pull queries are disabled.")})
 
     with caplog.at_level(logging.WARNING, logger="provisioning.ksqldb"):
-        applied, _ = _apply(server, load_statements(REPO_STATEMENTS))
+        applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     assert "edited statements go undetected" in caplog.text

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from producers.kafka.topics import topic_defaults
+from producers.settings import Settings
 from provisioning.ksqldb_statements import (
     load_statements,
     split_statements,
@@ -15,6 +17,7 @@ from provisioning.ksqldb_statements import (
 )
 
 KSQLDB_DIR = Path(__file__).resolve().parents[2] / "ksqldb"
+TOPICS = topic_defaults(Settings)
 
 
 def test_split_ignores_semicolons_in_strings_identifiers_and_comments() -> None:
@@ -46,7 +49,7 @@ def test_files_load_in_name_order(tmp_path: Path) -> None:
     (tmp_path / "020_second.sql").write_text("CREATE TABLE b AS SELECT 1 FROM a;")
     (tmp_path / "010_first.sql").write_text("CREATE STREAM a (x INT) WITH (KAFKA_TOPIC='a');")
     (tmp_path / "README.md").write_text("not SQL; ignored")
-    statements = load_statements(tmp_path)
+    statements = load_statements(tmp_path, TOPICS)
     assert [(s.source.name, s.index) for s in statements] == [
         ("010_first.sql", 1),
         ("020_second.sql", 1),
@@ -57,7 +60,7 @@ def test_files_load_in_name_order(tmp_path: Path) -> None:
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        load_statements(tmp_path)
+        load_statements(tmp_path, TOPICS)
 
 
 def test_with_property_reads_quoted_and_bare_values() -> None:
@@ -68,7 +71,7 @@ def test_with_property_reads_quoted_and_bare_values() -> None:
 
 
 # ---- the repository's files -------------------------------------------------------------
-REPO_STATEMENTS = load_statements(KSQLDB_DIR)
+REPO_STATEMENTS = load_statements(KSQLDB_DIR, TOPICS)
 
 
 def test_repository_files_are_ordered_with_one_statement_each() -> None:
@@ -91,7 +94,7 @@ def test_every_file_says_what_it_is_for() -> None:
 
 
 def test_source_stream_uses_the_tick_timestamp_as_event_time() -> None:
-    stream = REPO_STATEMENTS[0].text
+    stream = REPO_STATEMENTS[0].resolved
     assert with_property(stream, "KAFKA_TOPIC") == "coins_current_full"
     assert with_property(stream, "TIMESTAMP") == "timestamp_ms"
     assert with_property(stream, "VALUE_FORMAT") == "JSON"
@@ -110,7 +113,7 @@ def test_source_stream_uses_the_tick_timestamp_as_event_time() -> None:
     ],
 )
 def test_windows_are_explicit(index: int, topic: str, window: str) -> None:
-    text = strip_comments(REPO_STATEMENTS[index].text)
+    text = strip_comments(REPO_STATEMENTS[index].resolved)
     assert with_property(text, "KAFKA_TOPIC") == topic
     assert with_property(text, "VALUE_FORMAT") == "JSON"
     assert re.search(rf"WINDOW\s+{window}", text), text
@@ -122,7 +125,7 @@ def test_windows_are_explicit(index: int, topic: str, window: str) -> None:
 
 @pytest.mark.parametrize("index", [1, 2])
 def test_value_names_are_quoted_lower_case(index: int) -> None:
-    text = strip_comments(REPO_STATEMENTS[index].text)
+    text = strip_comments(REPO_STATEMENTS[index].resolved)
     aliases = re.findall(r"\bAS\s+(`?)(\w+)`?", text.split("FROM")[0])
     value_aliases = [(quote, name) for quote, name in aliases if name.upper() != "SELECT"]
     assert value_aliases

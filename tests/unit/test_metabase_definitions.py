@@ -36,11 +36,6 @@ DASHBOARDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def definitions() -> Definitions:
-    return load_definitions(DEFINITIONS_DIR)
-
-
 def yaml_files(kind: str) -> list[Path]:
     return sorted((DEFINITIONS_DIR / kind).rglob("*.yaml"))
 
