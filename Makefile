@@ -17,7 +17,8 @@ STACK_PYTEST_ARGS ?= -ra
 
 .PHONY: help install lock contracts test test-unit test-integration test-stack lint format bench \
         up preflight verify down logs ps backfill portfolio portfolio-check ksql-apply \
-        metabase-provision metabase-export clickhouse-client clean clean-venv local top
+        metabase-provision metabase-export clickhouse-client clean clean-venv local top \
+        settings-doc
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +71,9 @@ format: $(INSTALLED) ## Reformat and autofix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+settings-doc: $(INSTALLED) ## Regenerate docs/settings.md and the README's settings table from the settings models
+	$(BIN)/python -m provisioning.settings_doc
+
 bench: $(INSTALLED) ## Run every benchmark (figures go to docs/benchmarks.md by hand)
 	@for bench in benchmarks/bench_*.py; do \
 		echo "=== $$bench"; \
@@ -92,10 +96,10 @@ up: preflight ## Build and start the stack, wait until healthy, print the URLs
 
 verify: $(INSTALLED) ## Prove the running stack hop by hop: Kafka, ksqlDB, ClickHouse, Metabase
 	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
-	COINS_KAFKA_BOOTSTRAP_SERVERS="localhost:$${KAFKA_HOST_PORT:-9094}" \
-	KSQLDB_URL="http://localhost:$${KSQLDB_HOST_PORT:-8088}" \
-	METABASE_URL="http://localhost:$${METABASE_HOST_PORT:-3000}" \
-	VERIFY_CLICKHOUSE_PORT="$${CLICKHOUSE_HTTP_HOST_PORT:-8123}" \
+	COINS_KAFKA_BOOTSTRAP_SERVERS="$${COINS_KAFKA_BOOTSTRAP_SERVERS:-localhost:$${KAFKA_HOST_PORT:-9094}}" \
+	KSQLDB_URL="$${KSQLDB_URL:-http://localhost:$${KSQLDB_HOST_PORT:-8088}}" \
+	METABASE_URL="$${METABASE_URL:-http://localhost:$${METABASE_HOST_PORT:-3000}}" \
+	COINS_CLICKHOUSE_URL="$${COINS_CLICKHOUSE_URL:-http://admin:$${CLICKHOUSE_ADMIN_PASSWORD:-admin-local-only}@localhost:$${CLICKHOUSE_HTTP_HOST_PORT:-8123}}" \
 	$(BIN)/coins-verify $(VERIFY_ARGS)
 
 down: ## Stop the stack (keeps the data volumes)

@@ -17,10 +17,11 @@ from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
 from alerts.webhooks import WebhookSender
 from producers.clock import Clock, SystemClock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import ensure_topics
+from producers.reachability import require_clickhouse
 from producers.retry import RetryPolicy
 from producers.settings import Settings
-from producers.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,13 @@ def load_checked_rules(alert_settings: AlertSettings) -> RuleSet:
 
 
 def clickhouse_client(alert_settings: AlertSettings) -> Any | None:
-    if alert_settings.clickhouse_url is None:
+    dsn = alert_settings.clickhouse_dsn()
+    if dsn is None:
         return None
     import clickhouse_connect
 
-    return clickhouse_connect.get_client(dsn=alert_settings.clickhouse_url.get_secret_value())
+    require_clickhouse(dsn)
+    return clickhouse_connect.get_client(dsn=dsn)
 
 
 async def run_alerts(

@@ -22,10 +22,10 @@ from alerts.models import AlertMessage, DeliveryMessage, DeliveryStatus, alert_k
 from alerts.rules import RuleSet
 from alerts.webhooks import WebhookRejectedError, WebhookSender, WebhookUnavailableError
 from producers.clock import Clock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import Publisher, Record
+from producers.kafka.topics import topic_partitions
 from producers.models import DeadLetterMessage
-from producers.publisher import Publisher, Record
-from producers.topics import topic_partitions
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from alerts.edges import EdgeTrigger, PairState
 from alerts.rules import Rule
 
 
@@ -28,16 +29,6 @@ class Tick:
     rate: float
     currency: str = "USD"
     source: str = ""
-
-
-@dataclass
-class PairState:
-    """Edge state of one rule on one coin."""
-
-    condition_hash: str
-    active: bool = False
-    last_fired_ms: int | None = None
-    last_event_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,15 +139,14 @@ def _fmt(value: float) -> str:
     return f"{value:,.8g}" if abs(value) < 1 else f"{value:,.2f}"
 
 
-class LiveEvaluator:
+class LiveEvaluator(EdgeTrigger):
     def __init__(
         self,
         rules: Iterable[Rule],
         followed: Sequence[str],
         states: dict[tuple[str, str], PairState] | None = None,
     ) -> None:
-        self.states: dict[tuple[str, str], PairState] = states if states is not None else {}
-        self.dirty: set[tuple[str, str]] = set()
+        super().__init__(states)
         self.duplicates = 0
         self.evaluated = 0
         self._coins: dict[str, _Coin] = {}
@@ -242,34 +232,13 @@ class LiveEvaluator:
             channel.fresh = False
         return fired
 
-    def _state(self, rule: Rule, coin: str) -> PairState:
-        key = (rule.id, coin)
-        state = self.states.get(key)
-        if state is None or state.condition_hash != rule.condition_hash:
-            state = PairState(rule.condition_hash)
-            self.states[key] = state
-        return state
-
     def _step(
         self, entry: _Entry, tick: Tick, value: float, coin: _Coin, channel: _Channel
     ) -> Fired | None:
         rule = entry.rule
-        state = self._state(rule, tick.coin)
-        if not state.active and value >= entry.fire_at:
-            state.active = True
-            state.last_event_ms = tick.ts
-            self.dirty.add((rule.id, tick.coin))
-            cooling = (
-                state.last_fired_ms is not None and tick.ts - state.last_fired_ms < rule.cooldown_ms
-            )
-            if cooling:
-                return None
-            state.last_fired_ms = tick.ts
+        fire, rearm = value >= entry.fire_at, value < entry.rearm_at
+        if self.level(rule, tick.coin, fire, rearm, tick.ts):
             return self._fired(rule, tick, value, coin, channel)
-        if state.active and value < entry.rearm_at:
-            state.active = False
-            state.last_event_ms = tick.ts
-            self.dirty.add((rule.id, tick.coin))
         return None
 
     def _fired(self, rule: Rule, tick: Tick, value: float, coin: _Coin, channel: _Channel) -> Fired:

@@ -11,11 +11,12 @@ without a live tick for N minutes, more than N rejected messages in the last hou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.live import Fired, PairState
+from alerts.edges import EdgeTrigger, PairState
+from alerts.live import Fired
 from alerts.rules import PIPELINE_TARGET, Rule
 from producers.clock import epoch_ms, noon_ms
 
@@ -28,6 +29,10 @@ WHERE code IN {{codes:Array(String)}}
 ORDER BY code, day DESC
 LIMIT 2 BY code
 """
+
+
+# What a daily event reports: its values and its one-line summary.
+Event = tuple[dict[str, float], str]
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ def _pairs(rows: Iterable[DayRow]) -> dict[str, tuple[DayRow, DayRow]]:
     return pairs
 
 
-class ScheduledEvaluator:
+class ScheduledEvaluator(EdgeTrigger):
     def __init__(
         self,
         rules: Iterable[Rule],
@@ -66,8 +71,7 @@ class ScheduledEvaluator:
     ) -> None:
         self.rules = [rule for rule in rules if not rule.is_live]
         self.followed = tuple(followed)
-        self.states = states
-        self.dirty: set[tuple[str, str]] = set()
+        super().__init__(states)
         self._client = client
 
     def _query(self, sql: str, codes: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -81,46 +85,6 @@ class ScheduledEvaluator:
             for row in self._query(sql, codes)
         ]
 
-    def _state(self, rule: Rule, coin: str) -> PairState:
-        key = (rule.id, coin)
-        state = self.states.get(key)
-        if state is None or state.condition_hash != rule.condition_hash:
-            state = PairState(rule.condition_hash)
-            self.states[key] = state
-        return state
-
-    def _level(self, rule: Rule, coin: str, condition: bool, rearm: bool, event_ms: int) -> bool:
-        """Edge-trigger a level condition; True when it fires (cooldown respected)."""
-        state = self._state(rule, coin)
-        if not state.active and condition:
-            state.active = True
-            state.last_event_ms = event_ms
-            self.dirty.add((rule.id, coin))
-            if (
-                state.last_fired_ms is not None
-                and event_ms - state.last_fired_ms < rule.cooldown_ms
-            ):
-                return False
-            state.last_fired_ms = event_ms
-            return True
-        if state.active and rearm:
-            state.active = False
-            state.last_event_ms = event_ms
-            self.dirty.add((rule.id, coin))
-        return False
-
-    def _event(self, rule: Rule, coin: str, event_ms: int) -> bool:
-        """A dated event (a crossing on a day): fires once per event time (cooldown respected)."""
-        state = self._state(rule, coin)
-        if state.last_event_ms is not None and event_ms <= state.last_event_ms:
-            return False
-        state.last_event_ms = event_ms
-        self.dirty.add((rule.id, coin))
-        if state.last_fired_ms is not None and event_ms - state.last_fired_ms < rule.cooldown_ms:
-            return False
-        state.last_fired_ms = event_ms
-        return True
-
     def evaluate(self, now_ms: int) -> list[Fired]:
         fired: list[Fired] = []
         for rule in self.rules:
@@ -130,37 +94,46 @@ class ScheduledEvaluator:
         return fired
 
     # --- indicator rules ---------------------------------------------------------------------
+    def _daily_events(
+        self,
+        rule: Rule,
+        table: str,
+        columns: Sequence[str],
+        coins: Sequence[str],
+        judge: Callable[[str, DayRow, DayRow], Event | None],
+    ) -> list[Fired]:
+        """Fire ``rule`` for every coin whose latest day, judged against the day before, is an
+        event (once per day, dated at that day's 12:00 UTC close)."""
+        fired = []
+        for code, (previous, latest) in _pairs(self._days(table, columns, coins)).items():
+            found = judge(code, previous, latest)
+            event_ms = noon_ms(latest.day)
+            if found is not None and self.event(rule, code, event_ms):
+                fired.append(Fired(rule, code, event_ms, *found))
+        return fired
+
     def _rsi_cross(self, rule: Rule, coins: Sequence[str], now_ms: int) -> list[Fired]:
         level, up = rule.number("level"), rule.text("direction") == "up"
-        fired = []
-        for code, (previous, latest) in _pairs(
-            self._days("rsi_daily_snapshot", ["rsi_14"], coins)
-        ).items():
+
+        def judge(code: str, previous: DayRow, latest: DayRow) -> Event | None:
             before, after = previous.values["rsi_14"], latest.values["rsi_14"]
             if before is None or after is None:
-                continue
-            crossed = before < level <= after if up else before > level >= after
-            event_ms = noon_ms(latest.day)
-            if crossed and self._event(rule, code, event_ms):
-                side = "above" if up else "below"
-                fired.append(
-                    Fired(
-                        rule,
-                        code,
-                        event_ms,
-                        {"rsi_14": after, "previous_rsi_14": before, "level": level},
-                        f"{code} RSI 14 crossed {side} {level:g} on {latest.day} "
-                        f"({before:.1f} -> {after:.1f}; rule {rule.id})",
-                    )
-                )
-        return fired
+                return None
+            if not (before < level <= after if up else before > level >= after):
+                return None
+            return (
+                {"rsi_14": after, "previous_rsi_14": before, "level": level},
+                f"{code} RSI 14 crossed {'above' if up else 'below'} {level:g} on {latest.day} "
+                f"({before:.1f} -> {after:.1f}; rule {rule.id})",
+            )
+
+        return self._daily_events(rule, "rsi_daily_snapshot", ["rsi_14"], coins, judge)
 
     def _sma_cross(self, rule: Rule, coins: Sequence[str], now_ms: int) -> list[Fired]:
         column = f"sma_{int(rule.number('sma'))}"
         up = rule.text("direction") == "up"
-        fired = []
-        rows = self._days("moving_averages_daily_snapshot", ["close", column], coins)
-        for code, (previous, latest) in _pairs(rows).items():
+
+        def judge(code: str, previous: DayRow, latest: DayRow) -> Event | None:
             found = (
                 previous.values["close"],
                 previous.values[column],
@@ -168,49 +141,40 @@ class ScheduledEvaluator:
                 latest.values[column],
             )
             if any(value is None for value in found):
-                continue
+                return None
             close_before, sma_before, close_after, sma_after = (float(v or 0) for v in found)
             crossed = (
                 close_before < sma_before and close_after >= sma_after
                 if up
                 else close_before > sma_before and close_after <= sma_after
             )
-            event_ms = noon_ms(latest.day)
-            if crossed and self._event(rule, code, event_ms):
-                side = "above" if up else "below"
-                fired.append(
-                    Fired(
-                        rule,
-                        code,
-                        event_ms,
-                        {"close": close_after, column: sma_after},
-                        f"{code} 12:00 UTC close {close_after:,.2f} crossed {side} "
-                        f"SMA {column[4:]} ({sma_after:,.2f}) on {latest.day} (rule {rule.id})",
-                    )
-                )
-        return fired
+            if not crossed:
+                return None
+            return (
+                {"close": close_after, column: sma_after},
+                f"{code} 12:00 UTC close {close_after:,.2f} crossed {'above' if up else 'below'} "
+                f"SMA {column[4:]} ({sma_after:,.2f}) on {latest.day} (rule {rule.id})",
+            )
+
+        table = "moving_averages_daily_snapshot"
+        return self._daily_events(rule, table, ["close", column], coins, judge)
 
     def _all_time_high(self, rule: Rule, coins: Sequence[str], now_ms: int) -> list[Fired]:
-        fired = []
-        rows = self._days("risk_daily_snapshot", ["close", "running_high"], coins)
-        for code, (previous, latest) in _pairs(rows).items():
+        def judge(code: str, previous: DayRow, latest: DayRow) -> Event | None:
             high_before, high_after = previous.values["running_high"], latest.values["running_high"]
             close = latest.values["close"]
             if high_before is None or high_after is None or close is None:
-                continue
-            event_ms = noon_ms(latest.day)
-            if high_after > high_before and self._event(rule, code, event_ms):
-                fired.append(
-                    Fired(
-                        rule,
-                        code,
-                        event_ms,
-                        {"close": close, "previous_high": high_before},
-                        f"{code} closed at a new all-time high {close:,.2f} on {latest.day} "
-                        f"(previous {high_before:,.2f}; rule {rule.id})",
-                    )
-                )
-        return fired
+                return None
+            if not high_after > high_before:
+                return None
+            return (
+                {"close": close, "previous_high": high_before},
+                f"{code} closed at a new all-time high {close:,.2f} on {latest.day} "
+                f"(previous {high_before:,.2f}; rule {rule.id})",
+            )
+
+        table = "risk_daily_snapshot"
+        return self._daily_events(rule, table, ["close", "running_high"], coins, judge)
 
     def _drawdown(self, rule: Rule, coins: Sequence[str], now_ms: int) -> list[Fired]:
         level = rule.number("level")
@@ -225,7 +189,7 @@ class ScheduledEvaluator:
             if drawdown is None:
                 continue
             event_ms = noon_ms(latest.day)
-            if self._level(rule, code, drawdown <= -level, drawdown > -rearm_level, event_ms):
+            if self.level(rule, code, drawdown <= -level, drawdown > -rearm_level, event_ms):
                 fired.append(
                     Fired(
                         rule,
@@ -251,7 +215,7 @@ class ScheduledEvaluator:
             last_ms = _as_utc_ms(last_tick_at)
             silent = now_ms - last_ms >= silence_ms
             event_ms = last_ms + silence_ms
-            if self._level(rule, code, silent, not silent, event_ms):
+            if self.level(rule, code, silent, not silent, event_ms):
                 fired.append(
                     Fired(
                         rule,
@@ -273,7 +237,7 @@ class ScheduledEvaluator:
         errors = float(count or 0)
         event_ms = now_ms // MINUTE_MS * MINUTE_MS
         rearm = errors <= limit * (1 - rule.hysteresis_pct / 100)
-        if self._level(rule, PIPELINE_TARGET, errors > limit, rearm, event_ms):
+        if self.level(rule, PIPELINE_TARGET, errors > limit, rearm, event_ms):
             return [
                 Fired(
                     rule,

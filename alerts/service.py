@@ -23,17 +23,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from alerts.live import Fired, LiveEvaluator, PairState, Tick
+from alerts.edges import PairState
+from alerts.live import Fired, LiveEvaluator, Tick
 from alerts.models import AlertMessage, Checkpoint, alert_id, alert_key
 from alerts.rules import RuleSet
 from alerts.scheduled import ScheduledEvaluator
 from alerts.settings import AlertSettings
 from alerts.state import PROGRESS_KEY, Restored, restore, state_records
 from producers.clock import Clock
-from producers.kafka_config import KafkaConnection
-from producers.publisher import Publisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import Publisher, Record
+from producers.kafka.topics import topic_partitions
 from producers.settings import Settings
-from producers.topics import topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,7 @@ class AlertEvaluatorService:
         if self._rules.scheduled:
             if self._clickhouse is None:
                 log.warning(
-                    "%d indicator/pipeline rules are not evaluated: set "
-                    "COINS_ALERTS_CLICKHOUSE_URL",
+                    "%d indicator/pipeline rules are not evaluated: set COINS_CLICKHOUSE_URL",
                     len(self._rules.scheduled),
                 )
             else:

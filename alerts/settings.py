@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import ClickHouseConnectionSettings
 from producers.settings import TOPIC_NAME
 
 DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
@@ -58,52 +59,59 @@ class WebhookConfig(BaseModel):
         return self
 
 
-class AlertSettings(BaseSettings):
-    """Alert service configuration. Every field maps to ``COINS_ALERTS_<FIELD IN UPPER CASE>``."""
+class AlertSettings(ClickHouseConnectionSettings):
+    """Alert service configuration. Every field maps to ``COINS_ALERTS_<FIELD IN UPPER CASE>``,
+    but the ClickHouse server of the indicator and pipeline rules: ``COINS_CLICKHOUSE_URL``
+    (absent = those rules are not evaluated, said at start)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COINS_ALERTS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        hide_input_in_errors=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="COINS_ALERTS_")
 
     rules_file: Path = DEFAULT_RULES_FILE
+    """The rules file (alerts/rules.yaml in the package)."""
     # A JSON list: [{"name": "ops", "kind": "slack", "url": "https://hooks.slack.com/..."}]
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    """Webhooks as a JSON list of {name, kind, url, token?, ntfy_topic?} (secrets: URLs and
+    tokens never reach a log line); kind: generic, slack, discord or ntfy. [] = alerts only on
+    the coins_alerts topic and the Alerts dashboard."""
 
     # Topic names (ClickHouse reads the first and the last: clickhouse/config.d, from_env).
     topic_alerts: str = "coins_alerts"
+    """Topic of the alerts (ClickHouse reads it)."""
     topic_state: str = "coins_alerts_state"
+    """Topic of the rules' state checkpoints (compacted)."""
     topic_deliveries: str = "coins_alerts_deliveries"
+    """Topic of the webhook delivery outcomes (ClickHouse reads it)."""
     alerts_partitions: int = Field(
         default=1, ge=1, description="one partition keeps every rule's alerts in firing order"
     )
     alerts_retention_ms: int = Field(default=-1, ge=-1)
+    """Retention of the alerts topic (-1: forever)."""
     deliveries_retention_ms: int = Field(default=MONTH_MS, ge=-1)
+    """Retention of the deliveries topic (30 days)."""
 
     consumer_group: str = Field(
         default="coins-alerts", description="prefix of the delivery consumer groups"
     )
     checkpoint_interval_seconds: float = Field(default=1.0, gt=0)
+    """State checkpoint period."""
     fetch_max_wait_ms: int = Field(default=100, ge=1)
+    """Longest wait of a tick fetch (latency)."""
     warmup_margin_seconds: float = Field(default=120.0, ge=0)
+    """Extra ticks re-read before the longest window at start."""
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
-
-    clickhouse_url: SecretStr | None = Field(
-        default=None,
-        description="clickhouse-connect DSN for the indicator and pipeline rules; "
-        "absent = those rules are not evaluated (said at start)",
-    )
+    """How often the scheduled rules run (the snapshots refresh every minute)."""
 
     delivery_attempts: int = Field(default=8, ge=1, le=50)
+    """Tries per webhook delivery."""
     delivery_initial_seconds: float = Field(default=1.0, ge=0)
+    """First backoff between webhook tries (doubles)."""
     delivery_max_seconds: float = Field(default=60.0, ge=0)
+    """Bound of that backoff."""
     delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    """HTTP timeout of one webhook call."""
 
     heartbeat_file: Path | None = Path("/tmp/coins-alerts-heartbeat")  # noqa: S108 - container healthcheck
+    """Touched every loop turn; the compose healthcheck wants it under a minute old."""
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertSettings:

@@ -14,16 +14,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from alerts.live import PairState
+from alerts.edges import PairState
 from alerts.models import AlertMessage, Checkpoint, RuleState
 from alerts.rules import RuleSet
-from producers.kafka_config import KafkaConnection
-from producers.progress import _read_partitions
-from producers.publisher import Record
-from producers.topics import topic_partitions
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import Record
+from producers.kafka.reader import read_topic
 
 log = logging.getLogger(__name__)
 
@@ -98,39 +96,14 @@ def keep_current_rules(restored: Restored, rules: RuleSet) -> None:
             restored.dropped += 1
 
 
-async def _read_topic(
-    connection: KafkaConnection,
-    topic: str,
-    start: dict[int, int] | None = None,
-) -> list[tuple[bytes | None, bytes | None]]:
-    partitions = [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(
-        **connection.client_options(),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        begin = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-        if start is not None:
-            begin = {tp: max(begin[tp], start.get(tp.partition, begin[tp])) for tp in partitions}
-        return await _read_partitions(consumer, begin, end)
-    finally:
-        await consumer.stop()
-
-
 async def restore(
     connection: KafkaConnection, *, state_topic: str, alerts_topic: str, rules: RuleSet
 ) -> Restored:
-    restored = fold_records(await _read_topic(connection, state_topic))
+    restored = fold_records(await read_topic(connection, state_topic))
     keep_current_rules(restored, rules)
     if restored.checkpoint is not None:
-        for _key, value in await _read_topic(
-            connection, alerts_topic, restored.checkpoint.alert_offsets
+        for _key, value in await read_topic(
+            connection, alerts_topic, start=restored.checkpoint.alert_offsets
         ):
             try:
                 alert = AlertMessage.model_validate_json(value or b"")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from alerts.settings import AlertSettings
+from producers.kafka.topics import TopicSpec, producer_topics
 from producers.settings import Settings
-from producers.topics import TopicSpec, producer_topics
 
 DAY_MS = 86_400_000
 

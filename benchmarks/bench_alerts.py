@@ -42,12 +42,12 @@ from alerts.rules import RuleSet, parse_rules
 from alerts.settings import AlertSettings
 from alerts.state import PROGRESS_KEY
 from embedded.kafka_broker import NativeKafkaBroker
-from producers.clock import VirtualClock
-from producers.demo import DemoSource
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
+from producers.kafka.topics import ensure_topics
 from producers.settings import Settings
-from producers.topics import ensure_topics
+from producers.sources.demo import DemoSource
+from tests.support.virtual_clock import VirtualClock
 
 COINS = tuple(f"C{n:03d}" for n in range(100))
 LATENCY_GOAL_MS = 1000.0

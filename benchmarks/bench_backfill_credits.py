@@ -42,17 +42,18 @@ from producers.backfill import (
 )
 from producers.budget import CallPacer
 from producers.cli import make_client
-from producers.clock import DAY_MS, HOUR_MS, VirtualClock, noon_ms
-from producers.history_sources import LiveCoinWatchHistory
+from producers.clock import DAY_MS, HOUR_MS, noon_ms
 from producers.logs import LogSettings, configure_logging
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress
-from producers.publisher import MemoryPublisher
 from producers.settings import DEFAULT_COINS, Settings
+from producers.sources.history import LiveCoinWatchHistory
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
 )
+from tests.support.memory_publisher import MemoryPublisher
+from tests.support.virtual_clock import VirtualClock
 
 SINCE, UNTIL = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
 FAULT_RATE = 0.2

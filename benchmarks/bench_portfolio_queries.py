@@ -23,9 +23,10 @@ from bench_clickhouse_queries import expand, raw_bodies, row_count, run_query, v
 from clickhouse_bench_data import (
     COINS,
     SPACING_MS,
-    load_through_pipeline,
+    load_ticks,
     median_seconds,
-    open_engine,
+    open_embedded_engine,
+    publish_messages,
     refresh_every_snapshot,
 )
 
@@ -46,33 +47,38 @@ CARDS = {
 }
 
 
-def load_transactions(client: Any, count: int, ticks: int, end_ms: int) -> None:
+def load_transactions(engine: Any, count: int, ticks: int, end_ms: int) -> None:
     """``count`` transactions: per portfolio and coin, a buy then a sale of a third of it, in
-    turns, so no sale exceeds the holding (the file would be refused otherwise)."""
+    turns, so no sale exceeds the holding (the file would be refused otherwise); published to the
+    topic as the portfolio publisher writes them, then consumed by the Kafka table."""
     first_ms = end_ms - (ticks // len(COINS)) * SPACING_MS + 2 * 86_400_000
     span_ms = end_ms - first_ms - 86_400_000
     step_ms = span_ms // (count // (PORTFOLIOS * len(COINS)) + 1)
-    client.command(
-        f"""
-INSERT INTO crypto.kafka_portfolio_transactions
+    query = f"""
 SELECT
-    1 AS schema_version,
-    concat('bench-', toString(n % {PORTFOLIOS})) AS portfolio,
-    concat('t', toString(n)) AS transaction_id,
-    if(intDiv(n, {PORTFOLIOS * len(COINS)}) % 2 = 0, 'buy', 'sell') AS kind,
-    {COINS}[intDiv(n, {PORTFOLIOS}) % {len(COINS)} + 1] AS code,
-    'USD' AS currency,
-    toInt64({first_ms} + intDiv(n, {PORTFOLIOS * len(COINS)}) * {step_ms}) AS timestamp_ms,
-    if(kind = 'buy', '3', '1') AS quantity,
-    if(n % 2 = 0, NULL, 100.0 + n % 97) AS price,
-    n % 5 AS fee,
-    0 AS deleted,
-    1 AS version_ms,
-    '' AS _topic, toString(n) AS _key, toUInt64(n) AS _offset, toUInt64(0) AS _partition,
-    NULL AS _timestamp, NULL AS _timestamp_ms, '' AS _error, '' AS _raw_message
-FROM (SELECT number AS n FROM numbers({count}))
+    concat(portfolio, '/', transaction_id) AS key,
+    formatRowNoNewline('JSONEachRow', schema_version, portfolio, transaction_id, kind, code,
+        currency, timestamp_ms, quantity, price, fee, deleted, version_ms) AS message
+FROM (
+    SELECT
+        1 AS schema_version,
+        concat('bench-', toString(n % {PORTFOLIOS})) AS portfolio,
+        concat('t', toString(n)) AS transaction_id,
+        if(intDiv(n, {PORTFOLIOS * len(COINS)}) % 2 = 0, 'buy', 'sell') AS kind,
+        {COINS}[intDiv(n, {PORTFOLIOS}) % {len(COINS)} + 1] AS code,
+        'USD' AS currency,
+        toInt64({first_ms} + intDiv(n, {PORTFOLIOS * len(COINS)}) * {step_ms}) AS timestamp_ms,
+        if(kind = 'buy', '3', '1') AS quantity,
+        if(n % 2 = 0, NULL, 100.0 + n % 97) AS price,
+        n % 5 AS fee,
+        0 AS deleted,
+        toInt64(1) AS version_ms
+    FROM (SELECT number AS n FROM numbers({count}))
+)
 """
-    )
+    table = engine.table("kafka_portfolio_transactions")
+    publish_messages(engine, table.topics[0], query)
+    engine.wait_caught_up(table, timeout_s=3600)
 
 
 def main() -> None:
@@ -82,10 +88,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per query (default 3)")
     args = parser.parse_args()
 
-    client = open_engine()
+    engine = open_embedded_engine()
+    client = engine.client
     end_ms = int(time.time() * 1000)
-    load_seconds = load_through_pipeline(client, args.ticks, end_ms)
-    load_transactions(client, args.transactions, args.ticks, end_ms)
+    load_seconds = load_ticks(client, args.ticks, end_ms)
+    load_transactions(engine, args.transactions, args.ticks, end_ms)
     stored = client.query("SELECT count() FROM crypto.portfolio_transactions").result_rows[0][0]
     assert stored == args.transactions, f"{stored} transactions stored"
     print(

@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from embedded.kafka_broker import NativeKafkaBroker, kafka_classpath
-from producers.clock import VirtualClock
-from producers.demo import DemoSource
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, PublisherOptions, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, PublisherOptions, Record
+from producers.sources.demo import DemoSource
+from tests.support.virtual_clock import VirtualClock
 
 GOAL = 0.25
 PARTITIONS = 3

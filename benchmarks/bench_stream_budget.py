@@ -25,13 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 from producers.budget import CreditBudget
-from producers.clock import DAY_MS, VirtualClock
-from producers.publisher import MemoryPublisher
+from producers.clock import DAY_MS
 from producers.retry import RetryPolicy
 from producers.settings import DEFAULT_COINS
-from producers.sources import LiveCoinWatchSource
+from producers.sources.current import LiveCoinWatchSource
 from producers.stream import StreamRunner, StreamTopics
 from tests.support.fake_livecoinwatch import BASE_PRICES, FakeLiveCoinWatch
+from tests.support.memory_publisher import MemoryPublisher
+from tests.support.virtual_clock import VirtualClock
 
 MIDNIGHT = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 

@@ -38,15 +38,15 @@ from alerts.settings import AlertSettings  # noqa: E402
 from embedded.clickhouse import EmbeddedClickHouse, open_embedded  # noqa: E402
 from embedded.kafka_broker import NativeKafkaBroker  # noqa: E402
 from producers.cli import make_publisher  # noqa: E402
-from producers.kafka_config import KafkaConnection  # noqa: E402
-from producers.publisher import Record  # noqa: E402
-from producers.settings import Settings  # noqa: E402
-from producers.topics import (  # noqa: E402
+from producers.kafka.connection import KafkaConnection  # noqa: E402
+from producers.kafka.publisher import Record  # noqa: E402
+from producers.kafka.topics import (  # noqa: E402
     ensure_topics,
     producer_topics,
     topic_defaults,
     topic_variables,
 )
+from producers.settings import Settings  # noqa: E402
 from provisioning.contracts import example  # noqa: E402
 
 GOAL_P99_S = 2.0

@@ -11,6 +11,7 @@ around plausible levels (the benchmark measures work, not market realism).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import importlib
 import shutil
@@ -31,19 +32,12 @@ SPACING_MS = 10_000
 # materialized views insert with.
 SERVER_PROFILE_SETTINGS = "optimize_on_insert = 0, parallel_view_processing = 1"
 
-# The wire columns the generator fills (the rest of the Kafka table's columns stay NULL/empty).
-WIRE_COLUMNS = (
-    "schema_version, source, code, currency, timestamp_ms, rate, volume, cap, liquidity, "
-    "delta_hour, delta_day, delta_week, name, symbol, rank, all_time_high_usd, "
-    "circulating_supply, total_supply, max_supply, categories"
-)
-
 
 def open_embedded_engine() -> Any:
     """A native broker and chDB with the project schema; both removed at exit."""
     sys.path.insert(0, str(REPO_ROOT))
     embedded = importlib.import_module("embedded.clickhouse")
-    kafka_config = importlib.import_module("producers.kafka_config")
+    kafka_config = importlib.import_module("producers.kafka.connection")
     kafka_native = importlib.import_module("embedded.kafka_broker")
     workdir = Path(tempfile.mkdtemp(prefix="chdb-bench-"))
     # 30 M ticks take gigabytes: never leave them behind
@@ -51,7 +45,7 @@ def open_embedded_engine() -> Any:
     broker = kafka_native.NativeKafkaBroker(workdir / "kafka")
     broker.start()
     atexit.register(broker.stop)
-    topics = importlib.import_module("producers.topics")
+    topics = importlib.import_module("producers.kafka.topics")
     settings = importlib.import_module("producers.settings")
     alerts = importlib.import_module("alerts.settings")
     engine = embedded.open_embedded(
@@ -70,22 +64,50 @@ def open_engine() -> Any:
 
 
 def create_wire_table(client: Any, name: str) -> None:
-    """A Memory table shaped like what the live Kafka table reads, plus the virtual columns
-    mv_coins_ticks selects (``_error``, ``_partition``, ``_offset``)."""
+    """A Memory table shaped like what the live Kafka table reads (each message's text), plus the
+    virtual columns the views of ``kafka_coins_current_full`` select."""
     client.command(
-        f"CREATE TABLE IF NOT EXISTS {name} AS crypto.kafka_coins_current_full ENGINE = Memory"
-    )
-    client.command(
-        f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS _error String, "
-        "ADD COLUMN IF NOT EXISTS _partition UInt64, ADD COLUMN IF NOT EXISTS _offset UInt64"
+        f"CREATE TABLE IF NOT EXISTS {name} (message String, _topic String, _key String, "
+        "_partition UInt64, _offset UInt64, _error String, _raw_message String) ENGINE = Memory"
     )
 
 
 def tick_conversion(source: str) -> str:
-    """mv_coins_ticks's SELECT (validation and conversion) reading ``source``."""
+    """mv_coins_ticks's SELECT (parse, validation and conversion) reading ``source``."""
     view: str = (INIT_DIR / "200_mv_coins_ticks.sql").read_text()
-    conversion = view[view.index("SELECT") :].rstrip().rstrip(";")
+    conversion = view[view.index("WITH") :].rstrip().rstrip(";")
     return conversion.replace("crypto.kafka_coins_current_full", source)
+
+
+def wire_messages_sql(first: int, count: int, total: int, end_ms: int) -> str:
+    """SELECT of the JSON text of ticks ``first`` .. ``first + count - 1`` of ``total``, as the
+    producers write them (one message per tick, column ``message``)."""
+    ticks = tick_rows_sql(first, count, total, end_ms)
+    return f"SELECT formatRowNoNewline('JSONEachRow', *) AS message FROM ({ticks})"
+
+
+def publish_messages(engine: Any, topic: str, query: str, batch: int = 1_000) -> float:
+    """Publish the texts ``query`` selects (columns key, message) to ``topic`` with the producers'
+    publisher (``KafkaPublisher``, shipped options, acks=all); return seconds, acknowledgements
+    included. A Kafka table in JSONAsString cannot write (the format has no output side)."""
+    publisher_module = importlib.import_module("producers.publisher")
+    rows = engine.client.query(query).result_rows
+    records = [
+        publisher_module.Record(topic, str(key).encode(), str(message).encode())
+        for key, message in rows
+    ]
+
+    async def publish() -> float:
+        publisher = publisher_module.KafkaPublisher(engine.connection)
+        try:
+            started = time.perf_counter()
+            for first in range(0, len(records), batch):
+                await publisher.publish(records[first : first + batch])
+            return time.perf_counter() - started
+        finally:
+            await publisher.close()
+
+    return asyncio.run(publish())
 
 
 def tick_rows_sql(first: int, count: int, total: int, end_ms: int) -> str:
@@ -127,6 +149,9 @@ def load_ticks(
 ) -> float:
     """Insert ``total`` ticks into crypto.coins_ticks in chunks, converted by mv_coins_ticks's
     SELECT (the rollups fed from coins_ticks run on them); return seconds."""
+    # the snapshots' one-minute refreshes would recompute every view over the growing table
+    # while loading (refresh_every_snapshot starts them again)
+    client.command("SYSTEM STOP VIEWS")
     create_wire_table(client, "crypto.bench_load_wire")
     insert = "INSERT INTO crypto.coins_ticks " + tick_conversion("crypto.bench_load_wire")
     started = time.perf_counter()
@@ -134,8 +159,8 @@ def load_ticks(
         count = min(chunk, total - first)
         client.command("TRUNCATE TABLE crypto.bench_load_wire")
         client.command(
-            f"INSERT INTO crypto.bench_load_wire ({WIRE_COLUMNS}) "
-            + tick_rows_sql(first, count, total, end_ms)
+            "INSERT INTO crypto.bench_load_wire (message) "
+            + wire_messages_sql(first, count, total, end_ms)
         )
         client.command(f"{insert} SETTINGS {SERVER_PROFILE_SETTINGS}")
         if progress:
@@ -151,6 +176,7 @@ def load_ticks(
 def refresh_every_snapshot(client: Any) -> dict[str, float]:
     """Run one refresh of every dashboard snapshot; return its duration in ms, by snapshot."""
     snapshots = importlib.import_module("tests.support.clickhouse_snapshots")
+    client.command("SYSTEM START VIEWS")
     durations = {}
     for item in snapshots.snapshots(INIT_DIR):
         started = time.perf_counter()

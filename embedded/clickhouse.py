@@ -5,7 +5,7 @@ chdb-core 26.9, see docs/testing.md) is handled here and nowhere else:
 
 - there is no ``config.d``: the Kafka named collections are created by SQL from the values
   of ``clickhouse/config.d/*.xml`` (``from_env`` resolved from a given environment: the broker,
-  the consumer groups and the topic-name settings, ``producers.topics.topic_variables``);
+  the consumer groups and the topic-name settings, ``producers.kafka.topics.topic_variables``);
 - ``CREATE TABLE … ENGINE = Kafka`` (and ``ATTACH`` of such a table) raises
   ``Code: 49 … Shutdown was called. (LOGICAL_ERROR)`` although the table is created and
   consumes: exactly that error, on exactly those statements, is tolerated once the table is
@@ -31,11 +31,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, ensure_topics, topic_partitions
 from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_async
-from producers.topics import TopicSpec, ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INIT_DIR = REPO_ROOT / "clickhouse" / "init"
@@ -154,7 +154,7 @@ def collection_environment(
 ) -> dict[str, str]:
     """The variables ``config.d`` reads, as compose.yaml sets them, for a given broker.
 
-    ``topics`` are the topic-name settings by variable (``producers.topics.topic_variables``),
+    ``topics`` are the topic-name settings by variable (``producers.kafka.topics.topic_variables``),
     the same variables compose.yaml passes the server. compose.yaml names every group
     ``<prefix>_<suffix>`` where the variable is ``CLICKHOUSE_KAFKA_GROUP_<SUFFIX>`` (a unit
     test holds both to that convention).
@@ -328,19 +328,11 @@ async def end_offsets(
     """The next offset of every partition of ``topic``; an unknown topic is an error."""
 
     async def fetch() -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(**connection.client_options())
-        await admin.start()
-        try:
-            (description,) = await admin.describe_topics([topic])
-        finally:
-            await admin.close()
-        code = description.get("error_code", 0)
-        if code:
-            # the protocol's own class for the code: retriable for e.g. LEADER_NOT_AVAILABLE
-            raise for_code(code)(f"describe topic {topic!r}")
-        partitions = [TopicPartition(topic, int(p["partition"])) for p in description["partitions"]]
-        if not partitions:
-            raise LookupError(f"topic {topic!r} has no partitions")
+        found = await topic_partitions(connection, topic)
+        if not found:
+            # retriable: the topic may be on its way (created by another process)
+            raise UnknownTopicOrPartitionError(f"topic {topic!r} does not exist")
+        partitions = [TopicPartition(topic, partition) for partition in found]
         consumer = AIOKafkaConsumer(**connection.client_options(), enable_auto_commit=False)
         await consumer.start()
         try:
@@ -530,7 +522,7 @@ def open_embedded(
 ) -> EmbeddedClickHouse:
     """chDB at ``data_path`` with the project's schema, its Kafka tables reading ``connection``.
 
-    ``topics``: the topic names by setting variable (``producers.topics.topic_variables``); a
+    ``topics``: the topic names by setting variable (``producers.kafka.topics.topic_variables``); a
     variable ``config.d`` reads and ``topics`` lacks is an error. Topics are created first, then
     the named collections, then the init SQL, unchanged.
     """

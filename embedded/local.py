@@ -2,7 +2,7 @@
 
 What runs: a real Apache Kafka broker (Maven Central jars, data in ``.local/kafka``), the
 producers' topics, ``coins stream`` and ``coins backfill`` (run at start, then daily at
-``BACKFILL_DAILY_AT_UTC``, as the compose ``backfill`` service does) as child processes, and
+``COINS_BACKFILL_DAILY_AT_UTC``, as the compose ``backfill`` service does) as child processes, and
 ClickHouse embedded in this process (chDB, data in ``.local/clickhouse``) with
 ``clickhouse/init`` applied unchanged: its real Kafka tables and the same materialized views as
 the server ingest every topic. ``coins top`` runs in the foreground, in this same process,
@@ -50,11 +50,11 @@ from embedded.kafka_broker import (
     kafka_jars_dir,
 )
 from embedded.settings import LocalSettings
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import ensure_topics, producer_topics, topic_variables
 from producers.logs import configure_logging, hide_secrets
 from producers.retry import Deadline
 from producers.settings import Settings
-from producers.topics import ensure_topics, producer_topics, topic_variables
 
 # Bumped when the layout of .local changes in a way an older directory cannot be reused.
 LAYOUT_VERSION = 1

@@ -8,39 +8,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from producers.env_settings import ClickHouseConnectionSettings
 
 
-class LocalSettings(BaseSettings):
-    """Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>`` unless an alias says otherwise."""
+class LocalSettings(ClickHouseConnectionSettings):
+    """Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>``; ``COINS_CLICKHOUSE_URL`` empty
+    means the embedded store."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COINS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        hide_input_in_errors=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="COINS_")
 
     local_dir: Path = Field(
         default=Path(".local"), description="Broker and ClickHouse data of `make local`."
     )
     local_kafka_port: int = Field(default=9092, ge=1, le=65535)
+    """Port on 127.0.0.1 of the `make local` Kafka broker."""
     local_kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    """Port on 127.0.0.1 of its KRaft controller."""
     local_kafka_heap: str = "384m"
+    """Java heap of that broker."""
     local_drain_seconds: float = Field(
         default=30.0, gt=0, description="How long a stop waits for ClickHouse to catch up."
     )
     # The same variable as the compose `backfill` service.
     backfill_daily_at_utc: str = Field(
-        default="12:20", validation_alias=AliasChoices("BACKFILL_DAILY_AT_UTC")
+        default="12:20",
+        description="The backfill runs at start, then every day at this time (HH:MM UTC, after "
+        "the 12:00 UTC daily close has settled).",
     )
-    # A clickhouse-connect DSN (it may hold a password); empty = the embedded store.
-    clickhouse_url: SecretStr | None = None
     top_refresh_seconds: float = Field(default=5.0, gt=0)
+    """`coins top` refresh period."""
     top_stale_after_seconds: float = Field(default=60.0, gt=0)
+    """Age after which `coins top` shows the newest tick in red."""
 
     @property
     def clickhouse_dir(self) -> Path:

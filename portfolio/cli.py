@@ -4,7 +4,8 @@
     coins-portfolio publish portfolio/transactions.yaml [--prune]
 
 Settings are the producers' (``COINS_KAFKA_*``, ``COINS_TOPIC_PORTFOLIO``, ``COINS_CURRENCY``).
-Exit codes: 0 done, 1 Kafka failed, 2 bad configuration, 3 file refused.
+Exit codes: 0 done, 1 Kafka failed or unreachable (one line naming the setting), 2 bad
+configuration, 3 file refused.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from portfolio.state import read_published
 from portfolio.transactions import TransactionFileError, parse, portfolios_of
 from producers.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, make_publisher
 from producers.clock import Clock, SystemClock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import PublishTimeoutError
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.logs import console_script, hide_secrets
-from producers.publisher import PublishTimeoutError
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
-from producers.topics import ensure_topics, producer_topics
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     hide_secrets(settings)
     try:
-        plan = asyncio.run(publish_file(settings, args.file, prune=args.prune))
+        plan = reaching_kafka(
+            settings, lambda: asyncio.run(publish_file(settings, args.file, prune=args.prune))
+        )
+    except UnreachableError as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILURE
     except PublishTimeoutError as error:
         log.error("Kafka did not acknowledge the transactions: %s", error)
         return EXIT_FAILURE

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from portfolio.messages import Published, content, encode, key_for
 from portfolio.transactions import Transaction
-from producers.publisher import Publisher, Record
+from producers.kafka.publisher import Publisher, Record
 
 
 @dataclass

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from portfolio.messages import Published, decode
-from producers.kafka_config import KafkaConnection
-
-# The producers' bounded reader of a compacted topic (backfill progress); one way to read one.
-from producers.progress import _read_partitions
-from producers.topics import topic_partitions
-
-
-async def read_records(
-    connection: KafkaConnection, topic: str
-) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record now on ``topic`` (key, value), in order within each partition."""
-    partitions = [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(**connection.client_options(), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        begin = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-        return await _read_partitions(consumer, begin, end)
-    finally:
-        await consumer.stop()
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.reader import read_topic
 
 
 async def read_published(connection: KafkaConnection, topic: str) -> dict[bytes, Published]:
     """Latest record per key (absent topic = nothing published yet)."""
     latest: dict[bytes, Published] = {}
-    for key, value in await read_records(connection, topic):
+    for key, value in await read_topic(connection, topic):
         published = decode(key, value)
         if published is not None:
             latest[published.key] = published

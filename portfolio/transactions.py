@@ -2,9 +2,10 @@
 
 Every problem is reported with its position in the file (line and column, 1-based) and a
 reason, and the whole file is refused: publishing half a portfolio would show wrong figures.
-Rules beyond the schema: ids unique within a portfolio, no time in the future, and no sale or
-transfer out of more coins than the portfolio holds at that moment (transactions in time
-order; at the same instant, in order of id, as the average-cost ledger in ClickHouse).
+Rules beyond the schema: ids unique within a portfolio, a time ClickHouse stores (the ingest
+rule of clickhouse/init/001: 2009-01-03 <= time < 2100-01-01 UTC) and not in the future, and
+no sale or transfer out of more coins than the portfolio holds at that moment (transactions in
+time order; at the same instant, in order of id, as the average-cost ledger in ClickHouse).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ import yaml
 Kind = Literal["buy", "sell", "transfer_in", "transfer_out"]
 OUTGOING: frozenset[str] = frozenset({"sell", "transfer_out"})
 SCHEMA_FILE = "transactions.schema.json"
+# The plausible-time rule every ClickHouse ingest path applies (clickhouse/init/001, 240, 241;
+# tests/unit/test_portfolio_transactions.py checks the SQL says the same): a line outside it
+# would be refused by ClickHouse after publishing, so the file check refuses it first.
+EARLIEST_TIME = dt.datetime(2009, 1, 3, tzinfo=dt.UTC)
+LATEST_TIME = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,15 @@ def _check_rules(
                 )
                 continue
             seen[entry["id"]] = line
+            if not EARLIEST_TIME <= at < LATEST_TIME:
+                problems.append(
+                    Problem(
+                        *_where(nodes, (*path, "at")),
+                        f"at: {entry['at']} is not between {EARLIEST_TIME:%Y-%m-%d} and "
+                        f"{LATEST_TIME:%Y-%m-%d} UTC",
+                    )
+                )
+                continue
             if at > now:
                 problems.append(
                     Problem(*_where(nodes, (*path, "at")), f"at: {entry['at']} is in the future")

@@ -34,7 +34,7 @@ from producers.errors import (
     RetryableApiError,
     UnexpectedStatusError,
 )
-from producers.history_sources import HistorySource
+from producers.kafka.publisher import Publisher, Record
 from producers.models import (
     ApiHistoryPoint,
     BackfillProgressMessage,
@@ -60,8 +60,8 @@ from producers.planner import (
 )
 from producers.progress import CoinProgress, gaps_to_wire
 from producers.progress_bar import ProgressBar
-from producers.publisher import Publisher, Record
 from producers.retry import Deadline
+from producers.sources.history import HistorySource
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 import math
 from dataclasses import dataclass
 
-from producers.api import Credits
 from producers.clock import DAY_MS, Clock, next_reset_ms
 from producers.errors import CreditsExhaustedError
+from producers.sources.livecoinwatch import Credits
 
 log = logging.getLogger(__name__)
 

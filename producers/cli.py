@@ -18,7 +18,6 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from portfolio.state import earliest_transaction_day
-from producers.api import LiveCoinWatchClient
 from producers.backfill import (
     BackfillPlan,
     BackfillReport,
@@ -31,25 +30,27 @@ from producers.backfill import (
 )
 from producers.budget import CallPacer, CreditBudget, backfill_allowance
 from producers.clock import Clock, SystemClock, utc_datetime
-from producers.demo import DEMO_BANNER, DemoSource
 from producers.errors import (
     ApiError,
     AuthenticationError,
     CreditsExhaustedError,
     DailyCreditsExhaustedError,
 )
-from producers.history_sources import DemoHistory, HistorySource, LiveCoinWatchHistory
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.logs import console_script, hide_secrets
 from producers.planner import SpanLearner, backfill_start, last_closable_day
 from producers.progress import load_progress
 from producers.progress_bar import ProgressBar
-from producers.publisher import KafkaPublisher, PublisherOptions, PublishTimeoutError
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.retry import RetryPolicy
 from producers.settings import COIN_CODE, Settings
-from producers.sources import LiveCoinWatchSource, PriceSource
+from producers.sources.current import LiveCoinWatchSource, PriceSource
+from producers.sources.demo import DEMO_BANNER, DemoSource
+from producers.sources.history import DemoHistory, HistorySource, LiveCoinWatchHistory
+from producers.sources.livecoinwatch import LiveCoinWatchClient
 from producers.stream import StreamRunner, StreamStats, StreamTopics
-from producers.topics import ensure_topics, producer_topics
 from terminal import cli as terminal_cli
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_REFUSED = 3
+# Commands that cannot do anything without the broker: checked before they start.
+KAFKA_COMMANDS = frozenset({"stream", "backfill", "topics", "alerts"})
 
 
 # --- wiring --------------------------------------------------------------------------------
@@ -109,6 +112,18 @@ def make_publisher(settings: Settings, clock: Clock | None = None) -> KafkaPubli
     )
 
 
+def stream_budget(settings: Settings, clock: Clock) -> CreditBudget:
+    """The stream's share of the daily credits, paced over the day."""
+    return CreditBudget(
+        clock=clock,
+        share=settings.stream_credit_share,
+        coins=len(settings.coins),
+        refresh_seconds=settings.credits_refresh_seconds,
+        min_interval_seconds=settings.stream_min_interval_seconds,
+        attempts_per_call=settings.retry_attempts,
+    )
+
+
 async def run_stream(
     settings: Settings,
     *,
@@ -146,14 +161,7 @@ async def run_stream(
                 source=demo, fixed_interval_seconds=settings.demo_interval_seconds
             )
             return await runner.run()
-        budget = CreditBudget(
-            clock=clock,
-            share=settings.stream_credit_share,
-            coins=len(settings.coins),
-            refresh_seconds=settings.credits_refresh_seconds,
-            min_interval_seconds=settings.stream_min_interval_seconds,
-            attempts_per_call=settings.retry_attempts,
-        )
+        budget = stream_budget(settings, clock)
         async with make_client(
             settings, settings.lcw_api_key, on_call=budget, transport=transport, clock=clock
         ) as client:
@@ -339,14 +347,7 @@ async def show_credits(
         settings, settings.lcw_api_key, clock=clock, transport=transport
     ) as client:
         credits = await client.credits()
-    budget = CreditBudget(
-        clock=clock,
-        share=settings.stream_credit_share,
-        coins=len(settings.coins),
-        refresh_seconds=settings.credits_refresh_seconds,
-        min_interval_seconds=settings.stream_min_interval_seconds,
-        attempts_per_call=settings.retry_attempts,
-    )
+    budget = stream_budget(settings, clock)
     budget.update(credits)
     print(f"credits left today: {credits.remaining} of {credits.limit} (reset 00:00 UTC)")
     print(
@@ -581,7 +582,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     try:
+        if args.command in KAFKA_COMMANDS:
+            return reaching_kafka(settings, lambda: asyncio.run(_main_async(args, settings)))
         return asyncio.run(_main_async(args, settings))
+    except UnreachableError as error:
+        print(error, file=sys.stderr)
+        return EXIT_FAILURE
     except AuthenticationError as error:
         log.error("%s", error)
         return EXIT_CONFIG

@@ -6,6 +6,7 @@ message or a traceback.
 
 from __future__ import annotations
 
+from producers.clock import utc_datetime
 from producers.retry import TransientError
 
 
@@ -71,7 +72,8 @@ class CreditsExhaustedError(Exception):
     they were spent (by us or by others) or today's allotment is too small for a cycle."""
 
     def __init__(self, resume_at_ms: int, reason: str = "credits exhausted") -> None:
-        super().__init__(f"{reason} (until {resume_at_ms}, epoch ms)")
+        until = utc_datetime(resume_at_ms).isoformat(timespec="seconds").replace("+00:00", "Z")
+        super().__init__(f"{reason} (until {until})")
         self.resume_at_ms = resume_at_ms
         self.reason = reason
 

@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, ParamSpec, TextIO, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from producers.env_settings import EnvSettings
 
 __all__ = [
     "MASK",
@@ -47,19 +49,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class LogSettings(BaseSettings):
+class LogSettings(EnvSettings):
     """How every command logs: ``COINS_LOG_LEVEL``, ``COINS_LOG_FORMAT``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COINS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="COINS_")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of every command: DEBUG, INFO, WARNING or ERROR."""
     log_format: Literal["text", "json"] = "text"
+    """Log lines of every command: text (key=value) or json (one object a line)."""
 
 
 # Secrets recognisable by their place in a text; group 1 is kept, the rest becomes MASK.

@@ -19,11 +19,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from producers.clock import DAY_MS, HOUR_MS, noon_ms, utc_day
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.reader import read_topic
 from producers.models import (
     RANGE_LENGTH_KEY_PREFIX,
     BackfillProgressMessage,
@@ -31,12 +31,8 @@ from producers.models import (
     RangeLengthMessage,
 )
 from producers.planner import Coverage, Gap, PendingReason
-from producers.retry import Deadline
-from producers.topics import topic_partitions
 
 log = logging.getLogger(__name__)
-
-READ_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -78,40 +74,6 @@ def gaps_from_wire(pending: Iterable[PendingDaysMessage]) -> tuple[Gap, ...]:
     return tuple(gaps)
 
 
-async def _read_partitions(
-    consumer: AIOKafkaConsumer, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
-) -> list[tuple[bytes | None, bytes | None]]:
-    """Every record in [start, end) of each partition."""
-    wanted = {tp: off for tp, off in end.items() if off > start[tp]}
-    if not wanted:
-        return []
-    consumer.assign(list(wanted))
-    for tp in wanted:
-        consumer.seek(tp, start[tp])
-    records: list[tuple[bytes | None, bytes | None]] = []
-    remaining = dict(wanted)
-    deadline = Deadline.after(READ_TIMEOUT_S)
-    while remaining:
-        if deadline.expired:
-            raise TimeoutError(f"could not read progress from Kafka within {READ_TIMEOUT_S}s")
-        batches = await consumer.getmany(timeout_ms=500)
-        for tp, messages in batches.items():
-            for message in messages:
-                if message.offset < remaining.get(tp, -1):
-                    records.append((message.key, message.value))
-            if messages and messages[-1].offset >= remaining.get(tp, 0) - 1:
-                remaining.pop(tp, None)
-        # Offsets can be skipped (compaction, transaction markers): check positions too.
-        for tp in list(remaining):
-            if await consumer.position(tp) >= remaining[tp]:
-                remaining.pop(tp)
-    return records
-
-
-async def _partitions(connection: KafkaConnection, topic: str) -> list[TopicPartition]:
-    return [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
-
-
 async def load_progress(
     connection: KafkaConnection,
     *,
@@ -121,29 +83,8 @@ async def load_progress(
     currency: str,
     api: str | None = None,
 ) -> BackfillState:
-    progress_records: list[tuple[bytes | None, bytes | None]] = []
-    history_tails: list[bytes | None] = []
-    consumer = AIOKafkaConsumer(
-        **connection.client_options(),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-    await consumer.start()
-    try:
-        progress_tps = await _partitions(connection, progress_topic)
-        if progress_tps:
-            begin = await consumer.beginning_offsets(progress_tps)
-            end = await consumer.end_offsets(progress_tps)
-            progress_records = await _read_partitions(consumer, begin, end)
-        history_tps = await _partitions(connection, history_topic)
-        if history_tps:
-            end = await consumer.end_offsets(history_tps)
-            begin = await consumer.beginning_offsets(history_tps)
-            tail_start = {tp: max(begin[tp], end[tp] - 1) for tp in history_tps}
-            history_tails = [v for _k, v in await _read_partitions(consumer, tail_start, end)]
-    finally:
-        await consumer.stop()
+    progress_records = await read_topic(connection, progress_topic)
+    history_tails = [value for _key, value in await read_topic(connection, history_topic, tail=1)]
     return BackfillState(
         derive_progress(progress_records, history_tails, coins=coins, currency=currency),
         derive_range_length(progress_records, api) if api is not None else None,

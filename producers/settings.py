@@ -12,12 +12,12 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from producers.env_settings import KafkaConnectionSettings
 
 DEFAULT_COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
 
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 # Only codecs aiokafka can use without optional native packages are offered by default.
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -25,37 +25,38 @@ Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 COIN_CODE = re.compile(r"[A-Z0-9_.\-]{1,32}")
 WEEK_MS = 7 * 24 * 3600 * 1000
 MONTH_MS = 30 * 24 * 3600 * 1000
-# A string setting named topic_<role> holds a topic name (producers.topics.topic_variables).
+# A string setting named topic_<role> holds a topic name (producers.kafka.topics.topic_variables).
 TOPIC_FIELD_PREFIX = "topic_"
 # Kafka's own rule (Topic.validate): also keeps a name safe inside XML, SQL and ksqlDB text.
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
-class Settings(BaseSettings):
-    """Producer configuration. Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>``."""
+class Settings(KafkaConnectionSettings):
+    """Producer configuration. Every field maps to ``COINS_<FIELD NAME IN UPPER CASE>``; the
+    Kafka connection (``COINS_KAFKA_*``) is ``KafkaConnectionSettings``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COINS_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        # Errors must never echo a value: some of them are secrets.
-        hide_input_in_errors=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="COINS_")
 
     # --- LiveCoinWatch -------------------------------------------------------------------
     lcw_api_key: SecretStr | None = Field(
         default=None, description="LiveCoinWatch API key; absent means the demo source."
     )
     lcw_base_url: str = "https://api.livecoinwatch.com"
+    """API base URL (the tests point it at their fake server)."""
     coins: Annotated[tuple[str, ...], NoDecode] = DEFAULT_COINS
+    """Coin codes to follow, comma-separated (a JSON list works too)."""
     currency: str = "USD"
+    """Quote currency of every price."""
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Read, write and pool timeout of an API call."""
     http_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Connect timeout of an API call."""
     retry_attempts: int = Field(default=6, ge=1, le=50)
+    """Attempts per API call after a 429, 500, 503, a timeout or a connection error."""
     retry_initial_seconds: float = Field(default=1.0, ge=0)
+    """First backoff (doubles, full jitter); a Retry-After header wins when sent."""
     retry_max_seconds: float = Field(default=60.0, ge=0)
+    """Bound of any single wait, Retry-After included."""
 
     # --- credit budget -------------------------------------------------------------------
     stream_credit_share: float = Field(
@@ -66,51 +67,71 @@ class Settings(BaseSettings):
         "left for the backfill and anything else using the key.",
     )
     credits_refresh_seconds: float = Field(default=900.0, gt=0)
+    """How often the stream re-reads the key's credits (/credits)."""
     stream_min_interval_seconds: float = Field(
         default=1.0, ge=0, description="Never poll faster than this, however large the plan."
     )
 
     # --- demo source ---------------------------------------------------------------------
     demo_interval_seconds: float = Field(default=5.0, gt=0)
+    """Seconds between two cycles of the demo source."""
     demo_seed: int | None = None
+    """Seed of the demo random walk; empty = random."""
 
     # --- Kafka ---------------------------------------------------------------------------
-    kafka_bootstrap_servers: str = "localhost:9092"
-    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
-    kafka_sasl_mechanism: SaslMechanism | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
     kafka_compression: Compression = "gzip"
+    """none or gzip (snappy, lz4, zstd need their Python packages)."""
     kafka_linger_ms: int = Field(default=20, ge=0)
+    """Producer batching delay."""
     kafka_ack_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Wait for the acknowledgements before an attempt is retried."""
     kafka_retry_initial_seconds: float = Field(default=0.5, ge=0)
+    """First backoff while the broker is unreachable."""
     kafka_retry_max_seconds: float = Field(default=10.0, ge=0)
+    """Bound of that backoff."""
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Total time from SIGTERM/SIGINT to the exit (flush, producer stop); exit 1 if data was still
+    unacknowledged."""
     stream_buffer_cycles: int = Field(default=10_000, ge=1)
+    """Fetched cycles kept in memory while Kafka is unreachable."""
 
     # Topic names: the one place that writes them. Every other consumer (ClickHouse's named
     # collections, the ksqlDB statements, compose) reads the same COINS_TOPIC_* variables
-    # (producers.topics.topic_variables; docs/stack.md "Topic names").
+    # (producers.kafka.topics.topic_variables; docs/stack.md "Topic names").
     topic_current: str = "coins_current_full"
+    """Topic of the current prices."""
     topic_historical: str = "coins_historical"
+    """Topic of the history."""
     topic_dead_letter: str = "coins_dead_letter"
+    """Topic of the invalid payloads, with the error."""
     topic_backfill_progress: str = "coins_backfill_progress"
+    """Topic of the backfill progress (compacted)."""
     topic_portfolio: str = "portfolio_transactions"
-    # Written by ksqlDB (ksqldb/020, 030), read by ClickHouse (clickhouse/init/012, 013).
+    """Topic of the portfolio transactions (compacted)."""
     topic_ohlc_minute: str = "coins_ohlc_minute"
+    """Topic of ksqlDB's 1-minute OHLC (written by ksqldb/020, read by clickhouse/init/012)."""
     topic_moving_average_60s: str = "coins_moving_average_60s"
-    # The ksqlDB applier's record of applied statements (provisioning/ksqldb.py).
+    """Topic of the 60 s moving average (written by ksqldb/030, read by clickhouse/init/013)."""
     topic_ksqldb_applied: str = "coins_ksqldb_applied"
+    """Topic of the ksqlDB applier's record of applied statements."""
     topic_partitions: int = Field(default=3, ge=1)
+    """Partitions of the topics the producers create."""
     topic_replication_factor: int = Field(default=1, ge=1)
+    """Replication factor of the topics the producers create (3 on a managed cluster)."""
     current_retention_ms: int = Field(default=WEEK_MS, ge=-1)
+    """Retention of the current prices topic (7 days)."""
     historical_retention_ms: int = Field(default=-1, ge=-1)
+    """Retention of the history topic (-1: forever)."""
     dead_letter_retention_ms: int = Field(default=MONTH_MS, ge=-1)
+    """Retention of the dead-letter topic (30 days)."""
 
     # --- backfill ------------------------------------------------------------------------
     backfill_since: dt.date = dt.date(2024, 1, 1)
+    """First day the backfill fetches (UTC, YYYY-MM-DD)."""
     backfill_initial_span_days: int = Field(default=30, ge=1)
+    """First range length tried."""
     backfill_max_span_days: int = Field(default=365, ge=1)
+    """Longest range ever asked."""
     backfill_calls_per_second: float = Field(
         default=2.0,
         gt=0,
@@ -175,21 +196,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.kafka_security_protocol.startswith("SASL"):
-            missing = [
-                name
-                for name, value in (
-                    ("COINS_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
-                    ("COINS_KAFKA_SASL_USERNAME", self.kafka_sasl_username),
-                    ("COINS_KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
-                )
-                if value is None
-            ]
-            if missing:
-                raise ValueError(
-                    f"COINS_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                    + ", ".join(missing)
-                )
         if self.retry_max_seconds < self.retry_initial_seconds:
             raise ValueError("COINS_RETRY_MAX_SECONDS must be >= COINS_RETRY_INITIAL_SECONDS")
         if self.backfill_max_span_days < self.backfill_initial_span_days:

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from producers.api import Credits
 from producers.budget import CreditBudget
 from producers.clock import Clock, next_reset_ms, seconds_clock, utc_datetime
 from producers.errors import (
@@ -27,10 +26,11 @@ from producers.errors import (
     RetryableApiError,
     UnexpectedStatusError,
 )
+from producers.kafka.publisher import Publisher, PublishTimeoutError, Record
 from producers.models import DeadLetterMessage
-from producers.publisher import Publisher, PublishTimeoutError, Record
 from producers.retry import Deadline
-from producers.sources import FetchResult, PriceSource
+from producers.sources.current import FetchResult, PriceSource
+from producers.sources.livecoinwatch import Credits
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from pydantic import BaseModel
 from alerts.models import AlertMessage, DeliveryMessage
 from alerts.settings import AlertSettings
 from portfolio.messages import TransactionMessage
+from producers.kafka.topics import topic_defaults
 from producers.models import CurrentMessage, DeadLetterMessage, HistoricalMessage
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from provisioning.ksqldb_messages import MovingAverageMessage, OhlcMinuteMessage
 
 __all__ = [

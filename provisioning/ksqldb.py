@@ -32,12 +32,14 @@ from pathlib import Path
 
 import httpx
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from producers.env_settings import EnvSettings, env_name
+from producers.kafka.topics import topic_variables
 from producers.logs import console_script, hide_secrets
+from producers.reachability import UnreachableError, reason_of, require_url
 from producers.retry import Deadline, NotReadyError
 from producers.settings import Settings
-from producers.topics import topic_variables
 from provisioning.ksqldb_client import (
     KsqlClient,
     KsqlError,
@@ -69,16 +71,19 @@ class KsqlQueryNotRunningError(KsqlError):
     """A persistent query is missing or not RUNNING after the statements were applied."""
 
 
-class KsqlApplierSettings(BaseSettings):
+class KsqlApplierSettings(EnvSettings):
     """Environment (``KSQLDB_*``) or ``.env`` settings of the applier."""
 
-    model_config = SettingsConfigDict(env_prefix="KSQLDB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KSQLDB_")
 
-    url: str = Field(default="http://localhost:8088", description="ksqlDB REST endpoint")
+    url: str = Field(
+        default="http://localhost:8088",
+        description="ksqlDB REST endpoint; the default is the stack's port on this machine.",
+    )
     statements_dir: Path = Field(default=Path("ksqldb"), description="folder of *.sql files")
-    timeout_s: float = Field(default=300.0, gt=0, description="deadline for the whole run")
-    request_timeout_s: float = Field(default=30.0, gt=0, description="one HTTP request")
-    query_running_timeout_s: float = Field(
+    timeout_seconds: float = Field(default=300.0, gt=0, description="deadline for the whole run")
+    request_timeout_seconds: float = Field(default=30.0, gt=0, description="one HTTP request")
+    query_running_timeout_seconds: float = Field(
         default=60.0, gt=0, description="how long the persistent queries may take to be RUNNING"
     )
     username: str | None = Field(default=None, description="basic auth (managed ksqlDB)")
@@ -307,14 +312,18 @@ def check_queries_running(
         ) from None
 
 
-def build_http_client(settings: KsqlApplierSettings) -> httpx.Client:
+def build_http_client(
+    settings: KsqlApplierSettings, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The HTTP client for ``settings``; ``transport`` replaces the network (tests)."""
     auth: httpx.BasicAuth | None = None
     if settings.username and settings.password is not None:
         auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
     return httpx.Client(
         base_url=settings.url,
         auth=auth,
-        timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0),
+        timeout=httpx.Timeout(settings.request_timeout_seconds, connect=5.0),
+        transport=transport,
     )
 
 
@@ -326,7 +335,7 @@ def run(
     http_factory: Callable[[KsqlApplierSettings], httpx.Client] | None = None,
     client_factory: Callable[[httpx.Client], KsqlClient] = KsqlClient,
 ) -> list[Applied]:
-    """Load the files, apply them within ``settings.timeout_s``, then check the queries run.
+    """Load the files, apply them within ``settings.timeout_seconds``, then check the queries run.
 
     ``topics``: the topic names by variable, sent as session variables; by default the
     producers' settings (``COINS_TOPIC_*``, environment or .env).
@@ -342,10 +351,10 @@ def run(
     with (http_factory or build_http_client)(settings) as http:
         client = client_factory(http)
         applied = apply_statements(
-            client, statements, Deadline.after(settings.timeout_s), replace=replace
+            client, statements, Deadline.after(settings.timeout_seconds), replace=replace
         )
         running = check_queries_running(
-            client, statements, Deadline.after(settings.query_running_timeout_s)
+            client, statements, Deadline.after(settings.query_running_timeout_seconds)
         )
     for query in running:
         log.info("query %s %s -> %s", query.query_id, query.state, ", ".join(query.sink_topics))
@@ -359,7 +368,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--url", help="ksqlDB REST endpoint (env KSQLDB_URL)")
     parser.add_argument("--dir", type=Path, help="statements folder (env KSQLDB_STATEMENTS_DIR)")
-    parser.add_argument("--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_S)")
+    parser.add_argument(
+        "--timeout", type=float, help="deadline in seconds (env KSQLDB_TIMEOUT_SECONDS)"
+    )
     parser.add_argument(
         "--replace",
         action="append",
@@ -380,7 +391,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 @console_script
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None) -> int:
+    """``ksqldb-apply``; ``transport`` replaces the network (tests)."""
     args = _parse_args(argv)
     overrides: dict[str, object] = {}
     if args.url:
@@ -388,14 +400,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dir:
         overrides["statements_dir"] = args.dir
     if args.timeout:
-        overrides["timeout_s"] = args.timeout
+        overrides["timeout_seconds"] = args.timeout
     clear_ready_file(args.keep_running)
     try:
         settings = KsqlApplierSettings(**overrides)  # type: ignore[arg-type]
-        hide_secrets(settings)
-        applied = run(settings, replace=args.replace)
+    except ValueError as error:
+        log.error("invalid configuration: %s", error)
+        return 2
+    hide_secrets(settings)
+    try:
+        applied = run(
+            settings,
+            replace=args.replace,
+            http_factory=lambda config: build_http_client(config, transport),
+        )
     except (KsqlError, OSError, ValueError) as error:
-        log.error("ksqlDB statements not applied: %s", error)
+        problem: Exception = error
+        if isinstance(error, KsqlError) and reason_of(error) is not None:
+            try:  # a connection failure: say it with the setting to change
+                require_url(settings.url, "ksqlDB", env_name(KsqlApplierSettings, "url"))
+            except UnreachableError as unreachable:
+                problem = unreachable
+        log.error("ksqlDB statements not applied: %s", problem)
         return 1
     counts = {outcome: 0 for outcome in Outcome}
     for item in applied:

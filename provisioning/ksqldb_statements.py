@@ -199,7 +199,7 @@ def split_statements(sql: str) -> list[str]:
 
 def load_statements(directory: Path, variables: Mapping[str, str]) -> list[KsqlStatement]:
     """Every statement of every ``*.sql`` file in ``directory``, files in name order, to be
-    sent with ``variables`` (the topic settings, ``producers.topics.topic_variables``).
+    sent with ``variables`` (the topic settings, ``producers.kafka.topics.topic_variables``).
 
     A ``${name}`` that ``variables`` lacks is an error here, naming the file.
     """

@@ -1,6 +1,6 @@
 """``coins-topics``: create every topic of the stack up front, before any consumer starts.
 
-The producers' topics (``producers.topics.producer_topics``), the alert service's
+The producers' topics (``producers.kafka.topics.producer_topics``), the alert service's
 (``alerts.topics.alert_topics``) and the sink topics of the ksqlDB queries of ``ksqldb/``, the
 latter laid out exactly as ksqlDB validates them when its query starts on an existing topic: the
 source topic's partitions and, for a windowed table, ``compact,delete`` with
@@ -21,10 +21,11 @@ from pathlib import Path
 
 from alerts.settings import AlertSettings
 from alerts.topics import alert_topics
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, ensure_topics, producer_topics, topic_variables
 from producers.logs import console_script, hide_secrets
+from producers.reachability import UnreachableError, reaching_kafka
 from producers.settings import Settings
-from producers.topics import TopicSpec, ensure_topics, producer_topics, topic_variables
 from provisioning.ksqldb_statements import load_statements
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     hide_secrets(settings)
     try:
         specs = all_topics(args.ksqldb_dir, settings)
-        created = asyncio.run(ensure_topics(KafkaConnection.from_settings(settings), specs))
+        connection = KafkaConnection.from_settings(settings)
+        created = reaching_kafka(settings, lambda: asyncio.run(ensure_topics(connection, specs)))
+    except UnreachableError as error:
+        log.error("%s", error)
+        return 1
     except (OSError, ValueError, RuntimeError) as error:
         log.error("topics not created: %s", error)
         return 1

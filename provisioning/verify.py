@@ -7,7 +7,8 @@ the ksqlDB-fed ones downstream, and the rest still proves itself.
 
 Every endpoint defaults to the compose stack as seen from the host (``localhost`` ports of
 compose.yaml) and is read from the same settings the services use: ``COINS_KAFKA_*`` (producers),
-``KSQLDB_URL`` (applier), ``METABASE_*`` (provisioner), and ``VERIFY_CLICKHOUSE_*`` here.
+``KSQLDB_*`` (applier), ``METABASE_*`` (provisioner), ``COINS_CLICKHOUSE_URL``, and the
+thresholds ``VERIFY_*`` here.
 """
 
 from __future__ import annotations
@@ -19,31 +20,46 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from producers.kafka_config import KafkaConnection
+from producers.env_settings import STACK_CLICKHOUSE_URL, ClickHouseConnectionSettings, env_name
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import TopicSpec, topic_partitions, topic_variables
 from producers.logs import console_script, hide_secrets, secret_values
+from producers.reachability import (
+    UnreachableError,
+    require_clickhouse,
+    require_kafka,
+    require_url,
+)
 from producers.retry import Deadline
 from producers.settings import Settings
-from producers.topics import TopicSpec, topic_partitions, topic_variables
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.ksqldb_client import KsqlClient, KsqlError
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
 from provisioning.metabase.client import MetabaseClient
-from provisioning.metabase.definitions import Definitions, load_definitions
+from provisioning.metabase.definitions import DefinitionError, Definitions, load_definitions
 from provisioning.metabase.errors import MetabaseError
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.settings import MetabaseSettings
 from provisioning.topics import all_topics
 
 HOPS = ("kafka", "ksqldb", "clickhouse", "metabase")
+FIX_KAFKA = (
+    "start it (`make up`), or set COINS_KAFKA_BOOTSTRAP_SERVERS (localhost:9094 for the compose "
+    "stack); `docker compose logs kafka`"
+)
+FIX_KSQLDB = (
+    "`docker compose logs ksqldb-server`; short of memory is the usual cause (give Docker 6 GB "
+    "or lower KSQLDB_HEAP_MAX), or set KSQLDB_URL. Only the two ksqlDB cards depend on it."
+)
+FIX_METABASE = "`docker compose logs metabase`; the first boot takes minutes; or set METABASE_URL"
 
 
 class Status(Enum):
@@ -61,31 +77,22 @@ class Check:
     fix: str = ""
 
 
-class VerifySettings(BaseSettings):
-    """Thresholds and the ClickHouse endpoint (``VERIFY_*``; the password also from
-    ``CLICKHOUSE_ADMIN_PASSWORD``, the variable compose gives ClickHouse)."""
+class VerifySettings(ClickHouseConnectionSettings):
+    """Thresholds (``VERIFY_*``) and the ClickHouse server (``COINS_CLICKHOUSE_URL``, default
+    the stack's administrator on localhost:8123)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VERIFY_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="VERIFY_")
 
-    clickhouse_host: str = "localhost"
-    clickhouse_port: int = Field(
-        default=8123,
-        validation_alias=AliasChoices("VERIFY_CLICKHOUSE_PORT", "CLICKHOUSE_HTTP_HOST_PORT"),
+    live_max_age_seconds: float = Field(default=120.0, gt=0, description="Newest live tick.")
+    ksql_max_age_seconds: float = Field(default=180.0, gt=0, description="Newest ksqlDB window.")
+    rollup_max_age_seconds: float = Field(default=180.0, gt=0, description="Newest rollup minute.")
+    snapshot_max_age_seconds: float = Field(
+        default=300.0, gt=0, description="Last refresh of each snapshot view."
     )
-    clickhouse_user: str = "admin"
-    clickhouse_password: SecretStr = Field(
-        default=SecretStr("admin-local-only"),
-        validation_alias=AliasChoices("VERIFY_CLICKHOUSE_PASSWORD", "CLICKHOUSE_ADMIN_PASSWORD"),
+    exception_window_seconds: float = Field(
+        default=600.0, gt=0, description="How far back Kafka table errors count."
     )
-    ksqldb_dir: Path = Path("ksqldb")
-    live_max_age_s: float = Field(default=120.0, gt=0, description="newest live tick")
-    ksql_max_age_s: float = Field(default=180.0, gt=0, description="newest ksqlDB window")
-    rollup_max_age_s: float = Field(default=180.0, gt=0, description="newest rollup minute")
-    snapshot_max_age_s: float = Field(default=300.0, gt=0, description="last snapshot refresh")
-    exception_window_s: float = Field(default=600.0, gt=0, description="Kafka table errors")
-    timeout_s: float = Field(default=20.0, gt=0, description="per network call")
+    timeout_seconds: float = Field(default=20.0, gt=0, description="Per network call.")
 
 
 # ---- Kafka ---------------------------------------------------------------------------------
@@ -140,8 +147,16 @@ async def _topic_stats(
         await consumer.stop()
 
 
-def _age(newest: float | None) -> str:
-    return "no message" if newest is None else f"newest {max(0.0, time.time() - newest):.0f} s ago"
+def _row(
+    hop: str, name: str, problem: bool, figure: str, fix: str, bad: Status = Status.FAIL
+) -> Check:
+    """One row: ``bad`` with its fix when there is a problem, ok (and no fix) otherwise."""
+    return Check(hop, name, bad if problem else Status.OK, figure, fix if problem else "")
+
+
+def _seconds_since(newest: float | None) -> float | None:
+    """Age of a message timestamp (seconds since the epoch); None stays None."""
+    return None if newest is None else max(0.0, time.time() - newest)
 
 
 def kafka_checks(
@@ -152,7 +167,7 @@ def kafka_checks(
 ) -> list[Check]:
     hop = "Kafka"
     try:
-        partitions = asyncio.run(_topic_partitions(connection, verify.timeout_s))
+        partitions = asyncio.run(_topic_partitions(connection, verify.timeout_seconds))
     except Exception as error:  # any client failure means: not reachable from here
         return [
             Check(
@@ -160,8 +175,7 @@ def kafka_checks(
                 "broker reachable",
                 Status.FAIL,
                 f"{connection.bootstrap_servers}: {type(error).__name__}",
-                "start it (`make up`), or set COINS_KAFKA_BOOTSTRAP_SERVERS (localhost:9094 for "
-                "the compose stack); `docker compose logs kafka`",
+                FIX_KAFKA,
             )
         ]
     checks: list[Check] = []
@@ -171,42 +185,41 @@ def kafka_checks(
         if partitions.get(s.name) != s.partitions
     ]
     checks.append(
-        Check(
+        _row(
             hop,
             "topics and partitions",
-            Status.FAIL if wrong else Status.OK,
+            bool(wrong),
             "; ".join(wrong) if wrong else f"{len(specs)}/{len(specs)} topics as declared",
             "create them: `docker compose up topics` (coins-topics); a topic with other partitions "
-            "must be deleted first (ksqlDB refuses it)"
-            if wrong
-            else "",
+            "must be deleted first (ksqlDB refuses it)",
         )
     )
-    _, newest = asyncio.run(_topic_stats(connection, settings.topic_current, verify.timeout_s))
-    fresh = newest is not None and time.time() - newest <= verify.live_max_age_s
+    _, newest = asyncio.run(
+        _topic_stats(connection, settings.topic_current, verify.timeout_seconds)
+    )
     checks.append(
-        Check(
+        _freshness(
             hop,
             f"live topic {settings.topic_current}",
-            Status.OK if fresh else Status.FAIL,
-            _age(newest),
-            ""
-            if fresh
-            else "the producer publishes nothing: `docker compose logs producer` "
+            _seconds_since(newest),
+            verify.live_max_age_seconds,
+            "the producer publishes nothing: `docker compose logs producer` "
             "(API key, credits, Kafka)",
+            empty="no message",
         )
     )
-    dead, _ = asyncio.run(_topic_stats(connection, settings.topic_dead_letter, verify.timeout_s))
+    dead, _ = asyncio.run(
+        _topic_stats(connection, settings.topic_dead_letter, verify.timeout_seconds)
+    )
     checks.append(
-        Check(
+        _row(
             hop,
             f"dead letters {settings.topic_dead_letter}",
-            Status.WARN if dead else Status.OK,
+            bool(dead),
             f"{dead} messages",
             "malformed API answers were set aside with their raw content: read them with "
-            f"kafka-console-consumer --topic {settings.topic_dead_letter}"
-            if dead
-            else "",
+            f"kafka-console-consumer --topic {settings.topic_dead_letter}",
+            bad=Status.WARN,
         )
     )
     return checks
@@ -227,10 +240,7 @@ def ksqldb_checks(
     verify: VerifySettings,
 ) -> list[Check]:
     hop = "ksqlDB"
-    fix_down = (
-        "`docker compose logs ksqldb-server`; short of memory is the usual cause (give Docker "
-        "6 GB or lower KSQLDB_HEAP_MAX). Only the two ksqlDB cards depend on it."
-    )
+    fix_down = FIX_KSQLDB
     try:
         status_code, body = client.health()
     except httpx.HTTPError as error:
@@ -239,12 +249,12 @@ def ksqldb_checks(
     is_healthy = body.get("isHealthy") if isinstance(body, dict) else None
     healthy = status_code == 200 and is_healthy is True
     checks = [
-        Check(
+        _row(
             hop,
             "server healthy",
-            Status.OK if healthy else Status.FAIL,
+            not healthy,
             f"HTTP {status_code}, isHealthy={is_healthy}",
-            "" if healthy else fix_down,
+            fix_down,
         )
     ]
     if not healthy:
@@ -260,33 +270,28 @@ def ksqldb_checks(
         if states != ["RUNNING"]:
             problems.append(f"{name}: {', '.join(states) or 'no query'}")
     checks.append(
-        Check(
+        _row(
             hop,
             "persistent queries RUNNING",
-            Status.FAIL if problems else Status.OK,
+            bool(problems),
             "; ".join(problems) if problems else f"{len(expected)}/{len(expected)} RUNNING",
             "`docker compose logs ksqldb-init` names the failing statement; `make ksql-apply` "
-            "re-applies (REPLACE=NAME after an edit)"
-            if problems
-            else "",
+            "re-applies (REPLACE=NAME after an edit)",
         )
     )
     for statement in statements:
         topic = statement.sink_topic
         if topic is None:
             continue
-        newest = newest_message(topic)
-        fresh = newest is not None and time.time() - newest <= verify.ksql_max_age_s
         checks.append(
-            Check(
+            _freshness(
                 hop,
                 f"output topic {topic} advancing",
-                Status.OK if fresh else Status.FAIL,
-                _age(newest),
-                ""
-                if fresh
-                else "the query writes nothing: are live ticks arriving (Kafka row "
+                _seconds_since(newest_message(topic)),
+                verify.ksql_max_age_seconds,
+                "the query writes nothing: are live ticks arriving (Kafka row "
                 "above)? `SHOW QUERIES;` / `EXPLAIN <id>;` on ksqlDB",
+                empty="no message",
             )
         )
     return checks
@@ -307,17 +312,13 @@ def _newest_age_seconds(client: Any, table: str, column: str) -> Any:
     )
 
 
-def _freshness(hop: str, name: str, age: Any, max_age: float, fix: str) -> Check:
+def _freshness(
+    hop: str, name: str, age: Any, max_age: float, fix: str, *, empty: str = "no rows"
+) -> Check:
+    """Fails when the newest item is older than ``max_age`` seconds, or there is none."""
     if age is None:
-        return Check(hop, name, Status.FAIL, "no rows", fix)
-    ok = float(age) <= max_age
-    return Check(
-        hop,
-        name,
-        Status.OK if ok else Status.FAIL,
-        f"newest {float(age):.0f} s ago",
-        "" if ok else fix,
-    )
+        return Check(hop, name, Status.FAIL, empty, fix)
+    return _row(hop, name, float(age) > max_age, f"newest {float(age):.0f} s ago", fix)
 
 
 def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
@@ -333,7 +334,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
     consumers = client.query(
         "SELECT table, countIf(length(assignments.topic) > 0) AS assigned, "
         "arrayStringConcat(arrayFilter((text, at) -> at >= now() - toIntervalSecond("
-        f"{int(verify.exception_window_s)}), groupArrayArray(exceptions.text), "
+        f"{int(verify.exception_window_seconds)}), groupArrayArray(exceptions.text), "
         "groupArrayArray(exceptions.time)), ' | ') AS recent_errors "
         "FROM system.kafka_consumers WHERE database = 'crypto' GROUP BY table"
     ).result_rows
@@ -342,17 +343,15 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
     failing = [f"{t}: {by_table[t][1][:200]}" for t in tables if by_table.get(t, (0, ""))[1]]
     problems = [f"{t}: no active consumer" for t in idle] + failing
     checks.append(
-        Check(
+        _row(
             hop,
             "Kafka tables consuming",
-            Status.FAIL if problems or not tables else Status.OK,
+            bool(problems) or not tables,
             "; ".join(problems)
             if problems
             else f"{len(tables)}/{len(tables)} consuming, no recent exception",
             "SELECT * FROM system.kafka_consumers FORMAT Vertical; a missing topic is created by "
-            "`docker compose up topics`, then `docker compose restart clickhouse`"
-            if problems or not tables
-            else "",
+            "`docker compose up topics`, then `docker compose restart clickhouse`",
         )
     )
     checks.append(
@@ -360,7 +359,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
             hop,
             "newest tick (coins_ticks)",
             _newest_age_seconds(client, "coins_ticks", "ts"),
-            verify.live_max_age_s,
+            verify.live_max_age_seconds,
             "no recent tick stored: see the Kafka live topic row, then `SELECT * FROM "
             "crypto.ingestion_errors_by_topic`",
         )
@@ -370,7 +369,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
             hop,
             "minute rollup (rollup_ohlc_minute)",
             _newest_age_seconds(client, "rollup_ohlc_minute", "minute"),
-            verify.rollup_max_age_s,
+            verify.rollup_max_age_seconds,
             "the rollup views stopped: `SELECT name FROM system.tables WHERE database = 'crypto' "
             "AND name LIKE 'mv_rollup%'`",
         )
@@ -381,7 +380,7 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
                 hop,
                 f"ksqlDB table {table}",
                 _newest_age_seconds(client, table, "window_start"),
-                verify.ksql_max_age_s,
+                verify.ksql_max_age_seconds,
                 "fed by ksqlDB only: see the ksqlDB rows (the other cards do not need it)",
             )
         )
@@ -394,14 +393,13 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
         or 0
     )
     checks.append(
-        Check(
+        _row(
             hop,
             "ingest_errors last hour",
-            Status.WARN if errors else Status.OK,
+            bool(errors),
             f"{errors} rejected messages",
-            "SELECT * FROM crypto.ingestion_errors_by_topic (raw content in crypto.ingest_errors)"
-            if errors
-            else "",
+            "SELECT * FROM crypto.ingestion_errors_by_topic (raw content in crypto.ingest_errors)",
+            bad=Status.WARN,
         )
     )
     refreshes = client.query(
@@ -411,19 +409,18 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
     stale = [
         f"{view}: {status}{' ' + str(exception)[:120] if exception else ''}"
         for view, status, age, exception in refreshes
-        if age is None or float(age) > verify.snapshot_max_age_s or exception
+        if age is None or float(age) > verify.snapshot_max_age_seconds or exception
     ]
     checks.append(
-        Check(
+        _row(
             hop,
             "snapshots refreshed",
-            Status.FAIL if stale or not refreshes else Status.OK,
+            bool(stale) or not refreshes,
             "; ".join(stale)
             if stale
-            else f"{len(refreshes)}/{len(refreshes)} within {verify.snapshot_max_age_s:.0f} s",
-            "SELECT * FROM system.view_refreshes WHERE database = 'crypto' FORMAT Vertical"
-            if stale or not refreshes
-            else "",
+            else f"{len(refreshes)}/{len(refreshes)} within "
+            f"{verify.snapshot_max_age_seconds:.0f} s",
+            "SELECT * FROM system.view_refreshes WHERE database = 'crypto' FORMAT Vertical",
         )
     )
     return checks
@@ -432,12 +429,9 @@ def clickhouse_checks(client: Any, verify: VerifySettings) -> list[Check]:
 def open_clickhouse(verify: VerifySettings) -> Any:
     import clickhouse_connect
 
+    require_clickhouse(verify.clickhouse_dsn(STACK_CLICKHOUSE_URL) or STACK_CLICKHOUSE_URL)
     return clickhouse_connect.get_client(
-        host=verify.clickhouse_host,
-        port=verify.clickhouse_port,
-        username=verify.clickhouse_user,
-        password=verify.clickhouse_password.get_secret_value(),
-        connect_timeout=verify.timeout_s,
+        dsn=verify.clickhouse_dsn(STACK_CLICKHOUSE_URL), connect_timeout=verify.timeout_seconds
     )
 
 
@@ -448,12 +442,12 @@ def metabase_checks(
     hop = "Metabase"
     status = client.probe("/api/health")
     checks = [
-        Check(
+        _row(
             hop,
             "healthy",
-            Status.OK if status == 200 else Status.FAIL,
+            status != 200,
             f"GET /api/health -> {status}",
-            "" if status == 200 else "`docker compose logs metabase`; the first boot takes minutes",
+            FIX_METABASE,
         )
     ]
     if status != 200:
@@ -470,28 +464,25 @@ def metabase_checks(
         )
         sync = None if database is None else database.get("initial_sync_status")
         checks.append(
-            Check(
+            _row(
                 hop,
                 f"connection {settings.database_name!r} synced",
-                Status.OK if sync == "complete" else Status.FAIL,
+                sync != "complete",
                 "missing" if database is None else f"initial_sync_status={sync}",
-                ""
-                if sync == "complete"
-                else "`docker compose logs metabase-provision`; rerun it "
-                "with `make metabase-provision`",
+                "`docker compose logs metabase-provision`; rerun it with `make metabase-provision`",
             )
         )
         cards, dashboards = _managed_items(client, definitions)
         missing = [d.name for d in definitions.dashboards if d.name not in dashboards]
         checks.append(
-            Check(
+            _row(
                 hop,
                 "dashboards exist",
-                Status.FAIL if missing else Status.OK,
+                bool(missing),
                 f"missing: {', '.join(missing)}"
                 if missing
                 else f"{len(dashboards)}/{len(definitions.dashboards)}",
-                "`make metabase-provision`" if missing else "",
+                "`make metabase-provision`",
             )
         )
         checks.append(_card_check(client, definitions, cards))
@@ -534,15 +525,13 @@ def _card_check(client: MetabaseClient, definitions: Definitions, cards: dict[st
         elif not (result.get("data") or {}).get("rows"):
             failures.append(f"{question.name}: no rows")
     total = len(definitions.questions)
-    return Check(
+    return _row(
         "Metabase",
         "every card runs and returns rows",
-        Status.FAIL if failures else Status.OK,
+        bool(failures),
         "; ".join(failures) if failures else f"{total}/{total} cards",
         "a card without rows reads a stage that is empty (see the rows above: ksqlDB cards need "
-        "ksqlDB); a failing one shows ClickHouse's error: open it in Metabase"
-        if failures
-        else "",
+        "ksqlDB); a failing one shows ClickHouse's error: open it in Metabase",
     )
 
 
@@ -569,32 +558,57 @@ def failed(checks: Iterable[Check]) -> bool:
     return any(check.status is Status.FAIL for check in checks)
 
 
+def _unreachable(require: Callable[[], None]) -> str | None:
+    try:
+        require()
+    except UnreachableError as error:
+        return str(error)
+    return None
+
+
 def run_hops(
     hops: Sequence[str],
     *,
     verify: VerifySettings,
     producer_settings: Settings,
+    ksql_settings: KsqlApplierSettings | None = None,
     clickhouse_client: Callable[[], Any] | None = None,
     ksql_http: httpx.Client | None = None,
     metabase_transport: httpx.BaseTransport | None = None,
 ) -> list[Check]:
     connection = KafkaConnection.from_settings(producer_settings)
-    statements = load_statements(verify.ksqldb_dir, topic_variables(producer_settings))
+    ksql_settings = ksql_settings or KsqlApplierSettings()
+    statements = load_statements(ksql_settings.statements_dir, topic_variables(producer_settings))
     checks: list[Check] = []
     if "kafka" in hops:
-        specs = all_topics(verify.ksqldb_dir, producer_settings)
-        checks += kafka_checks(connection, specs, producer_settings, verify)
+        specs = all_topics(ksql_settings.statements_dir, producer_settings)
+        unreachable = _unreachable(lambda: require_kafka(producer_settings, verify.timeout_seconds))
+        if unreachable is not None:
+            checks.append(Check("Kafka", "broker reachable", Status.FAIL, unreachable, FIX_KAFKA))
+        else:
+            checks += kafka_checks(connection, specs, producer_settings, verify)
     if "ksqldb" in hops:
-        ksql_settings = KsqlApplierSettings()
         hide_secrets(ksql_settings)
-        http = ksql_http or httpx.Client(base_url=ksql_settings.url, timeout=verify.timeout_s)
-        with http:
-            checks += ksqldb_checks(
-                KsqlClient(http),
-                statements,
-                newest_message_reader(connection, verify.timeout_s),
-                verify,
+        unreachable = None
+        if ksql_http is None:  # the real network: one line naming the setting when down
+            unreachable = _unreachable(
+                lambda: require_url(
+                    ksql_settings.url, "ksqlDB", env_name(KsqlApplierSettings, "url")
+                )
             )
+        if unreachable is not None:
+            checks.append(Check("ksqlDB", "server healthy", Status.FAIL, unreachable, FIX_KSQLDB))
+        else:
+            http = ksql_http or httpx.Client(
+                base_url=ksql_settings.url, timeout=verify.timeout_seconds
+            )
+            with http:
+                checks += ksqldb_checks(
+                    KsqlClient(http),
+                    statements,
+                    newest_message_reader(connection, verify.timeout_seconds),
+                    verify,
+                )
     if "clickhouse" in hops:
         try:
             client = (clickhouse_client or (lambda: open_clickhouse(verify)))()
@@ -605,17 +619,28 @@ def run_hops(
                     "ClickHouse",
                     "reachable",
                     Status.FAIL,
-                    f"{type(error).__name__}: {str(error)[:200]}",
-                    "`docker compose logs clickhouse`; VERIFY_CLICKHOUSE_HOST/PORT/USER/PASSWORD",
+                    str(error)
+                    if isinstance(error, UnreachableError)
+                    else f"{type(error).__name__}: {str(error)[:200]}",
+                    "`docker compose logs clickhouse`; COINS_CLICKHOUSE_URL",
                 )
             )
     if "metabase" in hops:
         metabase_settings = MetabaseSettings()
         hide_secrets(metabase_settings)
         definitions = load_definitions(metabase_settings.definitions_dir)
+        if metabase_transport is None:  # the real network: one line naming the setting
+            unreachable = _unreachable(
+                lambda: require_url(
+                    metabase_settings.url, "Metabase", env_name(MetabaseSettings, "url")
+                )
+            )
+            if unreachable is not None:
+                checks.append(Check("Metabase", "healthy", Status.FAIL, unreachable, FIX_METABASE))
+                return checks
         client = MetabaseClient(
             metabase_settings.url,
-            timeout_seconds=verify.timeout_s * 6,
+            timeout_seconds=verify.timeout_seconds * 6,
             attempts=2,
             retry_wait_seconds=0.5,
             secrets=secret_values(metabase_settings),
@@ -641,7 +666,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown hop(s): {', '.join(sorted(unknown))}")
     verify, producer_settings = VerifySettings(), Settings()
     hide_secrets(verify, producer_settings)
-    checks = run_hops(hops, verify=verify, producer_settings=producer_settings)
+    try:
+        checks = run_hops(hops, verify=verify, producer_settings=producer_settings)
+    except (OSError, DefinitionError) as error:  # the statements or dashboards are not here
+        print(
+            f"coins-verify: {error}: run it from the repository, or set "
+            f"{env_name(KsqlApplierSettings, 'statements_dir')} and "
+            f"{env_name(MetabaseSettings, 'definitions_dir')}",
+            file=sys.stderr,
+        )
+        return 2
     print(render(checks))
     if failed(checks):
         print("\nverify: FAILED (see How to fix)")

@@ -33,7 +33,7 @@ def add_commands(commands: Any) -> None:
 def _url(args: argparse.Namespace, settings: LocalSettings) -> str | None:
     if args.clickhouse:
         return str(args.clickhouse)
-    return None if settings.clickhouse_url is None else settings.clickhouse_url.get_secret_value()
+    return settings.clickhouse_dsn()
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:

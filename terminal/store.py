@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from embedded.clickhouse import set_kafka_tables_aside
+from producers.logs import redact
+from producers.reachability import (
+    CLICKHOUSE_SETTING,
+    UnreachableError,
+    require_clickhouse,
+)
 
 
 class StoreUnavailableError(RuntimeError):
@@ -69,10 +75,13 @@ def open_server(url: str) -> Store:
     import clickhouse_connect
 
     try:
+        require_clickhouse(url, f"--clickhouse or {CLICKHOUSE_SETTING}")
         client = clickhouse_connect.get_client(dsn=url)
+    except UnreachableError as error:
+        raise StoreUnavailableError(str(error)) from None
     except Exception as error:
         raise StoreUnavailableError(
-            f"cannot reach ClickHouse at the configured URL: {error}"
+            f"ClickHouse at {redact(url)} refused the connection: {error}"
         ) from None
     return Store(client, "ClickHouse server")
 

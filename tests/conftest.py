@@ -27,9 +27,9 @@ from embedded.clickhouse import (
     open_embedded,
 )
 from embedded.kafka_broker import KafkaUnavailableError, NativeKafkaBroker
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from tests.support.backends import (
     backend_missing,
     choose_clickhouse,
@@ -74,6 +74,15 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return f"{prefix}-{test_id}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+# ---- Metabase ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def definitions() -> Any:
+    """The Metabase questions and dashboards defined in metabase/ (loaded once a session)."""
+    from provisioning.metabase.definitions import load_definitions
+
+    return load_definitions(TESTS_DIR.parent / "metabase")
 
 
 # ---- Kafka -------------------------------------------------------------------------------
@@ -151,6 +160,13 @@ def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
     return kafka_broker.bootstrap
 
 
+@pytest.fixture(scope="session")
+def clickhouse_kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    """The broker as ClickHouse's Kafka tables reach it: a container's network alias, else the
+    same address as ``kafka_bootstrap``."""
+    return str(getattr(kafka_broker, "internal_bootstrap", kafka_broker.bootstrap))
+
+
 @pytest.fixture
 def running_kafka_broker(kafka_broker: KafkaBroker) -> Iterator[KafkaBroker]:
     """The broker, running again after the test whatever the test did (start() is idempotent)."""
@@ -201,7 +217,7 @@ def clickhouse_backend(request: pytest.FixtureRequest) -> Iterator[ClickHouseBac
         from tests.support.containers import clickhouse_container, clickhouse_environment
 
         network = request.getfixturevalue("docker_network")
-        internal = getattr(kafka, "internal_bootstrap", kafka.bootstrap)
+        internal = request.getfixturevalue("clickhouse_kafka_bootstrap")
         # Topics first: a Kafka table that starts before its topic exists only notices it at
         # the next metadata refresh, minutes later. The server's topics are compose's.
         declared = declared_kafka_tables(named_collections(clickhouse_environment(internal)))

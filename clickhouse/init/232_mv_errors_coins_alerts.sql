@@ -1,12 +1,19 @@
--- Routes messages of topic coins_alerts that could not be parsed (_error) or lack required fields into ingest_errors, so ingestion never stops on a bad message.
+-- Routes messages of topic coins_alerts that could not be read or lack required fields into ingest_errors, with the message
+-- exactly as it arrived: the Kafka table keeps every message's text (JSONAsString), and the engine's _raw_message holds the bytes of
+-- one it could not even frame as JSON (it fills _raw_message only on a parse error: src/Storages/Kafka/KafkaSource.cpp).
 CREATE MATERIALIZED VIEW IF NOT EXISTS crypto.mv_errors_coins_alerts TO crypto.ingest_errors AS
+WITH
+    crypto_parse_coins_alerts(message) AS m,
+    crypto_message_error(_error, message, if(
+        m.alert_id != '' AND m.rule_id != '' AND m.event_time_ms > 0,
+        '', 'rejected: alert_id, rule_id and event_time_ms are required')) AS error_text
 SELECT
     now64(3, 'UTC') AS received_at,
     _topic AS topic,
     _partition AS kafka_partition,
     _offset AS kafka_offset,
     _key AS kafka_key,
-    if(_error != '', _error, 'rejected: alert_id, rule_id and event_time_ms are required') AS error,
-    if(_error != '', _raw_message, formatRowNoNewline('JSONEachRow', alert_id, rule_id, event_time_ms)) AS raw_message
+    error_text AS error,
+    if(_error != '', _raw_message, message) AS raw_message
 FROM crypto.kafka_coins_alerts
-WHERE _error != '' OR NOT (alert_id != '' AND rule_id != '' AND event_time_ms > 0);
+WHERE error_text != '';

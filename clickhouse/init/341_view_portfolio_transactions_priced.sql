@@ -4,62 +4,84 @@ WITH
     transactions AS (SELECT * FROM crypto.portfolio_transactions_current),
     wanted AS
     (
-        -- the coin of every transaction, and BTC (the "BTC only" comparison) at the same times
-        SELECT code, ts FROM transactions
-        UNION ALL
-        SELECT 'BTC' AS code, ts FROM transactions
+        -- every (coin, time) that needs a price: the transaction's coin, and BTC at the same
+        -- time (the "BTC only" comparison)
+        SELECT DISTINCT code, ts
+        FROM (SELECT code, ts FROM transactions UNION ALL SELECT 'BTC' AS code, ts FROM transactions)
     ),
-    observations AS
+    near AS
     (
-        -- every candidate for "the last observation at or before the transaction", read by
-        -- primary key instead of scanning every tick: history points (a small table), the live
-        -- ticks of the transactions' own days, and the last live tick of every other day
+        -- candidates for "the last observation at or before", each read by primary key so the
+        -- cost follows the transactions, not the ticks stored: history points (a small table),
+        -- the live ticks of each wanted hour (the highest rate at a shared time, as every
+        -- reader) and the last live tick of every day (day rollup)
         SELECT code, ts, rate
         FROM crypto.coins_history
         WHERE code IN (SELECT code FROM wanted) AND ts >= (SELECT min(ts) FROM wanted) - INTERVAL 7 DAY
         UNION ALL
-        SELECT code, ts, rate
+        SELECT code, ts, max(rate) AS rate
         FROM crypto.coins_ticks
-        WHERE (code, toDate(ts)) IN (SELECT code, toDate(ts) FROM wanted)
+        WHERE (code, toStartOfHour(ts)) IN (SELECT code, toStartOfHour(ts) FROM wanted)
+        GROUP BY code, ts
         UNION ALL
         SELECT code, max(last_tick_at) AS ts, argMaxMerge(close) AS rate
         FROM crypto.rollup_ohlc_day
         WHERE code IN (SELECT code FROM wanted) AND day >= toDate((SELECT min(ts) FROM wanted)) - 7
         GROUP BY code, day
     ),
-    market AS
+    first_pass AS
     (
-        SELECT t.portfolio AS portfolio, t.transaction_id AS transaction_id, o.rate AS market_rate, o.ts AS market_ts
-        FROM transactions AS t
-        ASOF LEFT JOIN observations AS o ON o.code = t.code AND t.ts >= o.ts
+        SELECT w.code AS code, w.ts AS ts, o.ts AS observed_at
+        FROM wanted AS w
+        ASOF LEFT JOIN near AS o ON o.code = w.code AND w.ts >= o.ts
     ),
-    btc AS
+    earlier_today AS
     (
-        SELECT t.portfolio AS portfolio, t.transaction_id AS transaction_id,
-            if(o.ts >= t.ts - INTERVAL 7 DAY, toNullable(o.rate), NULL) AS btc_rate
-        FROM (SELECT portfolio, transaction_id, ts, 'BTC' AS code FROM transactions) AS t
-        ASOF LEFT JOIN (SELECT code, ts, rate FROM observations WHERE code = 'BTC') AS o
-            ON o.code = t.code AND t.ts >= o.ts
+        -- only where nothing was found in the wanted hour (a stream stopped for over an hour):
+        -- the last tick of every minute of that day may be the one (minute rollup; its bitmap
+        -- holds each tick's millisecond offset in the minute)
+        SELECT code,
+            toDateTime64(minute, 3, 'UTC') + toIntervalMillisecond(bitmapMax(groupBitmapMergeState(tick_offsets))) AS ts,
+            argMaxMerge(close) AS rate
+        FROM crypto.rollup_ohlc_minute
+        WHERE (code, toDate(minute)) IN (SELECT code, toDate(ts) FROM first_pass WHERE observed_at < toStartOfHour(ts))
+        GROUP BY code, minute
+    ),
+    resolved AS
+    (
+        -- one row per wanted time with every wanted coin's observation, so the pricing runs
+        -- once for the transaction's coin and BTC together
+        SELECT w.ts AS ts, groupArray((w.code, o.ts, o.rate)) AS observations
+        FROM wanted AS w
+        ASOF LEFT JOIN (SELECT * FROM near UNION ALL SELECT * FROM earlier_today) AS o
+            ON o.code = w.code AND w.ts >= o.ts
+        GROUP BY w.ts
     )
 SELECT
-    t.portfolio AS portfolio,
-    t.transaction_id AS transaction_id,
-    t.kind AS kind,
-    t.code AS code,
-    t.ts AS ts,
-    t.effective_day AS effective_day,
-    t.quantity AS quantity,
-    t.signed_quantity AS signed_quantity,
-    t.fee AS fee,
-    if(t.price IS NULL, 'market', 'given') AS price_source,
-    -- no observation in the 7 days up to the transaction (an ASOF LEFT JOIN without a match
-    -- leaves defaults): no market price
-    if(t.price IS NULL, if(m.market_ts >= t.ts - INTERVAL 7 DAY, toNullable(m.market_rate), NULL), t.price) AS resolved_price,
+    portfolio,
+    transaction_id,
+    kind,
+    code,
+    ts,
+    effective_day,
+    quantity,
+    signed_quantity,
+    fee,
+    if(price IS NULL, 'market', 'given') AS price_source,
+    -- an ASOF LEFT JOIN without a match leaves defaults: an observation older than 7 days,
+    -- or none, gives no price
+    if(price IS NULL, if(market.2 >= ts - INTERVAL 7 DAY, toNullable(market.3), NULL), price) AS resolved_price,
     -- money into the portfolio (buys, transfers in) is positive, out of it negative; fees always cost
-    if(t.kind IN ('buy', 'transfer_in'),
-       toFloat64(t.quantity) * resolved_price + t.fee,
-       -(toFloat64(t.quantity) * resolved_price - t.fee)) AS cash_flow,
-    b.btc_rate AS btc_price
-FROM transactions AS t
-LEFT JOIN market AS m ON m.portfolio = t.portfolio AND m.transaction_id = t.transaction_id
-LEFT JOIN btc AS b ON b.portfolio = t.portfolio AND b.transaction_id = t.transaction_id;
+    if(kind IN ('buy', 'transfer_in'),
+       toFloat64(quantity) * resolved_price + fee,
+       -(toFloat64(quantity) * resolved_price - fee)) AS cash_flow,
+    if(btc.2 >= ts - INTERVAL 7 DAY, toNullable(btc.3), NULL) AS btc_price
+FROM
+(
+    SELECT
+        t.*,
+        arrayFirst(x -> x.1 = t.code, r.observations) AS market,
+        arrayFirst(x -> x.1 = 'BTC', r.observations) AS btc
+    FROM transactions AS t
+    LEFT JOIN resolved AS r ON r.ts = t.ts
+);

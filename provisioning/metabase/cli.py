@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 
+from producers.env_settings import env_name
 from producers.logs import console_script, hide_secrets, secret_values
+from producers.reachability import UnreachableError, require_url
 from provisioning.metabase.client import MetabaseClient
 from provisioning.metabase.definitions import DefinitionError, load_definitions, read_yaml
 from provisioning.metabase.errors import MetabaseError
@@ -137,7 +139,16 @@ def run(
                 log.info("dashboard %r: %s", name, link)
             if arguments.keep_running is not None:
                 idle_until_stopped(arguments.keep_running)
-    except (MetabaseError, DefinitionError) as error:
+    except MetabaseError as error:
+        problem: Exception = error
+        if transport is None:  # a real network: say the usual cause, with the setting
+            try:
+                require_url(settings.url, "Metabase", env_name(MetabaseSettings, "url"))
+            except UnreachableError as unreachable:
+                problem = unreachable
+        log.error("%s failed: %s", command, problem)
+        return 1
+    except DefinitionError as error:
         log.error("%s failed: %s", command, error)
         return 1
     return 0

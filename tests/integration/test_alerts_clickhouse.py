@@ -15,14 +15,14 @@ import pytest
 from pydantic import SecretStr
 
 from alerts.cli import run_alerts
-from alerts.live import PairState
+from alerts.edges import PairState
 from alerts.models import AlertMessage
 from alerts.rules import parse_rules
 from alerts.scheduled import ScheduledEvaluator
 from alerts.settings import AlertSettings, WebhookConfig
 from producers.clock import noon_ms
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from producers.settings import Settings
 from tests.support.alert_ticks import (
     BASES,
@@ -33,6 +33,7 @@ from tests.support.alert_ticks import (
 )
 from tests.support.clickhouse_snapshots import refresh_snapshots
 from tests.support.producers_kafka import read_topic
+from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import webhook_receiver
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -95,17 +96,27 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
         await publisher.publish(
             [Record(settings.topic_current, t.coin.encode(), tick_value(t)) for t in ticks]
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+
+        async def alerts_and_deliveries() -> tuple[list[AlertMessage], int]:
             alerts = [
                 AlertMessage.model_validate_json(r.value or b"")
                 for r in await read_topic(kafka_bootstrap, "coins_alerts")
             ][len(before) :]
+            return alerts, len(await read_topic(kafka_bootstrap, "coins_alerts_deliveries"))
+
+        def every_alert_delivered(found: tuple[list[AlertMessage], int]) -> bool:
+            alerts, deliveries = found
             moves = sum(a.rule_id == "move" for a in alerts)
-            deliveries = await read_topic(kafka_bootstrap, "coins_alerts_deliveries")
-            if alerts and len(deliveries) >= len(alerts) + moves:
-                break
-            await asyncio.sleep(0.3)
+            return bool(alerts) and deliveries >= len(alerts) + moves
+
+        alerts, _deliveries = await eventually_async(
+            alerts_and_deliveries,
+            until=every_alert_delivered,
+            within=90,
+            what="alerts, each with its deliveries (two for a move)",
+            interval=0.3,
+        )
+        moves = sum(a.rule_id == "move" for a in alerts)
         stop.set()
         await asyncio.wait_for(task, 90)
         # an at-least-once duplicate of the first alert: the views must show it once
@@ -140,7 +151,7 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
 
 
 async def _exists(bootstrap: str, topic: str) -> bool:
-    from producers.topics import topic_partitions
+    from producers.kafka.topics import topic_partitions
 
     return bool(await topic_partitions(KafkaConnection(bootstrap_servers=bootstrap), topic))
 
@@ -160,20 +171,27 @@ HISTORY_COLUMNS = [
 ]  # fmt: skip
 
 
-def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views(
-    clickhouse: Any,
-) -> None:
+def _insert_rise_and_fall(clickhouse: Any) -> None:
+    """Two daily series ending yesterday (the newest full day the snapshots read).
+
+    RISE: flat at 100 with tiny noise, a 5 % dip, then +37 %: RSI crosses 70 up, the close
+    crosses its SMA 50 up and sets a new high, all on the last day. FALL: up to 200, then down
+    30 %: a drawdown beyond 20 % on the last day.
+    """
     last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    # RISE: flat at 100 with tiny noise, a 5 % dip, then +37 %: RSI crosses 70 up, the close
-    # crosses its SMA 50 up and sets a new high, all on the last day.
     rise = [100 * (1 + 0.002 * math.sin(i)) for i in range(250)] + [95.0, 130.0]
-    # FALL: up to 200, then down 30 %: a drawdown beyond 20 % on the last day.
     fall = [100 + i * 0.4 for i in range(250)] + [180.0, 140.0]
     clickhouse.insert(
         "crypto.coins_history",
         _history_rows("RISE", rise, last_day) + _history_rows("FALL", fall, last_day),
         column_names=HISTORY_COLUMNS,
     )
+
+
+def test_indicator_and_pipeline_rules_fire_once_on_the_snapshot_and_health_views(
+    clickhouse: Any,
+) -> None:
+    _insert_rise_and_fall(clickhouse)
     now = dt.datetime.now(dt.UTC)
     ticks = [
         # other coins than the daily series: a live tick is also today's close candidate
@@ -241,14 +259,7 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
     clickhouse: Any,
     tmp_path: Path,
 ) -> None:
-    last_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    rise = [100 * (1 + 0.002 * math.sin(i)) for i in range(250)] + [95.0, 130.0]
-    fall = [100 + i * 0.4 for i in range(250)] + [180.0, 140.0]
-    clickhouse.insert(
-        "crypto.coins_history",
-        _history_rows("RISE", rise, last_day) + _history_rows("FALL", fall, last_day),
-        column_names=HISTORY_COLUMNS,
-    )
+    _insert_rise_and_fall(clickhouse)
     refresh_snapshots(clickhouse)
     rules = parse_rules(
         {
@@ -289,10 +300,13 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
             )
         )
         await asyncio.wait_for(ready.wait(), 90)
-        for _poll in range(300):
-            if len(await alerts_on_topic()) >= len(expected):
-                break
-            await asyncio.sleep(0.2)
+        await eventually_async(
+            alerts_on_topic,
+            until=lambda alerts: len(alerts) >= len(expected),
+            within=60,
+            what=f"the {len(expected)} scheduled alerts",
+            interval=0.2,
+        )
         await asyncio.sleep(1.5)  # several schedule rounds over unchanged data
         stop.set()
         run = await asyncio.wait_for(task, 90)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, Record
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from tests.support.alert_ticks import (
     BASES,
     per_coin_rules,
@@ -24,6 +24,7 @@ from tests.support.alert_ticks import (
     write_rules,
 )
 from tests.support.producers_kafka import read_topic
+from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import webhook_receiver
 
 pytestmark = [pytest.mark.kafka]
@@ -73,22 +74,30 @@ async def test_the_command_delivers_logs_no_secret_and_stops_cleanly_on_sigterm(
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            for _poll in range(450):
-                if heartbeat.exists():
-                    break
+
+            def heartbeat_while_running() -> bool:
                 assert process.returncode is None, "coins alerts exited early"
-                await asyncio.sleep(0.2)
-            assert heartbeat.exists(), "the service never reached its loop"
+                return heartbeat.exists()
+
+            await eventually_async(
+                heartbeat_while_running,
+                within=90,
+                what="the service's heartbeat (its loop reached)",
+                interval=0.2,
+            )
             publisher = KafkaPublisher(KafkaConnection(bootstrap_servers=kafka_bootstrap))
             ticks = tick_series(60, end_ms=int(time.time() * 1000), seed=2)
             await publisher.publish(
                 [Record(ticks_topic, t.coin.encode(), tick_value(t)) for t in ticks]
             )
             await publisher.close()
-            for _poll in range(300):
-                if receiver.refused >= 2:
-                    break
-                await asyncio.sleep(0.2)
+            await eventually_async(
+                lambda: receiver.refused,
+                until=lambda refused: refused >= 2,
+                within=60,
+                what="two deliveries refused by the webhook that is down",
+                interval=0.2,
+            )
             receiver.down = False
             assert await asyncio.to_thread(receiver.wait_for, 1, 60)
         finally:

@@ -23,9 +23,9 @@ from alerts.models import AlertMessage, Checkpoint, DeliveryMessage
 from alerts.rules import RuleSet
 from alerts.settings import AlertSettings, WebhookConfig
 from alerts.state import PROGRESS_KEY
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, Record
 from producers.models import DeadLetterMessage
-from producers.publisher import KafkaPublisher, Record
 from producers.settings import Settings
 from tests.support.alert_ticks import (
     BASES,
@@ -39,6 +39,7 @@ from tests.support.alert_ticks import (
 )
 from tests.support.contract_schema import assert_matches_contract
 from tests.support.producers_kafka import read_topic
+from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 pytestmark = [pytest.mark.kafka]
@@ -103,9 +104,15 @@ class Harness:
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
 
-    async def publish_ticks(self, ticks: list[Any], pause_every: int = 0) -> None:
+    async def publish_ticks(
+        self, ticks: list[Any], pause_every: int = 0, halfway: asyncio.Event | None = None
+    ) -> None:
+        """Publish ``ticks``, ``pause_every`` at a time with a pause in between; ``halfway`` is
+        set once half of them are on the topic."""
         topic = self.settings.topic_current
         for first in range(0, len(ticks), pause_every or len(ticks)):
+            if halfway is not None and first >= len(ticks) // 2:
+                halfway.set()
             chunk = ticks[first : first + (pause_every or len(ticks))]
             await self.publisher.publish(
                 [Record(topic, t.tick.coin.encode(), tick_value(t.tick)) for t in chunk]
@@ -119,21 +126,31 @@ class Harness:
         ends: dict[int, int] = {}
         for record in ticks:
             ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
+
+        async def newest_checkpoint() -> Checkpoint | None:
             if self.task is not None and self.task.done():
-                self.task.result()
+                self.task.result()  # a service that failed fails the test at once
             progress = [
                 r
                 for r in await read_topic(self.bootstrap, self.alert_settings.topic_state)
                 if r.key == PROGRESS_KEY
             ]
-            if progress:
-                checkpoint = Checkpoint.model_validate_json(progress[-1].value or b"")
-                if all(checkpoint.tick_offsets.get(p, 0) >= end for p, end in ends.items()):
-                    return checkpoint
-            await asyncio.sleep(0.2)
-        raise AssertionError("the alert service did not checkpoint every tick in time")
+            return Checkpoint.model_validate_json(progress[-1].value or b"") if progress else None
+
+        def covers_every_tick(checkpoint: Checkpoint | None) -> bool:
+            return checkpoint is not None and all(
+                checkpoint.tick_offsets.get(p, 0) >= end for p, end in ends.items()
+            )
+
+        found = await eventually_async(
+            newest_checkpoint,
+            until=covers_every_tick,
+            within=WAIT_S,
+            what=f"a checkpoint past every tick on the topic {ends}",
+            interval=0.2,
+        )
+        assert found is not None
+        return found
 
     async def alerts(self) -> list[AlertMessage]:
         records = await read_topic(self.bootstrap, self.alert_settings.topic_alerts)
@@ -172,8 +189,11 @@ async def test_restart_and_kill_mid_stream_fire_every_alert_exactly_once(harness
     await harness.stop_cleanly()  # a clean restart
 
     await harness.start(rules)
-    publishing = asyncio.ensure_future(harness.publish_ticks(sent[thirds : 2 * thirds], 25))
-    await asyncio.sleep(0.4)
+    halfway = asyncio.Event()
+    publishing = asyncio.ensure_future(
+        harness.publish_ticks(sent[thirds : 2 * thirds], 25, halfway=halfway)
+    )
+    await asyncio.wait_for(halfway.wait(), WAIT_S)
     await harness.kill()  # killed while ticks are arriving
     await publishing
 
@@ -254,15 +274,6 @@ async def _deliveries(harness: Harness) -> list[DeliveryMessage]:
     return [DeliveryMessage.model_validate_json(r.value or b"") for r in records]
 
 
-async def _wait(condition: Callable[[], Any]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_webhook_down_then_up_gets_every_alert_in_order(harness: Harness) -> None:
     rules = write_rules(harness.alert_settings.rules_file, per_coin_rules(rules_document()))
     clean = tick_series(150, end_ms=int(time.time() * 1000), seed=21)
@@ -275,12 +286,12 @@ async def test_webhook_down_then_up_gets_every_alert_in_order(harness: Harness) 
         await harness.start(rules)
         await harness.publish_ticks([_sent(t) for t in clean])
         await harness.wait_checkpointed()
-        await _wait(_refused_some(generic, slack))
+        await _wait_refused(generic, slack)
         generic.down = slack.down = False
         alerts = await harness.alerts()
         for receiver in (generic, slack):
             assert await asyncio.to_thread(receiver.wait_for, len(alerts), WAIT_S)
-        await _wait(_all_recorded(harness, 2 * len(alerts)))
+        await _wait_recorded(harness, 2 * len(alerts))
         await harness.stop_cleanly()
 
     order = _ids(alerts)
@@ -293,18 +304,24 @@ async def test_webhook_down_then_up_gets_every_alert_in_order(harness: Harness) 
     assert all(d.attempts >= 1 for d in deliveries)
 
 
-def _refused_some(*receivers: WebhookReceiver) -> Callable[[], Any]:
-    async def check() -> bool:
-        return all(r.refused >= 3 for r in receivers)
+async def _wait_refused(*receivers: WebhookReceiver) -> None:
+    await eventually_async(
+        lambda: [r.refused for r in receivers],
+        until=lambda refused: all(count >= 3 for count in refused),
+        within=WAIT_S,
+        what="three refused deliveries at each webhook",
+        interval=0.2,
+    )
 
-    return check
 
-
-def _all_recorded(harness: Harness, count: int) -> Callable[[], Any]:
-    async def check() -> bool:
-        return len(await _deliveries(harness)) >= count
-
-    return check
+async def _wait_recorded(harness: Harness, count: int) -> None:
+    await eventually_async(
+        lambda: _deliveries(harness),
+        until=lambda deliveries: len(deliveries) >= count,
+        within=WAIT_S,
+        what=f"{count} delivery records",
+        interval=0.2,
+    )
 
 
 async def test_refused_alert_goes_to_the_dead_letter_topic_with_the_reason(
@@ -331,7 +348,7 @@ async def test_refused_alert_goes_to_the_dead_letter_topic_with_the_reason(
         await harness.wait_checkpointed()
         alerts = await harness.alerts()
         assert alerts
-        await _wait(_all_recorded(harness, 2 * len(alerts)))
+        await _wait_recorded(harness, 2 * len(alerts))
         await harness.stop_cleanly()
 
     deliveries = await _deliveries(harness)

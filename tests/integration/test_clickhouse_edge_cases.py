@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from embedded.clickhouse import INIT_DIR, apply_init
-from tests.integration.test_clickhouse_views import SCENARIO, feed_scenario, rows
+from tests.support.clickhouse_loader import VIEW_SNAPSHOTS, rows, snapshot
 from tests.support.tick_data import (
     MS_PER_DAY,
     NOON_MS,
@@ -19,78 +19,32 @@ from tests.support.tick_data import (
     as_json,
     current_full_message,
     epoch_ms,
+    feed_ksql,
+    feed_scenario,
+    golden_scenario,
     moving_average_message,
     ohlc_minute_message,
 )
-
-# Every view, with what depends on the wall clock left out: tick_change is cut at a fixed time
-# inside its sliding 24 h window, live rows_last_hour would move as ticks age past one hour.
-VIEW_SNAPSHOTS = {
-    "ohlc_minute_live": "*",
-    "ohlc_daily_live": "*",
-    "tick_change": "*",
-    "coin_overview": "*",
-    "history_daily": "*",
-    "daily_close": "*",
-    "change_by_day": "*",
-    "change_latest": "*",
-    "ksql_ohlc_minute_final": "*",
-    "ksql_moving_average_60s_final": "*",
-    "moving_averages_daily": "*",
-    "ema_macd_daily": "*",
-    "rsi_daily": "*",
-    "bollinger_daily": "*",
-    "risk_daily": "*",
-    "risk_summary": "*",
-    "performance_returns": "*",
-    "performance_ranking": "*",
-    "ingestion_health": (
-        "dataset, code, source, last_tick_at, if(dataset = 'history', rows_last_hour, 0)"
-    ),
-    "ingestion_errors_by_topic": "topic, errors_total, errors_last_hour",
-}
-
-
-TICK_CHANGE_CUTOFF = datetime.now(tz=UTC) - timedelta(hours=23)
-
-
-def snapshot(client: Any) -> dict[str, list[tuple[Any, ...]]]:
-    cutoff = TICK_CHANGE_CUTOFF.strftime("%Y-%m-%d %H:%M:%S")
-    result = {}
-    for view, columns in VIEW_SNAPSHOTS.items():
-        where = f" WHERE ts >= toDateTime64('{cutoff}', 3, 'UTC')" if view == "tick_change" else ""
-        query = f"SELECT {columns} FROM crypto.{view}{where} ORDER BY ALL"
-        result[view] = [
-            tuple(round(v, 6) if isinstance(v, float) else v for v in row)
-            for row in client.query(query).result_rows
-        ]
-    return result
-
-
-def feed_ksql(kafka_feeder: Any) -> None:
-    start = epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
-    prices = [100.0, 101.5, 99.25, 100.75, 102.0]
-    ohlc = [ohlc_minute_message("BTC", start, prices[: n + 1]) for n in range(5)]
-    average = [moving_average_message("BTC", start, prices[: n + 1]) for n in range(5)]
-    kafka_feeder.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
-    kafka_feeder.insert_values("kafka_coins_moving_average_60s", as_json(average))
 
 
 def test_duplicated_messages_leave_every_result_unchanged(
     clickhouse: Any, kafka_feeder: Any
 ) -> None:
-    feed_scenario(kafka_feeder, SCENARIO)
+    # ends now: tick_change and coin_overview window on the query's now()
+    scenario = golden_scenario(datetime.now(tz=UTC))
+    tick_change_since = datetime.now(tz=UTC) - timedelta(hours=23)
+    feed_scenario(kafka_feeder, scenario)
     feed_ksql(kafka_feeder)
     kafka_feeder.insert_values("kafka_coins_current_full", ["{not json"])
-    before = snapshot(clickhouse)
+    before = snapshot(clickhouse, tick_change_since)
     assert all(before[view] for view in VIEW_SNAPSHOTS), [
         v for v in VIEW_SNAPSHOTS if not before[v]
     ]
 
     # at-least-once delivery: everything again, other offsets, other order, not yet merged
-    feed_scenario(kafka_feeder, SCENARIO, seed=99)
+    feed_scenario(kafka_feeder, scenario, seed=99)
     feed_ksql(kafka_feeder)
-    assert snapshot(clickhouse) == before
+    assert snapshot(clickhouse, tick_change_since) == before
 
     for table in (
         "coins_ticks",
@@ -101,7 +55,7 @@ def test_duplicated_messages_leave_every_result_unchanged(
         "ksql_moving_average_60s",
     ):
         clickhouse.command(f"OPTIMIZE TABLE crypto.{table} FINAL")
-    assert snapshot(clickhouse) == before
+    assert snapshot(clickhouse, tick_change_since) == before
 
 
 def test_a_coin_with_a_single_tick(clickhouse: Any, kafka_feeder: Any) -> None:
@@ -236,7 +190,7 @@ def test_a_malformed_message_is_kept_as_an_error_and_the_next_one_is_ingested(
     assert errors[0]["kafka_key"] == "BTC"
     assert errors[0]["error"]
     assert "rate" in errors[1]["error"]
-    assert '"rate":null' in errors[1]["raw_message"]
+    assert errors[1]["raw_message"] == missing_rate  # as it arrived
     assert errors[2]["raw_message"] == "not json at all"
     by_topic = {
         r["topic"]: r for r in rows(clickhouse, "SELECT * FROM crypto.ingestion_errors_by_topic")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_clickhouse_views import rows
+from tests.support.clickhouse_loader import rows
 from tests.support.tick_data import Tick, as_json, current_full_message, epoch_ms
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from embedded.clickhouse import INIT_DIR, apply_init
-from tests.integration.test_clickhouse_views import SCENARIO, feed_scenario, rows
+from tests.support.clickhouse_loader import rows
 from tests.support.clickhouse_snapshots import Snapshot, refresh_snapshots, snapshots
 from tests.support.portfolio_data import feed_sample_portfolio
 from tests.support.tick_data import (
@@ -22,6 +22,8 @@ from tests.support.tick_data import (
     as_json,
     current_full_message,
     epoch_ms,
+    feed_scenario,
+    golden_scenario,
     history_message,
 )
 
@@ -43,6 +45,8 @@ EXPECTED_VIEWS = {
     "portfolio_positions",
     "portfolio_correlation",
     "portfolio_vs_btc",
+    # the 24 h sparklines of coins top (terminal/queries.py)
+    "coin_sparkline_24h",
 }
 
 
@@ -109,7 +113,8 @@ def test_the_server_schedules_every_refresh(clickhouse: Any) -> None:
 
 
 def test_each_snapshot_equals_its_view_after_a_refresh(clickhouse: Any, kafka_feeder: Any) -> None:
-    feed_scenario(kafka_feeder, SCENARIO)
+    # data ending now: the portfolio's holdings run to the query's today()
+    feed_scenario(kafka_feeder, golden_scenario(datetime.now(tz=UTC)))
     feed_sample_portfolio(kafka_feeder, datetime.now(tz=UTC).date())
     refresh_snapshots(clickhouse)
     for item in SNAPSHOTS:
@@ -119,7 +124,8 @@ def test_each_snapshot_equals_its_view_after_a_refresh(clickhouse: Any, kafka_fe
 def test_a_snapshot_follows_new_data_and_never_accumulates_rows(
     clickhouse: Any, kafka_feeder: Any
 ) -> None:
-    feed_scenario(kafka_feeder, SCENARIO)
+    # data ending now: the portfolio's holdings run to the query's today()
+    feed_scenario(kafka_feeder, golden_scenario(datetime.now(tz=UTC)))
     feed_sample_portfolio(kafka_feeder, datetime.now(tz=UTC).date())
     refresh_snapshots(clickhouse)
     refresh_snapshots(clickhouse)  # a second refresh replaces, it does not append

@@ -1,6 +1,8 @@
 """ClickHouse's Kafka tables read exactly the fields of each topic's schema, with types that
-store every value the schema allows: columns as the real engine reports them (system.columns
-of chDB here, of the container where Docker answers), after clickhouse/init ran."""
+store every value the schema allows: columns as the real engine reports them (chDB here, the
+container where Docker answers), after clickhouse/init ran. A Kafka table keeps each message's
+text (one ``message`` column); its views read the columns with ``crypto_parse_<topic>``, whose
+type (a named Tuple) the engine reports."""
 
 from __future__ import annotations
 
@@ -15,13 +17,19 @@ NOT_IN_CLICKHOUSE = {"coins_dead_letter"}
 
 
 def _columns(client: Any, table: str) -> list[tuple[str, str]]:
+    """The columns the views of Kafka table ``crypto.kafka_<name>`` read: the elements of
+    ``crypto_parse_<name>``'s Tuple, names and types as the engine reports them."""
     database, name = table.split(".")
-    result = client.query(
+    message = client.query(
         "SELECT name, type FROM system.columns WHERE database = {database:String} "
         "AND table = {table:String} ORDER BY position",
         parameters={"database": database, "table": name},
-    )
-    return [(str(row[0]), str(row[1])) for row in result.result_rows]
+    ).result_rows
+    assert [tuple(row) for row in message] == [("message", "String")], table
+    parse = f"crypto_parse_{name.removeprefix('kafka_')}('{{}}')"
+    names = [str(n) for n in client.query(f"SELECT tupleNames({parse})").result_rows[0][0]]
+    types = ", ".join(f"toTypeName(tupleElement({parse}, '{n}'))" for n in names)
+    return list(zip(names, map(str, client.query(f"SELECT {types}").result_rows[0]), strict=True))
 
 
 def _readers(clickhouse_backend: Any) -> dict[str, list[str]]:
@@ -63,3 +71,11 @@ def test_a_schema_valid_example_is_one_row_of_every_kafka_table(clickhouse_backe
         )
         assert len(result.result_rows) == 1, topic
         assert list(result.column_names) == list(message), topic
+        # and the views' reading of the text gives the very same values
+        parse = f"crypto_parse_{table.split('.')[1].removeprefix('kafka_')}"
+        same = clickhouse.query(
+            f"SELECT toString({parse}({{row:String}})) = (SELECT toString(tuple(*)) "
+            "FROM format(JSONEachRow, {structure:String}, {row:String}))",
+            parameters={"structure": structure, "row": json.dumps(message)},
+        ).result_rows
+        assert same == [(1,)], topic

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
 
 from embedded.clickhouse import retry_kafka_call
 from embedded.kafka_broker import NativeKafkaBroker, PortInUseError, free_port
+from tests.support.waiting import eventually_async
 
 
 async def _send(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -47,26 +49,32 @@ async def _consume_and_commit(bootstrap: str, topic: str, group: str, count: int
     return values
 
 
-async def _committed(bootstrap: str, topic: str, group: str) -> int | None:
+async def _committed(bootstrap: str, topic: str, group: str) -> int:
     """The group's committed offset, once the restarted broker's coordinator has loaded it.
 
     Right after a restart the group coordinator may answer before it has read back
     ``__consumer_offsets`` (measured: an empty answer under load), so ask until the group's
-    offset appears, for at most 60 s; None if it never does.
+    offset appears, for at most 60 s.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + 60
-        while True:
+
+        async def committed() -> OffsetAndMetadata | None:
             offsets = await retry_kafka_call(
                 lambda: admin.list_consumer_group_offsets(group), f"offsets of {group}", 60
             )
-            meta = offsets.get(TopicPartition(topic, 0))
-            if meta is not None or loop.time() >= give_up_at:
-                return None if meta is None else meta.offset
-            await asyncio.sleep(0.5)
+            return offsets.get(TopicPartition(topic, 0))
+
+        found = await eventually_async(
+            committed,
+            until=lambda meta: meta is not None,
+            within=60,
+            what=f"the committed offset of {group} on {topic}",
+            interval=0.5,
+        )
+        assert found is not None
+        return int(found.offset)
     finally:
         await admin.close()
 

@@ -25,7 +25,7 @@ from embedded.clickhouse import (
     wait_until_committed,
 )
 from embedded.kafka_broker import NativeKafkaBroker
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from tests.support.kafka_feeder import next_offsets, produce
 
 ROUNDS = 6  # the earlier feeder failed 6 of 6 times

@@ -16,7 +16,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,8 @@ from aiokafka import AIOKafkaConsumer
 
 from embedded.clickhouse import end_offsets
 from embedded.kafka_broker import NativeKafkaBroker, free_port
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from tests.support.waiting import eventually
 
 STATUS = re.compile(
     r"status: ticks (?P<ticks>\d+), minutes (?P<minutes>\d+), history (?P<history>\d+), "
@@ -55,17 +56,28 @@ class Supervisor:
     def statuses(self) -> list[dict[str, int]]:
         return [{k: int(v) for k, v in m.groupdict().items()} for m in STATUS.finditer(self.text())]
 
-    def wait_for(self, condition: str, check: object, deadline_s: float) -> dict[str, int]:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
+    def wait_for(
+        self, condition: str, check: Callable[[dict[str, int]], bool], deadline_s: float
+    ) -> dict[str, int]:
+        def last_status() -> dict[str, int] | None:
             if self.process.poll() is not None:
                 pytest.fail(f"`coins local` exited ({self.process.returncode}):\n{self.text()}")
             statuses = self.statuses()
-            if statuses and check(statuses[-1]):  # type: ignore[operator]
-                return statuses[-1]
-            time.sleep(1)
-        self.interrupt()
-        pytest.fail(f"no status with {condition} within {deadline_s} s:\n{self.text()}")
+            return statuses[-1] if statuses else None
+
+        try:
+            reached = eventually(
+                last_status,
+                until=lambda status: status is not None and check(status),
+                within=deadline_s,
+                what=f"a status with {condition}",
+                interval=1.0,
+            )
+        except AssertionError:
+            self.interrupt()
+            raise AssertionError(f"no status with {condition}:\n{self.text()}") from None
+        assert reached is not None
+        return reached
 
     def interrupt(self) -> int:
         if self.process.poll() is None:

@@ -22,8 +22,8 @@ import pytest
 
 from provisioning.metabase.definitions import Definitions, QuestionDefinition, load_definitions
 from provisioning.metabase.sql_template import TemplateValue, render
-from provisioning.metabase.visualization import referenced_columns
 from tests.support.clickhouse_snapshots import refresh_snapshots
+from tests.support.metabase_columns import referenced_columns
 from tests.support.portfolio_data import feed_sample_portfolio
 from tests.support.tick_data import (
     Scenario,

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from portfolio.cli import publish_file
-from portfolio.state import read_records
 from portfolio.transactions import parse
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.reader import read_topic
 from producers.settings import Settings
 from tests.support.clickhouse_snapshots import refresh_snapshots
 from tests.support.portfolio_data import noon, transactions_yaml
@@ -389,7 +389,7 @@ def test_duplicated_messages_change_nothing(
     replay = [
         (key, value)
         for key, value in asyncio.run(
-            read_records(KafkaConnection(kafka_bootstrap), published["topic"])
+            read_topic(KafkaConnection(kafka_bootstrap), published["topic"])
         )
         if key is not None and key.startswith(ours) and value is not None
     ]

@@ -5,44 +5,46 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
+from producers.backfill import BackfillPlan, BackfillReport
 from producers.cli import run_backfill
-from producers.clock import HOUR_MS, noon_ms
+from producers.clock import noon_ms
 from producers.settings import Settings
 from tests.support.fake_livecoinwatch import FakeLiveCoinWatch, hourly_granularity
-from tests.support.producers_kafka import read_topic
+from tests.support.producers_kafka import (
+    daily_closes,
+    every_close,
+    producer_env,
+    producer_settings,
+    read_topic,
+)
+from tests.support.waiting import eventually
 
 COINS = ("BTC", "ETH", "SOL")
 SINCE, UNTIL = dt.date(2024, 1, 1), dt.date(2024, 12, 31)
 
 
-def _env(bootstrap: str, names: dict[str, str], base_url: str, key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COINS_")}
-    env.update(
-        COINS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+def _env(
+    bootstrap: str, unique_name: Callable[[str], str], base_url: str, key: str
+) -> dict[str, str]:
+    return producer_env(
+        bootstrap,
+        unique_name,
         COINS_LCW_API_KEY=key,
         COINS_LCW_BASE_URL=base_url,
         COINS_COINS=",".join(COINS),
-        COINS_TOPIC_CURRENT=names["current"],
-        COINS_TOPIC_HISTORICAL=names["historical"],
-        COINS_TOPIC_DEAD_LETTER=names["dead"],
-        COINS_TOPIC_BACKFILL_PROGRESS=names["progress"],
         COINS_BACKFILL_INITIAL_SPAN_DAYS="20",
         COINS_BACKFILL_MAX_SPAN_DAYS="20",
-        COINS_KAFKA_LINGER_MS="5",
-        COINS_LOG_FORMAT="json",
     )
-    return env
 
 
 def _backfill(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -76,19 +78,25 @@ def _history_ranges(fake: FakeLiveCoinWatch) -> list[tuple[str, int, int]]:
 def test_a_backfill_killed_halfway_and_rerun_has_every_day_once(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
-    names = {n: unique_name(n) for n in ("current", "historical", "dead", "progress")}
     fake = FakeLiveCoinWatch(granularity=hourly_granularity, history_delay_seconds=0.05)
     log = tmp_path / "backfill.log"
     with fake.serve() as base_url:
-        env = _env(kafka_bootstrap, names, base_url, fake.api_key)
+        env = _env(kafka_bootstrap, unique_name, base_url, fake.api_key)
         first = _backfill(env, tmp_path, log)
         try:
-            deadline = time.monotonic() + 90
-            # 19 ranges of 20 days per coin: stop it in the middle of the second coin.
-            while len(_history_ranges(fake)) < 25:
+
+            def ranges_while_running() -> int:
                 assert first.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.02)
+                return len(_history_ranges(fake))
+
+            # 19 ranges of 20 days per coin: stop it in the middle of the second coin.
+            eventually(
+                ranges_while_running,
+                until=lambda ranges: ranges >= 25,
+                within=90,
+                what="25 history ranges fetched",
+                interval=0.02,
+            )
             first.send_signal(signal.SIGKILL)
             first.wait(30)
         finally:
@@ -110,32 +118,38 @@ def test_a_backfill_killed_halfway_and_rerun_has_every_day_once(
     assert len(first_ranges) + len(second_ranges) - len(again) == len(
         set(first_ranges) | set(second_ranges)
     )
-    records = asyncio.run(read_topic(kafka_bootstrap, names["historical"]))
-    closes: Counter[tuple[str, int]] = Counter()
-    for record in records:
-        value = json.loads(record.value or b"")
-        assert record.key == value["code"].encode()
-        if (value["timestamp_ms"] - 12 * HOUR_MS) % 86_400_000 == 0:
-            closes[(value["code"], value["timestamp_ms"])] += 1
-    days = (UNTIL - SINCE).days + 1
-    expected = {(c, noon_ms(SINCE + dt.timedelta(days=i))) for c in COINS for i in range(days)}
-    assert set(closes) == expected
+    records = asyncio.run(read_topic(kafka_bootstrap, env["COINS_TOPIC_HISTORICAL"]))
+    values = [json.loads(record.value or b"") for record in records]
+    assert all(r.key == v["code"].encode() for r, v in zip(records, values, strict=True))
+    closes = daily_closes(values)
+    assert set(closes) == every_close(COINS, SINCE, UNTIL)
     assert set(closes.values()) == {1}, [k for k, n in closes.items() if n > 1][:5]
     # A third run has nothing left to do and calls nothing but /credits-free planning.
     assert "coin-days pending" in log.read_text()
 
 
 def _settings(bootstrap: str, unique_name: Callable[[str], str], key: str) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        kafka_bootstrap_servers=bootstrap,
+    return producer_settings(
+        bootstrap,
+        unique_name,
         lcw_api_key=SecretStr(key),
         lcw_base_url="http://fake.invalid",
         coins=COINS,
-        topic_current=unique_name("current"),
-        topic_historical=unique_name("historical"),
-        topic_dead_letter=unique_name("dead"),
-        topic_backfill_progress=unique_name("progress"),
+    )
+
+
+async def _run(
+    settings: Settings, fake: FakeLiveCoinWatch | None, until: dt.date = UNTIL, **options: Any
+) -> tuple[BackfillPlan, BackfillReport | None]:
+    """``coins backfill --since SINCE --until until`` in this process, against ``fake``."""
+    return await run_backfill(
+        settings,
+        stop=asyncio.Event(),
+        since=SINCE,
+        until=until,
+        transport=fake.transport() if fake else None,
+        show_progress=False,
+        **options,
     )
 
 
@@ -145,25 +159,11 @@ async def test_a_rerun_after_completion_fetches_nothing(
     fake = FakeLiveCoinWatch(granularity=hourly_granularity)
     settings = _settings(kafka_bootstrap, unique_name, fake.api_key)
     until = dt.date(2024, 3, 31)
-    _plan, report = await run_backfill(
-        settings,
-        stop=asyncio.Event(),
-        since=SINCE,
-        until=until,
-        transport=fake.transport(),
-        show_progress=False,
-    )
+    _plan, report = await _run(settings, fake, until)
     assert report is not None
     assert report.days_covered == 3 * 91
     fake.calls.clear()
-    plan, report = await run_backfill(
-        settings,
-        stop=asyncio.Event(),
-        since=SINCE,
-        until=until,
-        transport=fake.transport(),
-        show_progress=False,
-    )
+    plan, report = await _run(settings, fake, until)
     assert plan.pending_days == 0
     assert report is not None
     assert report.calls == 0
@@ -179,14 +179,7 @@ async def test_refuses_when_credits_do_not_cover_the_plan_unless_partial(
     settings = _settings(kafka_bootstrap, unique_name, fake.api_key).model_copy(
         update={"stream_credit_share": 0.01, "backfill_max_span_days": 30}
     )
-    plan, report = await run_backfill(
-        settings,
-        stop=asyncio.Event(),
-        since=SINCE,
-        until=UNTIL,
-        transport=fake.transport(),
-        show_progress=False,
-    )
+    plan, report = await _run(settings, fake)
     assert report is None
     assert plan.expected_calls > 12
     assert [c.endpoint for c in fake.calls] == ["/credits"]
@@ -195,25 +188,14 @@ async def test_refuses_when_credits_do_not_cover_the_plan_unless_partial(
     # the progress: the closes on the topic are a contiguous run of days from the start.
     fake.credits_remaining = 13
     fake.calls.clear()
-    _plan, report = await run_backfill(
-        settings,
-        stop=asyncio.Event(),
-        since=SINCE,
-        until=UNTIL,
-        transport=fake.transport(),
-        partial=True,
-        show_progress=False,
-    )
+    _plan, report = await _run(settings, fake, partial=True)
     assert report is not None
     assert report.stopped_early is not None
     assert len(fake.calls) <= 12
     assert fake.credits_remaining >= 1
-    noons = sorted(
-        json.loads(r.value or b"")["timestamp_ms"]
-        for r in await read_topic(kafka_bootstrap, settings.topic_historical)
-        if json.loads(r.value or b"")["code"] == "BTC"
-        and (json.loads(r.value or b"")["timestamp_ms"] - 12 * HOUR_MS) % 86_400_000 == 0
-    )
+    records = await read_topic(kafka_bootstrap, settings.topic_historical)
+    closes = daily_closes(json.loads(r.value or b"") for r in records)
+    noons = sorted(stamp for code, stamp in closes.elements() if code == "BTC")
     assert noons
     assert noons == [noon_ms(SINCE + dt.timedelta(days=i)) for i in range(len(noons))]
 
@@ -225,16 +207,12 @@ async def test_demo_backfill_publishes_daily_closes_labelled_demo(
         update={"lcw_api_key": None}
     )
     until = dt.date(2024, 1, 31)
-    _plan, report = await run_backfill(
-        settings, stop=asyncio.Event(), since=SINCE, until=until, show_progress=False
-    )
+    _plan, report = await _run(settings, None, until)
     assert report is not None
     assert report.calls == report.ranges_accepted
     records = await read_topic(kafka_bootstrap, settings.topic_historical)
     values = [json.loads(r.value or b"") for r in records]
     assert {v["source"] for v in values} == {"demo"}
     noons = Counter((v["code"], v["timestamp_ms"]) for v in values)
-    assert set(noons) == {
-        (c, noon_ms(SINCE + dt.timedelta(days=i))) for c in COINS for i in range(31)
-    }
+    assert set(noons) == every_close(COINS, SINCE, until)
     assert set(noons.values()) == {1}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import re
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from tests.support.fake_livecoinwatch import (
     benchmark_granularity,
     hourly_granularity,
 )
-from tests.support.producers_kafka import read_topic
+from tests.support.producers_kafka import daily_closes, every_close, producer_env, read_topic
 
 COINS = ("BTC", "ETH", "SOL")
 ATTEMPTS = 3
@@ -53,28 +52,25 @@ class Backfill:
         fake: FakeLiveCoinWatch,
         base_url: str,
         cwd: Path,
+        span_days: int | None = None,
         **extra: str,
     ) -> None:
+        """``span_days``: the length of every range asked (initial and maximum)."""
+        if span_days is not None:
+            spans = ("COINS_BACKFILL_INITIAL_SPAN_DAYS", "COINS_BACKFILL_MAX_SPAN_DAYS")
+            extra = {**dict.fromkeys(spans, str(span_days)), **extra}
         self.bootstrap = bootstrap
         self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COINS_")}
-        self.env.update(
-            COINS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            COINS_LCW_API_KEY=fake.api_key,
-            COINS_LCW_BASE_URL=base_url,
-            COINS_COINS=",".join(COINS),
-            COINS_TOPIC_CURRENT=unique_name("current"),
-            COINS_TOPIC_HISTORICAL=unique_name("historical"),
-            COINS_TOPIC_DEAD_LETTER=unique_name("dead"),
-            COINS_TOPIC_BACKFILL_PROGRESS=unique_name("progress"),
-            COINS_RETRY_ATTEMPTS=str(ATTEMPTS),
-            COINS_RETRY_INITIAL_SECONDS="0.01",
-            COINS_RETRY_MAX_SECONDS="0.05",
-            COINS_BACKFILL_CALLS_PER_SECOND="200",
-            COINS_KAFKA_LINGER_MS="5",
-            COINS_LOG_FORMAT="json",
-        )
-        self.env.update(extra)
+        variables = {
+            "COINS_LCW_API_KEY": fake.api_key,
+            "COINS_LCW_BASE_URL": base_url,
+            "COINS_COINS": ",".join(COINS),
+            "COINS_RETRY_ATTEMPTS": str(ATTEMPTS),
+            "COINS_RETRY_INITIAL_SECONDS": "0.01",
+            "COINS_RETRY_MAX_SECONDS": "0.05",
+            "COINS_BACKFILL_CALLS_PER_SECOND": "200",
+        }
+        self.env = producer_env(bootstrap, unique_name, **{**variables, **extra})
 
     def __call__(self, *args: str) -> Run:
         done = subprocess.run(
@@ -92,17 +88,7 @@ class Backfill:
         return [json.loads(r.value or b"") for r in records]
 
     def closes(self) -> Counter[tuple[str, int]]:
-        found: Counter[tuple[str, int]] = Counter()
-        for value in self.topic("COINS_TOPIC_HISTORICAL"):
-            stamp = int(str(value["timestamp_ms"]))
-            if (stamp - 12 * HOUR_MS) % DAY_MS == 0:
-                found[(str(value["code"]), stamp)] += 1
-        return found
-
-
-def every_close(since: dt.date, until: dt.date) -> set[tuple[str, int]]:
-    days = (until - since).days + 1
-    return {(c, noon_ms(since + dt.timedelta(days=i))) for c in COINS for i in range(days)}
+        return daily_closes(self.topic("COINS_TOPIC_HISTORICAL"))
 
 
 def pending_line(stdout: str) -> str:
@@ -124,15 +110,7 @@ def test_malformed_answers_are_retried_dead_lettered_and_left_pending(
 
     fake.fail_next("malformed", times=1000, endpoint="/coins/single/history", when=is_first_range)
     with fake.serve() as base_url:
-        backfill = Backfill(
-            kafka_bootstrap,
-            unique_name,
-            fake,
-            base_url,
-            tmp_path,
-            COINS_BACKFILL_INITIAL_SPAN_DAYS="30",
-            COINS_BACKFILL_MAX_SPAN_DAYS="30",
-        )
+        backfill = Backfill(kafka_bootstrap, unique_name, fake, base_url, tmp_path, span_days=30)
         first = backfill("--since", since.isoformat(), "--until", until.isoformat())
         assert first.code == 0, first.stderr
         assert "30 the API's answer failed after every retry" in pending_line(first.stdout)
@@ -144,7 +122,7 @@ def test_malformed_answers_are_retried_dead_lettered_and_left_pending(
         assert all(str(d["raw"]).startswith('{"code"') for d in dead)
         assert all("not JSON" in str(d["error"]) for d in dead)
         # Everything else of the run was done.
-        missing = every_close(since, until) - set(backfill.closes())
+        missing = every_close(COINS, since, until) - set(backfill.closes())
         assert missing == {("BTC", noon_ms(since + dt.timedelta(days=i))) for i in range(30)}
         fake.faults.clear()
         second = backfill("--since", since.isoformat(), "--until", until.isoformat())
@@ -152,7 +130,7 @@ def test_malformed_answers_are_retried_dead_lettered_and_left_pending(
         assert "30 coin-days pending (30 the API's answer failed" in second.stdout
         assert "0 coin-days pending" in pending_line(second.stdout)
     closes = backfill.closes()
-    assert set(closes) == every_close(since, until)
+    assert set(closes) == every_close(COINS, since, until)
     assert set(closes.values()) == {1}
 
 
@@ -189,7 +167,7 @@ def test_a_close_missing_at_the_api_edge_or_invalid_stays_pending(
         assert "4 coin-days pending" in line, line
         assert "3 after the API's newest point (it lags behind)" in line
         assert "1 the 12:00 UTC point was invalid (dead-lettered)" in line
-        assert set(backfill.closes()) == every_close(since, until) - {
+        assert set(backfill.closes()) == every_close(COINS, since, until) - {
             ("BTC", noon_ms(until)),
             ("ETH", noon_ms(until)),
             ("SOL", noon_ms(until)),
@@ -206,7 +184,7 @@ def test_a_close_missing_at_the_api_edge_or_invalid_stays_pending(
         assert "0 coin-days pending" in pending_line(second.stdout)
         assert len(fake.calls_to("/coins/single/history")) == 4
     closes = backfill.closes()
-    assert set(closes) == every_close(since, until)
+    assert set(closes) == every_close(COINS, since, until)
     assert set(closes.values()) == {1}
 
 
@@ -266,8 +244,7 @@ def test_the_backfill_paces_itself_under_a_burst_limit(
             base_url,
             tmp_path,
             COINS_BACKFILL_CALLS_PER_SECOND="32",
-            COINS_BACKFILL_INITIAL_SPAN_DAYS="5",
-            COINS_BACKFILL_MAX_SPAN_DAYS="5",
+            span_days=5,
             COINS_RETRY_MAX_SECONDS="2",
         )
         run = backfill("--since", "2024-01-01", "--until", "2024-05-09")
@@ -291,15 +268,7 @@ def test_a_key_spent_during_the_run_stops_it_with_exit_3_and_the_rest_pending(
 
     fake.on_request = spent_after_six_ranges
     with fake.serve() as base_url:
-        backfill = Backfill(
-            kafka_bootstrap,
-            unique_name,
-            fake,
-            base_url,
-            tmp_path,
-            COINS_BACKFILL_INITIAL_SPAN_DAYS="10",
-            COINS_BACKFILL_MAX_SPAN_DAYS="10",
-        )
+        backfill = Backfill(kafka_bootstrap, unique_name, fake, base_url, tmp_path, span_days=10)
         run = backfill("--since", "2024-01-01", "--until", "2024-03-31")
         # The credits-exhausted 429 is final: the refused call and one /credits look.
         assert [c.status for c in fake.calls[-2:]] == [429, 429]
@@ -314,5 +283,5 @@ def test_a_key_spent_during_the_run_stops_it_with_exit_3_and_the_rest_pending(
         assert again.code == 0, again.stderr
         assert "0 coin-days pending" in pending_line(again.stdout)
     closes = backfill.closes()
-    assert set(closes) == every_close(dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    assert set(closes) == every_close(COINS, dt.date(2024, 1, 1), dt.date(2024, 3, 31))
     assert set(closes.values()) == {1}

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +21,34 @@ from jsonschema import Draft202012Validator
 
 from producers.cli import run_stream
 from producers.clock import SystemClock
-from producers.demo import DemoSource
-from producers.kafka_config import KafkaConnection
-from producers.publisher import KafkaPublisher, PublisherOptions
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.publisher import KafkaPublisher, PublisherOptions
+from producers.kafka.topics import ensure_topics, producer_topics
 from producers.settings import Settings
-from producers.sources import FetchResult
+from producers.sources.current import FetchResult
+from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamTopics
-from producers.topics import ensure_topics, producer_topics
 from provisioning.contracts import example, schema
 from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
-from tests.support.producers_kafka import read_topic
+from tests.support.producers_kafka import producer_env, producer_settings, read_topic
+from tests.support.waiting import eventually
 
 COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
 
 
 def settings_for(bootstrap: str, unique_name: Callable[[str], str], **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "kafka_bootstrap_servers": bootstrap,
-        "topic_current": unique_name("current"),
-        "topic_historical": unique_name("historical"),
-        "topic_dead_letter": unique_name("dead"),
-        "topic_backfill_progress": unique_name("progress"),
-        "stream_min_interval_seconds": 0.05,
-        "retry_initial_seconds": 0.01,
-        "retry_max_seconds": 0.05,
-        "kafka_retry_initial_seconds": 0.2,
-        "kafka_retry_max_seconds": 1.0,
-        "kafka_ack_timeout_seconds": 5.0,
-        "kafka_linger_ms": 5,
+    return producer_settings(
+        bootstrap,
+        unique_name,
+        stream_min_interval_seconds=0.05,
+        retry_initial_seconds=0.01,
+        retry_max_seconds=0.05,
+        kafka_retry_initial_seconds=0.2,
+        kafka_retry_max_seconds=1.0,
+        kafka_ack_timeout_seconds=5.0,
+        kafka_linger_ms=5,
         **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    )
 
 
 async def test_a_stream_run_publishes_exactly_the_expected_messages(
@@ -100,14 +98,6 @@ class RecordingSource:
         result = await self._inner.fetch()
         self.fetched |= {(m.code, m.timestamp_ms) for m in result.messages}
         return result
-
-
-def _until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_broker_outage_loses_no_fetched_tick(
@@ -162,23 +152,30 @@ def test_broker_outage_loses_no_fetched_tick(
     try:
         assert ready.wait(30)
         runner = holder["runner"]
-        _until(lambda: runner.stats.published_messages >= 15, 30, "first acknowledgements")
+        eventually(
+            lambda: runner.stats.published_messages,
+            until=lambda acked: acked >= 15,
+            within=30,
+            what="first acknowledgements",
+        )
         broker.stop()
         acked_at_stop = runner.stats.published_messages
         fetched_at_stop = len(source.fetched)
-        _until(
-            lambda: len(source.fetched) >= fetched_at_stop + 30,
-            30,
-            "ticks fetched while the broker is down",
+        eventually(
+            lambda: len(source.fetched),
+            until=lambda fetched: fetched >= fetched_at_stop + 30,
+            within=30,
+            what="ticks fetched while the broker is down",
         )
         # At most the batches already in flight when the broker went away can be acknowledged.
         assert runner.stats.published_messages <= acked_at_stop + 3 * 3
         broker.start()
         fetched_after = len(source.fetched)
-        _until(
-            lambda: runner.stats.published_messages >= fetched_after,
-            90,
-            "the backlog to be acknowledged after the restart",
+        eventually(
+            lambda: runner.stats.published_messages,
+            until=lambda acked: acked >= fetched_after,
+            within=90,
+            what="the backlog to be acknowledged after the restart",
         )
     finally:
         if "loop" in holder:
@@ -196,23 +193,64 @@ def test_broker_outage_loses_no_fetched_tick(
 
 
 def _stream_env(bootstrap: str, unique_name: Callable[[str], str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COINS_")}
-    env.update(
-        COINS_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        COINS_TOPIC_CURRENT=unique_name("current"),
-        COINS_TOPIC_HISTORICAL=unique_name("historical"),
-        COINS_TOPIC_DEAD_LETTER=unique_name("dead"),
-        COINS_TOPIC_BACKFILL_PROGRESS=unique_name("progress"),
+    return producer_env(
+        bootstrap,
+        unique_name,
         COINS_STREAM_MIN_INTERVAL_SECONDS="0.05",
         COINS_DEMO_INTERVAL_SECONDS="0.05",
-        COINS_KAFKA_LINGER_MS="5",
-        COINS_LOG_FORMAT="json",
         **extra,
     )
-    return env
 
 
 CYCLE_LINE = re.compile(r'"event": "cycle"')
+# An absence cannot be awaited: how long a test watches for calls or acknowledgements that
+# must not come (the stream's retries and intervals here are tens of milliseconds).
+QUIET_WINDOW_S = 1.0
+
+
+@dataclass
+class StreamProcess:
+    """``coins stream`` running in its own process, its log in a file."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def cycles(self) -> int:
+        return len(CYCLE_LINE.findall(self.log()))
+
+    def wait_for_log(self, done: Callable[[str], object], what: str, within: float = 60) -> None:
+        def running_log() -> str:
+            text = self.log()
+            assert self.process.poll() is None, f"coins stream exited early:\n{text}"
+            return text
+
+        eventually(running_log, until=done, within=within, what=what)
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+
+@contextlib.contextmanager
+def coins_stream(env: dict[str, str], tmp_path: Path) -> Iterator[StreamProcess]:
+    log_path = tmp_path / "stream.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producers.cli", "stream"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            cwd=tmp_path,
+        )
+        try:
+            yield StreamProcess(process, log_path)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.mark.parametrize("source", ["demo", "livecoinwatch"])
@@ -227,28 +265,10 @@ def test_sigterm_leaves_every_acknowledged_message_on_the_topic(
             else {}
         )
         env = _stream_env(kafka_bootstrap, unique_name, **extra)
-        log_path = tmp_path / "stream.log"
-        with log_path.open("w") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "producers.cli", "stream"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log_file,
-                cwd=tmp_path,
-            )
-            try:
-                deadline = time.monotonic() + 60
-                while len(CYCLE_LINE.findall(log_path.read_text())) < 5:
-                    assert process.poll() is None, log_path.read_text()
-                    assert time.monotonic() < deadline, log_path.read_text()
-                    time.sleep(0.05)
-                process.send_signal(signal.SIGTERM)
-                code = process.wait(60)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-    log_text = log_path.read_text()
+        with coins_stream(env, tmp_path) as stream:
+            stream.wait_for_log(lambda text: len(CYCLE_LINE.findall(text)) >= 5, "5 cycles")
+            code = stream.terminate()
+            log_text = stream.log()
     assert code == 0, log_text
     if source == "demo":
         assert "DEMO MODE" in log_text
@@ -274,16 +294,6 @@ def _iso_ms(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def _wait_for_line(
-    log_path: Path, needle: str, process: subprocess.Popen[bytes], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in log_path.read_text():
-        assert process.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, f"no {needle!r} in:\n{log_path.read_text()}"
-        time.sleep(0.05)
-
-
 def test_with_the_broker_down_stopping_takes_at_most_the_shutdown_timeout(
     running_kafka_broker: Any, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
@@ -299,35 +309,17 @@ def test_with_the_broker_down_stopping_takes_at_most_the_shutdown_timeout(
         COINS_KAFKA_RETRY_INITIAL_SECONDS="0.2",
         COINS_KAFKA_RETRY_MAX_SECONDS="1",
     )
-    log_path = tmp_path / "stream.log"
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "producers.cli", "stream"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-            cwd=tmp_path,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while len(CYCLE_LINE.findall(log_path.read_text())) < 3:
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.05)
-            broker.stop()
-            # Cycles go on being fetched and queued while the send in flight waits.
-            cycles_before = len(CYCLE_LINE.findall(log_path.read_text()))
-            time.sleep(1.0)
-            assert process.poll() is None, log_path.read_text()
-            asked = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(60)
-            took = time.monotonic() - asked
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    log_text = log_path.read_text()
+    with coins_stream(env, tmp_path) as stream:
+        stream.wait_for_log(lambda text: len(CYCLE_LINE.findall(text)) >= 3, "3 cycles")
+        broker.stop()
+        # Cycles go on being fetched and queued while the send in flight waits.
+        cycles_before = stream.cycles()
+        time.sleep(QUIET_WINDOW_S)
+        assert stream.process.poll() is None, stream.log()
+        asked = time.monotonic()
+        code = stream.terminate()
+        took = time.monotonic() - asked
+        log_text = stream.log()
     assert code == 1, log_text
     assert "shutdown with unacknowledged data" in log_text
     assert len(CYCLE_LINE.findall(log_text)) <= cycles_before + 1, "acknowledged while down"
@@ -353,26 +345,12 @@ def _stream_with_fake(
             COINS_RETRY_MAX_SECONDS="0.05",
             **extra,
         )
-        log_path = tmp_path / "stream.log"
-        with log_path.open("w") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "producers.cli", "stream"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log_file,
-                cwd=tmp_path,
-            )
-            try:
-                _wait_for_line(log_path, wait_for, process, 60)
-                # Long enough for any retry or /credits look that would follow.
-                time.sleep(1.0)
-                process.send_signal(signal.SIGTERM)
-                code = process.wait(60)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-    log_text = log_path.read_text()
+        with coins_stream(env, tmp_path) as stream:
+            stream.wait_for_log(lambda text: wait_for in text, repr(wait_for))
+            # Watch for any retry or /credits look that would follow.
+            time.sleep(QUIET_WINDOW_S)
+            code = stream.terminate()
+            log_text = stream.log()
     assert code == 0, log_text
     return log_text
 

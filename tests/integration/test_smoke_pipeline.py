@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from embedded.clickhouse import apply_sql, create_topics, kafka_table, split_statements
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 
 TOTAL_MESSAGES = 10_000
 DUPLICATES = 400
@@ -121,16 +121,17 @@ async def _produce(bootstrap: str, topic: str, messages: list[tuple[str, str]]) 
 
 
 @pytest.fixture
-def smoke_database(clickhouse: Any, kafka_broker: Any, unique_name: Any) -> Any:
+def smoke_database(
+    clickhouse: Any, kafka_bootstrap: str, clickhouse_kafka_bootstrap: str, unique_name: Any
+) -> Any:
     database = f"smoke_{uuid.uuid4().hex[:10]}"
     topic = unique_name("smoke")
-    broker = getattr(kafka_broker, "internal_bootstrap", kafka_broker.bootstrap)
-    sql = SMOKE_SCHEMA.format(db=database, broker=broker, topic=topic, group=unique_name("ch"))
+    sql = SMOKE_SCHEMA.format(
+        db=database, broker=clickhouse_kafka_bootstrap, topic=topic, group=unique_name("ch")
+    )
     # The topic before the Kafka table: the engine notices a later topic only at its next
     # metadata refresh (minutes).
-    asyncio.run(
-        create_topics(KafkaConnection(kafka_broker.bootstrap), [topic], partitions=PARTITIONS)
-    )
+    asyncio.run(create_topics(KafkaConnection(kafka_bootstrap), [topic], partitions=PARTITIONS))
     apply_sql(clickhouse, sql, source="smoke schema")
     tables = {t.name: t for s in split_statements(sql) if (t := kafka_table(s)) is not None}
     yield database, topic, tables

@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from producers.kafka_config import KafkaConnection
-from provisioning.healthcheck import main, newest_record_is_recent
+from producers.healthcheck import main, newest_record_is_recent
+from producers.kafka.connection import KafkaConnection
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:

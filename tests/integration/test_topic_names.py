@@ -23,8 +23,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from alerts.settings import AlertSettings
+from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from producers.topics import topic_defaults
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -12,7 +12,6 @@ an already running stack is used instead.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from provisioning.metabase.client import MetabaseClient
 from provisioning.metabase.definitions import load_definitions
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.settings import MetabaseSettings
-from provisioning.metabase.visualization import referenced_columns
+from tests.support.metabase_columns import referenced_columns
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = load_definitions(REPO_ROOT / "metabase")
@@ -44,17 +44,13 @@ def metabase_url(request: pytest.FixtureRequest) -> str:
 
 def poll(description: str, attempt: Any) -> Any:
     """Call `attempt` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = attempt()
-            if result:
-                return result
-        except (httpx.HTTPError, KeyError, StopIteration) as error:
-            last_error = error
-        time.sleep(POLL_SECONDS)
-    pytest.fail(f"{description} not ready after {STARTUP_DEADLINE_SECONDS} s ({last_error})")
+    return eventually(
+        attempt,
+        within=STARTUP_DEADLINE_SECONDS,
+        what=description,
+        interval=POLL_SECONDS,
+        retrying=(httpx.HTTPError, KeyError, StopIteration),
+    )
 
 
 @pytest.fixture(scope="module")

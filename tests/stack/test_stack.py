@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.stack.conftest import ComposeStack
+from tests.support.waiting import eventually
 
 DEADLINE_SECONDS = 120.0
 POLL_SECONDS = 2.0
@@ -26,18 +27,21 @@ SETTLED_MS = 15_000
 Result = TypeVar("Result")
 
 
-def eventually(description: str, attempt: Callable[[], Result | None], deadline: float) -> Result:
-    """Poll ``attempt`` until it returns a value (not None) or the deadline passes."""
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            result = attempt()
-        except AssertionError as error:
-            result, last = None, error
-        if result is not None:
-            return result
-        time.sleep(POLL_SECONDS)
-    pytest.fail(f"{description} not within {DEADLINE_SECONDS:.0f} s of `up` (last: {last})")
+def within_deadline(
+    description: str, attempt: Callable[[], Result | None], deadline: float
+) -> Result:
+    """Poll ``attempt`` until it returns a value (not None; an AssertionError is retried) or
+    the stack's deadline passes."""
+    found = eventually(
+        attempt,
+        until=lambda result: result is not None,
+        within=max(0.0, deadline - time.monotonic()),
+        what=f"{description} within {DEADLINE_SECONDS:.0f} s of `up`",
+        interval=POLL_SECONDS,
+        retrying=(AssertionError,),
+    )
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +82,7 @@ def test_ksqldb_runs_both_queries(compose_stack: ComposeStack) -> None:
 
 
 def test_clickhouse_holds_live_ticks(clickhouse: Any, deadline: float) -> None:
-    count = eventually(
+    count = within_deadline(
         "live ticks in crypto.coins_ticks",
         lambda: _scalar(clickhouse, "SELECT count() FROM crypto.coins_ticks") or None,
         deadline,
@@ -118,14 +122,14 @@ def test_ksqldb_minute_ohlc_agrees_with_the_clickhouse_rollup(
             assert ksql[:4] == pytest.approx(rollup[:4], rel=1e-12), f"{code} {start_ms}"
         return rows
 
-    rows = eventually(
+    rows = within_deadline(
         "settled ksqlDB minutes equal to the ClickHouse rollup", settled_windows_agree, deadline
     )
     assert {row[0] for row in rows} <= {"BTC", "ETH", "SOL"}
 
 
 def test_moving_average_rows_arrive(clickhouse: Any, deadline: float) -> None:
-    count = eventually(
+    count = within_deadline(
         "60 s moving-average rows",
         lambda: (
             _scalar(clickhouse, "SELECT count() FROM crypto.ksql_moving_average_60s_final") or None

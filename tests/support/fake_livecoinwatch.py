@@ -44,8 +44,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from producers.api import LiveCoinWatchClient
 from producers.retry import RetryPolicy
+from producers.sources.livecoinwatch import LiveCoinWatchClient
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000

@@ -23,7 +23,7 @@ from embedded.clickhouse import (
     run_statement,
     wait_for_table,
 )
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.retry import Deadline, RetryPolicy, retry_async
 
 DEFAULT_TIMEOUT_S = 120.0  # a loaded CI machine; the engine itself flushes every 500 ms

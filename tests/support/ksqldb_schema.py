@@ -7,14 +7,16 @@ settings, so the contract between them is checked by a test instead of by eye.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.settings import AlertSettings
 from embedded.clickhouse import collection_environment, named_collections
+from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from provisioning.ksqldb_statements import load_statements, strip_comments, with_property
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -79,48 +81,32 @@ class ClickHouseKafkaTable:
     columns: tuple[Column, ...]
 
 
-def split_top_level(text: str, separator: str = ",") -> list[str]:
-    """Split on ``separator`` outside parentheses, quotes and backticks."""
-    parts: list[str] = []
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character outside quotes and backticks from ``start``: its position, the character
+    and the parenthesis depth before it."""
     depth = 0
     quote: str | None = None
-    start = 0
-    for position, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'`\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append(text[start:position].strip())
-            start = position + 1
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return parts
+    for position in range(start, len(text)):
+        char = text[position]
+        if quote or char in "'`\"":
+            quote = None if char == quote else quote or char
+            continue
+        yield position, char, depth
+        depth += {"(": 1, ")": -1}.get(char, 0)
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split on ``separator`` outside parentheses, quotes and backticks."""
+    cuts = [at for at, char, depth in _unquoted(text) if char == separator and depth == 0]
+    parts = [text[a + 1 : b].strip() for a, b in itertools.pairwise([-1, *cuts, len(text)])]
+    return parts if parts[-1] else parts[:-1]
 
 
 def parenthesised(text: str, open_at: int) -> tuple[str, int]:
     """The text inside the parentheses opening at ``open_at``, and the index after them."""
-    depth = 0
-    quote: str | None = None
-    for position in range(open_at, len(text)):
-        char = text[position]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'`\"":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : position], position + 1
+    for position, char, depth in _unquoted(text, open_at):
+        if char == ")" and depth == 1:
+            return text[open_at + 1 : position], position + 1
     raise ValueError(f"unbalanced parentheses from offset {open_at}")
 
 
@@ -240,8 +226,40 @@ def _clickhouse_statements(directory: Path) -> list[str]:
     return statements
 
 
+_PARSE_FUNCTION = re.compile(
+    r"^\s*CREATE\s+FUNCTION\s+(?:IF\s+NOT\s+EXISTS\s+)?crypto_parse_(?P<name>\w+)\s+AS\b"
+    r".*?'Tuple\((?P<columns>.*)\)'\s*\)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def clickhouse_parse_functions(
+    directory: Path = CLICKHOUSE_INIT_DIR,
+) -> dict[str, tuple[Column, ...]]:
+    """The columns each ``crypto_parse_<name>`` function reads from a message, by ``<name>``."""
+    functions: dict[str, tuple[Column, ...]] = {}
+    for statement in _clickhouse_statements(directory):
+        match = _PARSE_FUNCTION.match(statement)
+        if match:
+            functions[match.group("name")] = _column_definitions(match.group("columns"))
+    return functions
+
+
+def _column_definitions(body: str) -> tuple[Column, ...]:
+    columns: list[Column] = []
+    for definition in split_top_level(body):
+        if re.match(r"^(?:INDEX|PROJECTION|CONSTRAINT)\b", definition, re.IGNORECASE):
+            continue
+        name, _, rest = definition.strip().partition(" ")
+        column_type = _CLICKHOUSE_COLUMN_KEYWORDS.split(rest.strip(), maxsplit=1)[0]
+        columns.append(Column(name.strip('`"'), re.sub(r"\s+", "", column_type)))
+    return tuple(columns)
+
+
 def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[ClickHouseKafkaTable]:
-    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL with its topics and columns."""
+    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL with its topics and the columns
+    its views read: a table ``crypto.kafka_<name>`` keeps each message's text (JSONAsString) and
+    ``crypto_parse_<name>`` reads the columns from it."""
     header = re.compile(
         r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
         r"(?P<name>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))?)\s*\(",
@@ -250,21 +268,17 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
     collections = named_collections(
         collection_environment("unused:9092", topics=topic_defaults(Settings, AlertSettings))
     )
+    parse_functions = clickhouse_parse_functions(directory)
     tables: list[ClickHouseKafkaTable] = []
     for statement in _clickhouse_statements(directory):
         match = header.match(statement)
         if not match:
             continue
-        body, after = parenthesised(statement, match.end() - 1)
+        _, after = parenthesised(statement, match.end() - 1)
         if not re.match(r"\s*ENGINE\s*=\s*Kafka\b", statement[after:], re.IGNORECASE):
             continue
-        columns: list[Column] = []
-        for definition in split_top_level(body):
-            if re.match(r"^(?:INDEX|PROJECTION|CONSTRAINT)\b", definition, re.IGNORECASE):
-                continue
-            name, _, rest = definition.partition(" ")
-            column_type = _CLICKHOUSE_COLUMN_KEYWORDS.split(rest.strip(), maxsplit=1)[0]
-            columns.append(Column(name.strip('`"'), re.sub(r"\s+", "", column_type)))
+        name = match.group("name").replace("`", "")
+        columns = parse_functions.get(name.split(".")[-1].removeprefix("kafka_"), ())
         collection = re.match(r"\s*ENGINE\s*=\s*Kafka\s*\(\s*(?P<name>\w+)\s*\)", statement[after:])
         topic_list = with_property(statement[after:], "kafka_topic_list") or (
             collections.get(collection.group("name"), {}).get("kafka_topic_list", "")
@@ -272,9 +286,7 @@ def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[Click
             else ""
         )
         topics = tuple(topic.strip() for topic in topic_list.split(",") if topic.strip())
-        tables.append(
-            ClickHouseKafkaTable(match.group("name").replace("`", ""), topics, tuple(columns))
-        )
+        tables.append(ClickHouseKafkaTable(name, topics, columns))
     return tables
 
 

@@ -23,10 +23,10 @@ from typing import Any
 
 from alerts.settings import AlertSettings
 from embedded.clickhouse import committed_offsets, end_offsets, open_embedded
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_variables
 from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
-from producers.topics import topic_variables
 from provisioning.contracts import example
 from tests.support.kafka_feeder import produce
 

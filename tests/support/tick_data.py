@@ -94,33 +94,22 @@ def live_ticks(
     ]
 
 
+def _tick_message(topic: str, tick: Tick, **fields: Any) -> dict[str, Any]:
+    """The contract example of ``topic`` carrying ``tick``, then ``fields``."""
+    message = example(topic)
+    carried = {"code": tick.code, "timestamp_ms": tick.timestamp_ms, "rate": tick.rate}
+    message.update({**carried, "volume": tick.volume, "cap": tick.cap, **fields})
+    return message
+
+
 def current_full_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
     """A coins_current_full message for ``tick`` (meta fields from the contract example)."""
-    message = example("coins_current_full")
-    message.update(
-        code=tick.code,
-        timestamp_ms=tick.timestamp_ms,
-        rate=tick.rate,
-        volume=tick.volume,
-        cap=tick.cap,
-        name=f"{tick.code} coin",
-        symbol=tick.code[:1],
-    )
-    message.update(overrides)
-    return message
+    fields = {"name": f"{tick.code} coin", "symbol": tick.code[:1], **overrides}
+    return _tick_message("coins_current_full", tick, **fields)
 
 
 def history_message(tick: Tick, **overrides: Any) -> dict[str, Any]:
-    message = example("coins_historical")
-    message.update(
-        code=tick.code,
-        timestamp_ms=tick.timestamp_ms,
-        rate=tick.rate,
-        volume=tick.volume,
-        cap=tick.cap,
-    )
-    message.update(overrides)
-    return message
+    return _tick_message("coins_historical", tick, **overrides)
 
 
 def ohlc_minute_message(code: str, window_start_ms: int, prices: Sequence[float]) -> dict[str, Any]:
@@ -196,3 +185,32 @@ def golden_scenario(now: datetime, *, history_days: int = 400) -> Scenario:
         )
     live.append(Tick("SOL", epoch_ms(now) - 120_000, 187.25, volume=None, cap=None))
     return Scenario(history=history, live=live, missing_day=("ETH", missing_day))
+
+
+def feed_scenario(kafka_feeder: Any, scenario: Scenario, *, seed: int = 7) -> None:
+    """Send history and live messages in a shuffled order, in a few batches."""
+    rng = random.Random(seed)
+    history = as_json(history_message(tick) for tick in scenario.history)
+    live = as_json(current_full_message(tick) for tick in scenario.live)
+    for table, values in (("kafka_coins_historical", history), ("kafka_coins_current_full", live)):
+        rng.shuffle(values)
+        batch = max(1, len(values) // 3 + 1)
+        for start in range(0, len(values), batch):
+            kafka_feeder.insert_values(table, values[start : start + batch])
+
+
+def feed_ksql(kafka_feeder: Any) -> None:
+    """Five updates of one ksqlDB 1-minute window (OHLC and moving average), as emitted."""
+    start = epoch_ms(datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
+    prices = [100.0, 101.5, 99.25, 100.75, 102.0]
+    ohlc = [ohlc_minute_message("BTC", start, prices[: n + 1]) for n in range(5)]
+    average = [moving_average_message("BTC", start, prices[: n + 1]) for n in range(5)]
+    kafka_feeder.insert_values("kafka_coins_ohlc_minute", as_json(ohlc))
+    kafka_feeder.insert_values("kafka_coins_moving_average_60s", as_json(average))
+
+
+# The golden data set: a fixed afternoon, so every run sees the same data on whichever side of
+# midnight it runs. Views that window on the query's now() need data that ends now instead:
+# ``golden_scenario(datetime.now(tz=UTC))`` in the test itself.
+GOLDEN_NOW = datetime(2025, 6, 15, 15, 30, tzinfo=UTC)
+GOLDEN = golden_scenario(GOLDEN_NOW)

@@ -24,12 +24,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
-from producers.kafka_config import KafkaConnection
-from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions, topic_variables
 from producers.settings import Settings
-from producers.topics import topic_partitions, topic_variables
+from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.verify import VerifySettings, failed, render, run_hops
 from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
+from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,6 +78,7 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
         ["kafka", "clickhouse"],
         verify=verify,
         producer_settings=settings,
+        ksql_settings=KsqlApplierSettings(statements_dir=REPO_ROOT / "ksqldb"),
         clickhouse_client=lambda: engine_client,
     )
     print(render(checks))
@@ -86,15 +88,13 @@ def _report(engine_client: object, settings: Settings, verify: VerifySettings) -
 def _wait_until_none(client: Any, query: str, what: str, deadline_s: float = 120.0) -> None:
     """Until ``query`` returns no row (each row names something still waiting)."""
 
-    def none_left() -> None:
-        waiting = client.query(query).result_rows
-        if waiting:
-            raise NotReadyError(f"{what} after {deadline_s} s: {waiting}")
-
-    try:
-        retry_sync(none_left, RetryPolicy.every(0.5), deadline=Deadline.after(deadline_s))
-    except NotReadyError as error:
-        raise TimeoutError(str(error)) from None
+    eventually(
+        lambda: client.query(query).result_rows,
+        until=lambda waiting: not waiting,
+        within=deadline_s,
+        what=what,
+        interval=0.5,
+    )
 
 
 def _wait_for_assignments(client: Any) -> None:
@@ -124,7 +124,7 @@ def _wait_for_first_refreshes(client: Any) -> None:
 def main(bootstrap: str, data_dir: Path) -> int:
     settings = Settings(kafka_bootstrap_servers=bootstrap)
     connection = KafkaConnection.from_settings(settings)
-    verify = VerifySettings(ksqldb_dir=REPO_ROOT / "ksqldb")
+    verify = VerifySettings()
     topics = topic_variables(settings, AlertSettings())
     engine = open_embedded(data_dir, connection, topics=topics, group_prefix="verify")
     try:

@@ -8,9 +8,9 @@ import pytest
 
 from alerts.live import LiveEvaluator, Tick
 from alerts.rules import load_rules
-from producers.clock import VirtualClock
-from producers.demo import DemoSource
 from producers.settings import DEFAULT_COINS
+from producers.sources.demo import DemoSource
+from tests.support.virtual_clock import VirtualClock
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "rules.yaml"
 

@@ -17,9 +17,10 @@ from embedded.clickhouse import (
     kafka_table,
     named_collections,
     split_statements,
+    strip_comments,
 )
+from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from provisioning.contracts import example
 from tests.support.ksqldb_schema import clickhouse_kafka_tables
 
@@ -98,8 +99,8 @@ def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None
     ]
     assert [table.name for table in readers] == [TOPIC_TABLES[topic]]
     # what the SQL itself sets, without its named collection
-    (table,) = [
-        table
+    ((table, text),) = [
+        (table, strip_comments(statement))
         for statement in statements
         if (table := kafka_table(statement, {name: {} for name in COLLECTIONS})) is not None
         and table.name == readers[0].name
@@ -113,7 +114,10 @@ def test_kafka_table_columns_are_exactly_the_contract_fields(topic: str) -> None
             assert types[field] == "Int64", "epoch ms stay integers on the wire"
         if isinstance(value, float):
             assert "Float64" in types[field]
-    assert table.settings["kafka_format"] == "JSONEachRow"
+    # the table keeps each message's text, so a rejected one is stored as it arrived; its views
+    # read the columns with crypto_parse_<topic> (the columns checked above)
+    assert table.settings["kafka_format"] == "JSONAsString"
+    assert re.search(r"\(\s*message\s+String\s*\)\s*ENGINE", text), table.name
     assert table.settings["kafka_handle_error_mode"] == "stream"
     assert int(table.settings["kafka_flush_interval_ms"]) <= 1000
     # topic, broker list and consumer group come from the named collection, from the environment
@@ -161,7 +165,26 @@ def test_epoch_milliseconds_are_converted_explicitly_into_storage() -> None:
     checked = 0
     for path in storing:
         text = path.read_text()
-        for column in set(re.findall(r"\b(timestamp_ms|window_start_ms|window_end_ms)\b", text)):
-            assert f"fromUnixTimestamp64Milli({column}, 'UTC')" in text, (path.name, column)
+        fields = r"\b(m\.)?(timestamp_ms|window_start_ms|window_end_ms)\b"
+        for prefix, column in set(re.findall(fields, text)):
+            converted = f"fromUnixTimestamp64Milli({prefix}{column}, 'UTC')"
+            assert converted in text, (path.name, column)
             checked += 1
     assert checked == 7
+
+
+def test_every_view_of_a_kafka_table_reads_the_message_with_its_parse_function() -> None:
+    """``crypto.kafka_<name>`` holds only the message's text: each view reading it takes the
+    columns from ``crypto_parse_<name>`` (the topic's one column list) and nothing else."""
+    views = 0
+    for path in SQL_FILES:
+        text = strip_comments(path.read_text())
+        source = re.search(r"\bFROM\s+crypto\.kafka_(?P<name>\w+)", text)
+        if source is None:
+            continue
+        views += 1
+        name = source.group("name")
+        assert f"crypto_parse_{name}(message) AS m" in text, path.name
+        assert (INIT_DIR / path.name).exists()
+        assert len(list(INIT_DIR.glob(f"*_function_crypto_parse_{name}.sql"))) == 1, name
+    assert views == 2 * len(TOPIC_TABLES)  # one view into storage, one into ingest_errors

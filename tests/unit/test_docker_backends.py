@@ -536,7 +536,7 @@ def test_kafka_container_advertises_what_testcontainers_reports() -> None:
             written.append(data)
             return True
 
-    container._container = Wrapped()
+    container.get_wrapped_container = Wrapped  # the running container's API object
     container.get_exposed_port = lambda port: 40123  # the mapped port, once it runs
     # testcontainers says "localhost" for a local socket (docker_client.py: ``host``)
     assert container.get_container_host_ip() == "localhost"

@@ -23,9 +23,9 @@ from embedded.clickhouse import (
     split_statements,
     wait_until_committed,
 )
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from tests.support.clickhouse_loader import project_databases
 from tests.support.compose_env import load_compose
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from producers.kafka.topics import topic_defaults
 from producers.retry import Deadline
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from provisioning import ksqldb
 from provisioning.ksqldb import (
     KsqlApplierSettings,
@@ -388,30 +388,24 @@ def test_run_uses_settings_and_basic_auth(tmp_path: Path) -> None:
         password=SecretStr("secret"),
     )
 
-    def http_factory(config: KsqlApplierSettings) -> httpx.Client:
-        client = ksqldb.build_http_client(config)
-        client._transport = server.transport
-        return client
-
-    applied = run(settings, http_factory=http_factory)
+    applied = run(
+        settings, http_factory=lambda config: ksqldb.build_http_client(config, server.transport)
+    )
 
     assert [item.outcome for item in applied] == [Outcome.CREATED]
     assert all(r.headers["Authorization"].startswith("Basic ") for r in server.requests)
 
 
 def test_main_exits_non_zero_and_logs_the_server_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "010_bad.sql").write_text("CREATE TABLE broken AS SELECT nonsense;\n")
     server = FakeKsqlServer(reject={"broken": (400, "line 1:30: no viable alternative")})
-    monkeypatch.setattr(
-        ksqldb,
-        "build_http_client",
-        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
-    )
 
     with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
-        status = ksqldb.main(["--url", "http://ksqldb:8088", "--dir", str(tmp_path)])
+        status = ksqldb.main(
+            ["--url", "http://ksqldb:8088", "--dir", str(tmp_path)], transport=server.transport
+        )
 
     assert status == 1
     assert "line 1:30: no viable alternative" in caplog.text
@@ -420,14 +414,9 @@ def test_main_exits_non_zero_and_logs_the_server_text(
 
 def test_main_succeeds_on_the_repository_files(monkeypatch: pytest.MonkeyPatch) -> None:
     server = _server()
-    monkeypatch.setattr(
-        ksqldb,
-        "build_http_client",
-        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
-    )
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
 
-    assert ksqldb.main([]) == 0
+    assert ksqldb.main([], transport=server.transport) == 0
     assert set(server.objects) == {
         "COINS_KSQLDB_APPLIED",
         "COINS_CURRENT_FULL_STREAM",
@@ -440,16 +429,11 @@ def test_main_fails_when_a_query_is_not_running(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = _server(failing_queries={"OHLC_BY_MINUTE": "Could not deserialize value"})
-    monkeypatch.setattr(
-        ksqldb,
-        "build_http_client",
-        lambda settings: httpx.Client(base_url=settings.url, transport=server.transport),
-    )
     monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
-    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_S", "0.001")
+    monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_SECONDS", "0.001")
 
     with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
-        assert ksqldb.main([]) == 1
+        assert ksqldb.main([], transport=server.transport) == 1
     assert "is ERROR: Could not deserialize value" in caplog.text
 
 

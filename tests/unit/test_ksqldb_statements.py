@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from provisioning.ksqldb_statements import (
     load_statements,
     split_statements,

@@ -22,7 +22,7 @@ from provisioning.metabase.definitions import (
     load_definitions,
 )
 from provisioning.metabase.schema import json_schemas, render_schema, schema_file_name
-from provisioning.metabase.visualization import referenced_columns
+from tests.support.metabase_columns import referenced_columns
 
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "metabase"
 DASHBOARDS = [
@@ -34,11 +34,6 @@ DASHBOARDS = [
     "Portfolio",
     "Alerts",
 ]
-
-
-@pytest.fixture(scope="module")
-def definitions() -> Definitions:
-    return load_definitions(DEFINITIONS_DIR)
 
 
 def yaml_files(kind: str) -> list[Path]:

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from provisioning.metabase.errors import ContractError, MetabaseError
 from provisioning.metabase.export import DashboardExporter
 from provisioning.metabase.settings import MetabaseSettings
 from tests.support.fake_metabase import FakeMetabase
+from tests.support.waiting import eventually
 
 REPO_DEFINITIONS = Path(__file__).resolve().parents[2] / "metabase"
 
@@ -238,10 +238,10 @@ def test_keep_running_marks_the_job_ready_and_stops_cleanly_on_sigterm(
     ready = tmp_path / "state" / "provisioned"
 
     def terminate_once_ready() -> None:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            eventually(ready.exists, within=30, what=f"{ready} to exist", interval=0.01)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     stopper = threading.Thread(target=terminate_once_ready)
     stopper.start()

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from provisioning.metabase.client import MetabaseClient
-from provisioning.metabase.definitions import Definitions, load_definitions
+from provisioning.metabase.definitions import Definitions
 from provisioning.metabase.errors import (
     MetabaseApiError,
     MetabaseError,
@@ -20,26 +20,13 @@ from provisioning.metabase.errors import (
 from provisioning.metabase.payloads import card_differences, card_payload, dashboard_parameter_id
 from provisioning.metabase.provisioner import Provisioner, ProvisionReport
 from provisioning.metabase.settings import MetabaseSettings
+from tests.support.fake_ksqldb import FakeClock
 from tests.support.fake_metabase import MASKED_PASSWORD, FakeMetabase
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS_DIR = REPO_ROOT / "metabase"
 ADMIN_PASSWORD = "Admin-Secret-4711"
 READER_PASSWORD = "Reader-Secret-0815"
-DASHBOARDS = {
-    "Market now",
-    "Intraday",
-    "Indicators",
-    "Risk & performance",
-    "Pipeline health",
-    "Portfolio",
-    "Alerts",
-}
-
-
-@pytest.fixture(scope="module")
-def definitions() -> Definitions:
-    return load_definitions(DEFINITIONS_DIR)
 
 
 @pytest.fixture
@@ -59,28 +46,13 @@ def settings() -> MetabaseSettings:
     )
 
 
-class Sleeper:
-    """A virtual clock: sleeping advances it, so deadlines are tested without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 def provision(
     fake: FakeMetabase,
     settings: MetabaseSettings,
     definitions: Definitions,
-    sleeper: Sleeper | None = None,
+    clock: FakeClock | None = None,
 ) -> ProvisionReport:
-    sleeper = sleeper or Sleeper()
+    clock = clock or FakeClock()
     client = MetabaseClient(
         settings.url,
         attempts=settings.http_attempts,
@@ -89,9 +61,7 @@ def provision(
         transport=fake.transport(),
     )
     with client:
-        return Provisioner(
-            client, settings, definitions, sleep=sleeper.sleep, monotonic=sleeper.monotonic
-        ).run()
+        return Provisioner(client, settings, definitions, sleep=clock.sleep, monotonic=clock).run()
 
 
 def test_first_run_sets_up_connects_syncs_and_creates_everything(
@@ -119,7 +89,8 @@ def test_first_run_sets_up_connects_syncs_and_creates_everything(
     assert fake.syncs == [database_id]
     assert list(fake.users) == ["admin@example.com"]
     assert fake.users["admin@example.com"]["password"] == ADMIN_PASSWORD
-    assert len(report.created) == 1 + 1 + 2 + len(definitions.questions) + len(DASHBOARDS)
+    objects = len(definitions.questions) + len(definitions.dashboards)
+    assert len(report.created) == 1 + 1 + 2 + objects
     assert report.updated == []
 
 
@@ -154,7 +125,7 @@ def test_content_lands_in_the_collections_with_layout_filters_and_attribution(
     assert parent["location"] == "/"
     assert child["location"] == f"/{parent_id}/"
     assert {c["collection_id"] for c in fake.cards.values()} == {child_id}
-    assert {d["name"] for d in fake.dashboards.values()} == DASHBOARDS
+    assert {d["name"] for d in fake.dashboards.values()} == {d.name for d in definitions.dashboards}
     assert {d["collection_id"] for d in fake.dashboards.values()} == {parent_id}
 
     for definition in definitions.dashboards:
@@ -194,7 +165,7 @@ def test_second_run_only_reads(settings: MetabaseSettings, definitions: Definiti
     assert fake.writes() == [("POST", "/api/session")], "only the login may POST"
     assert not report.changed_anything
     assert fake.syncs == [next(iter(fake.databases))], "no second sync"
-    assert len(report.unchanged) == 1 + 2 + len(definitions.questions) + len(DASHBOARDS)
+    assert len(report.unchanged) == 1 + 2 + len(definitions.questions) + len(definitions.dashboards)
 
 
 def test_changed_files_update_exactly_the_changed_objects(
@@ -366,8 +337,8 @@ def test_a_500_on_a_post_that_created_nothing_is_posted_once_more(
 
     provision(fake, settings, definitions)
 
-    assert fake.writes().count(("POST", "/api/dashboard")) == len(DASHBOARDS) + 1
-    assert len(fake.dashboards) == len(DASHBOARDS)
+    assert fake.writes().count(("POST", "/api/dashboard")) == len(definitions.dashboards) + 1
+    assert len(fake.dashboards) == len(definitions.dashboards)
 
 
 @pytest.mark.parametrize("path", ["/api/card", "/api/dashboard", "/api/collection"])
@@ -381,7 +352,7 @@ def test_a_post_whose_answer_is_lost_creates_no_duplicate(
     provision(fake, settings, definitions)
 
     assert len(fake.cards) == len(definitions.questions)
-    assert len(fake.dashboards) == len(DASHBOARDS)
+    assert len(fake.dashboards) == len(definitions.dashboards)
     assert len([c for c in fake.collections.values() if not c["personal_owner_id"]]) == 2
     fake.reset_log()
     assert not provision(fake, settings, definitions).changed_anything
@@ -523,14 +494,14 @@ def test_an_unreachable_clickhouse_is_reported_with_metabases_answer(
 def test_it_waits_for_health_by_polling_then_gives_up_with_a_deadline(
     settings: MetabaseSettings, definitions: Definitions
 ) -> None:
-    sleeper = Sleeper()
+    clock = FakeClock()
     fake = FakeMetabase(unhealthy_polls=3)
-    provision(fake, settings, definitions, sleeper)
-    assert len(sleeper.sleeps) == 3
+    provision(fake, settings, definitions, clock)
+    assert len(clock.sleeps) == 3
 
     stuck = FakeMetabase(unhealthy_polls=10_000)
     with pytest.raises(MetabaseError, match=r"GET /api/health did not answer 200 within 5 s"):
-        provision(stuck, settings, definitions, Sleeper())
+        provision(stuck, settings, definitions, FakeClock())
     assert stuck.writes() == []
 
 

@@ -8,7 +8,7 @@ import json
 from portfolio.messages import decode
 from portfolio.publish import plan_publication
 from portfolio.transactions import parse
-from producers.publisher import Record
+from producers.kafka.publisher import Record
 from provisioning.contracts import example
 from tests.support.contract_schema import assert_matches_contract
 

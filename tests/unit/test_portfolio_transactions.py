@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from portfolio.transactions import TransactionFileError, parse, schema
+from portfolio.transactions import (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    TransactionFileError,
+    parse,
+    schema,
+)
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +127,9 @@ portfolios:
         ("2024-01-02T10:00:00+02:00", "is not a UTC date-time"),
         ("2024-01-02T10:00:00", "is not a UTC date-time"),
         ("2030-01-01T00:00:00Z", "is in the future"),
+        ("2009-01-02T23:59:59.999Z", "is not between 2009-01-03 and 2100-01-01 UTC"),
+        ("1970-01-01T00:00:00Z", "is not between 2009-01-03 and 2100-01-01 UTC"),
+        ("2100-01-01T00:00:00Z", "is not between 2009-01-03 and 2100-01-01 UTC"),
     ],
 )
 def test_times_must_be_utc_and_past(at: str, why: str) -> None:
@@ -162,3 +172,25 @@ def test_shipped_files_are_valid_and_schema_is_valid() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
     transactions = parse((REPO_ROOT / "portfolio" / "transactions.yaml").read_text(), now=NOW)
     assert {t.portfolio for t in transactions} == {"demo"}
+
+
+def test_the_time_bounds_are_the_ones_clickhouse_applies() -> None:
+    """One rule: the file check and every ClickHouse ingest path (the shared rejection function
+    and the portfolio views) bound times by the same epoch milliseconds."""
+    init = REPO_ROOT / "clickhouse" / "init"
+    earliest = int(EARLIEST_TIME.timestamp() * 1000)
+    latest = int(LATEST_TIME.timestamp() * 1000)
+    for name in (
+        "001_function_crypto_ingest_rejection.sql",
+        "240_mv_portfolio_transactions.sql",
+        "241_mv_errors_portfolio_transactions.sql",
+    ):
+        sql = (init / name).read_text()
+        bound = rf"(?:\w+\.)?(\w+) >= {earliest} AND (?:\w+\.)?\1 < {latest}\b"
+        assert re.search(bound, sql), name
+    text = (
+        "portfolios:\n  p:\n    transactions:\n"
+        "      - {id: a, at: '2009-01-03T00:00:00Z', type: buy, coin: BTC, quantity: 1}\n"
+    )
+    (transaction,) = parse(text, "t.yaml", now=NOW)
+    assert transaction.timestamp_ms == earliest

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from producers.api import LiveCoinWatchClient
 from producers.errors import (
     AuthenticationError,
     DailyCreditsExhaustedError,
@@ -21,6 +20,7 @@ from producers.errors import (
     TransportError,
 )
 from producers.retry import RetryPolicy
+from producers.sources.livecoinwatch import LiveCoinWatchClient
 from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
 
 KEY = "secret-key-do-not-print-4242"

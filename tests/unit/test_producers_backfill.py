@@ -13,18 +13,21 @@ import httpx
 import pytest
 
 from producers.backfill import BackfillRunner, BackfillTopics, make_plan
-from producers.clock import HOUR_MS, VirtualClock, noon_ms
-from producers.history_sources import DemoHistory, LiveCoinWatchHistory
+from producers.clock import HOUR_MS, noon_ms
+from producers.kafka.publisher import PublishTimeoutError, Record
 from producers.planner import SpanLearner
 from producers.progress import CoinProgress, derive_progress
-from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
 from producers.retry import Deadline, RetryPolicy
+from producers.sources.history import DemoHistory, LiveCoinWatchHistory
 from tests.support.contract_schema import assert_matches_contract
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
     hourly_granularity,
 )
+from tests.support.memory_publisher import MemoryPublisher, UnreachableBroker
+from tests.support.producers_kafka import daily_closes, every_close
+from tests.support.virtual_clock import VirtualClock
 
 TOPICS = BackfillTopics(history="hist", progress="progress", dead_letter="dlq")
 NOW = noon_ms(dt.date(2026, 1, 1)) + 6 * HOUR_MS
@@ -50,6 +53,27 @@ def progress_from(publisher: MemoryPublisher, coins: Sequence[str]) -> dict[str,
     return derive_progress(progress, history[-1:], coins=coins, currency="USD")
 
 
+def history_runner(
+    client: Any,
+    publisher: MemoryPublisher,
+    clock: VirtualClock,
+    learner: SpanLearner,
+    progress: dict[str, CoinProgress],
+    **options: Any,
+) -> BackfillRunner:
+    """A BackfillRunner on ``client``'s history in USD; ``options`` as BackfillRunner's."""
+    return BackfillRunner(
+        source=LiveCoinWatchHistory(client),
+        publisher=publisher,
+        clock=clock,
+        topics=TOPICS,
+        currency="USD",
+        learner=learner,
+        progress=progress,
+        **{"stop": asyncio.Event(), **options},
+    )
+
+
 async def run(
     fake: FakeLiveCoinWatch,
     publisher: MemoryPublisher,
@@ -67,15 +91,12 @@ async def run(
     learner = learner or SpanLearner(30, 365)
     progress = progress or {code: CoinProgress(None) for code in coins}
     plan = make_plan(coins=coins, since=since, until=until, progress=progress, learner=learner)
-    runner = BackfillRunner(
-        source=LiveCoinWatchHistory(client),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        currency="USD",
-        learner=learner,
-        progress=progress,
-        stop=asyncio.Event(),
+    runner = history_runner(
+        client,
+        publisher,
+        clock,
+        learner,
+        progress,
         credit_cap=cap,
         calls_made=lambda: len(fake.calls),
         attempts_per_call=attempts,
@@ -87,18 +108,14 @@ async def run(
 
 
 def closes(publisher: MemoryPublisher) -> Counter[tuple[str, int]]:
-    counter: Counter[tuple[str, int]] = Counter()
-    for record in publisher.records:
-        if record.topic == TOPICS.history:
-            value = json.loads(record.value)
-            if (value["timestamp_ms"] - 12 * HOUR_MS) % 86_400_000 == 0:
-                counter[(value["code"], value["timestamp_ms"])] += 1
-    return counter
+    return daily_closes(json.loads(r.value) for r in publisher.records if r.topic == TOPICS.history)
 
 
-def every_noon(coins: Sequence[str], since: dt.date, until: dt.date) -> set[tuple[str, int]]:
-    days = (until - since).days + 1
-    return {(c, noon_ms(since + dt.timedelta(days=i))) for c in coins for i in range(days)}
+def continued(crashed: MemoryPublisher) -> MemoryPublisher:
+    """A publisher whose topics hold what the crashed run had acknowledged: the rerun's."""
+    resumed = MemoryPublisher()
+    resumed.records = list(crashed.records)
+    return resumed
 
 
 async def test_two_years_of_ten_coins_cost_a_few_credits_per_coin() -> None:
@@ -109,7 +126,7 @@ async def test_two_years_of_ten_coins_cost_a_few_credits_per_coin() -> None:
     await run(fake, publisher, coins=coins, since=since, until=until)
     assert fake.credits_used <= 7_300 // 30
     found = closes(publisher)
-    assert set(found) == every_noon(coins, since, until)
+    assert set(found) == every_close(coins, since, until)
     assert set(found.values()) == {1}
 
 
@@ -151,8 +168,7 @@ async def test_a_crash_then_rerun_gives_every_close_once_and_no_range_twice(
     # a rerun may fetch again.
     acknowledged = first_ranges[:-1]
     fake.calls.clear()
-    resumed = MemoryPublisher()
-    resumed.records = list(crashing.records)
+    resumed = continued(crashing)
     await run(
         fake,
         resumed,
@@ -168,7 +184,7 @@ async def test_a_crash_then_rerun_gives_every_close_once_and_no_range_twice(
     ]
     assert not set(acknowledged) & set(second_ranges)
     found = closes(resumed)
-    assert set(found) == every_noon(coins, since, until)
+    assert set(found) == every_close(coins, since, until)
     assert set(found.values()) == {1}
 
 
@@ -187,8 +203,7 @@ async def test_crash_between_data_ack_and_progress_ack_resumes_from_the_history_
     progress = progress_from(crashing, coins)
     assert progress["BTC"].coverage is not None
     assert progress["BTC"].coverage.last_day == dt.date(2024, 2, 29)
-    resumed = MemoryPublisher()
-    resumed.records = list(crashing.records)
+    resumed = continued(crashing)
     await run(
         fake,
         resumed,
@@ -201,7 +216,7 @@ async def test_crash_between_data_ack_and_progress_ack_resumes_from_the_history_
     assert fetched_first == 2
     assert fake.calls_to("/coins/single/history")[0].body["start"] == noon_ms(dt.date(2024, 2, 29))
     found = closes(resumed)
-    assert set(found) == every_noon(coins, since, until)
+    assert set(found) == every_close(coins, since, until)
     assert set(found.values()) == {1}
 
 
@@ -223,7 +238,7 @@ async def test_an_earlier_since_fetches_backwards_without_touching_covered_days(
         start, end = call.body["start"], call.body["end"]
         assert end <= noon_ms(dt.date(2024, 5, 31)) or start >= noon_ms(dt.date(2024, 6, 30))
     found = closes(publisher)
-    assert set(found) == every_noon(coins, dt.date(2024, 1, 1), dt.date(2024, 7, 10))
+    assert set(found) == every_close(coins, dt.date(2024, 1, 1), dt.date(2024, 7, 10))
     assert set(found.values()) == {1}
 
 
@@ -306,29 +321,10 @@ async def test_demo_history_is_reproducible_daily_closes() -> None:
     assert all(30_000 < p["rate"] < 300_000 for p in first)
 
 
-class NeverAcknowledges(MemoryPublisher):
-    """A broker that is down: publish only ends when a shutdown deadline is set."""
-
-    def __init__(self, stop: asyncio.Event) -> None:
-        super().__init__()
-        self.stop = stop
-
-    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
-        if not self.records:  # the pin record goes through; then the broker goes away
-            await super().publish(records)
-            return
-        self.stop.set()  # SIGTERM arrives while the first range is being published
-        for _ in range(1_000):
-            if deadline is not None and deadline.armed:
-                raise PublishTimeoutError(len(records))
-            await asyncio.sleep(0.001)
-        raise AssertionError("no shutdown deadline was set")
-
-
 async def test_stop_while_kafka_is_down_gives_up_without_recording_progress() -> None:
     fake = FakeLiveCoinWatch(granularity=hourly_granularity)
     stop = asyncio.Event()
-    publisher = NeverAcknowledges(stop)
+    publisher = UnreachableBroker(let_through=1)  # the pin record goes through
     clock = VirtualClock(NOW)
     learner = SpanLearner(30, 30)
     progress = {"BTC": CoinProgress(None)}
@@ -340,20 +336,15 @@ async def test_stop_while_kafka_is_down_gives_up_without_recording_progress() ->
         learner=learner,
     )
     client = fake.client(retry=RetryPolicy(3, 0.0, 0.0), sleep=clock.sleep)
-    runner = BackfillRunner(
-        source=LiveCoinWatchHistory(client),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        currency="USD",
-        learner=learner,
-        progress=progress,
-        stop=stop,
-        shutdown_timeout_seconds=0.0,
+    runner = history_runner(
+        client, publisher, clock, learner, progress, stop=stop, shutdown_timeout_seconds=0.0
     )
     async with client:
+        running = asyncio.ensure_future(runner.run(plan))
+        await asyncio.wait_for(publisher.refusing.wait(), 5)
+        stop.set()  # SIGTERM arrives while the first range is being published
         with pytest.raises(PublishTimeoutError):
-            await asyncio.wait_for(runner.run(plan), 5)
+            await asyncio.wait_for(running, 5)
     pinned = progress_from(publisher, ["BTC"])["BTC"].coverage
     assert pinned is not None
     assert pinned.empty, "no progress beyond the pin was recorded"

@@ -6,10 +6,11 @@ import math
 
 import pytest
 
-from producers.api import Credits
 from producers.budget import CreditBudget, backfill_allowance, calls_per_cycle
-from producers.clock import DAY_MS, HOUR_MS, VirtualClock
+from producers.clock import DAY_MS, HOUR_MS
 from producers.errors import CreditsExhaustedError
+from producers.sources.livecoinwatch import Credits
+from tests.support.virtual_clock import VirtualClock
 
 MIDNIGHT = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 

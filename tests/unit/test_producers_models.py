@@ -14,7 +14,7 @@ from producers.models import (
     DeadLetterMessage,
     HistoricalMessage,
 )
-from producers.sources import validate_coins
+from producers.sources.current import validate_coins
 from provisioning.contracts import example
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producers.budget import CallPacer
-from producers.clock import VirtualClock
+from tests.support.virtual_clock import VirtualClock
 
 
 async def test_calls_are_spaced_at_the_configured_rate() -> None:

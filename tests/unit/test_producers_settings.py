@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from producers import cli
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.settings import DEFAULT_COINS, Settings
 
 
@@ -133,8 +133,8 @@ def test_cli_parser_accepts_the_documented_backfill_options() -> None:
 
 
 async def test_credits_command_explains_the_budget(capsys: pytest.CaptureFixture[str]) -> None:
-    from producers.clock import VirtualClock
     from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
+    from tests.support.virtual_clock import VirtualClock
 
     fake = FakeLiveCoinWatch(credits_limit=10_000, credits_remaining=5_001)
     settings = Settings(lcw_api_key=fake.api_key, stream_credit_share=1.0)  # type: ignore[arg-type]

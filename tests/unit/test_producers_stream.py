@@ -13,15 +13,18 @@ import httpx
 import pytest
 
 from producers.budget import CreditBudget
-from producers.clock import DAY_MS, HOUR_MS, VirtualClock
-from producers.demo import DemoSource
+from producers.clock import DAY_MS, HOUR_MS
 from producers.errors import AuthenticationError, RequestRejectedError
-from producers.publisher import MemoryPublisher, PublishTimeoutError, Record
+from producers.kafka.publisher import PublishTimeoutError, Record
 from producers.retry import Deadline, RetryPolicy
-from producers.sources import LiveCoinWatchSource
+from producers.sources.current import LiveCoinWatchSource
+from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamStats, StreamTopics
 from tests.support.contract_schema import assert_matches_contract
 from tests.support.fake_livecoinwatch import MISSING, FakeLiveCoinWatch
+from tests.support.memory_publisher import MemoryPublisher, UnreachableBroker
+from tests.support.virtual_clock import VirtualClock
+from tests.support.waiting import eventually_async
 
 TOPICS = StreamTopics(current="current", dead_letter="dlq")
 COINS = ["BTC", "ETH", "SOL"]
@@ -61,6 +64,18 @@ async def run_stream(
         )
         stats = await runner.run()
     return stats, publisher, budget
+
+
+def demo_runner(clock: VirtualClock, publisher: MemoryPublisher, **options: Any) -> StreamRunner:
+    """A StreamRunner on the seeded demo source, a cycle a virtual second; ``options`` as
+    StreamRunner's (``stop`` defaults to an event nobody sets)."""
+    return StreamRunner(
+        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
+        publisher=publisher,
+        clock=clock,
+        topics=TOPICS,
+        **{"stop": asyncio.Event(), "fixed_interval_seconds": 1.0, **options},
+    )
 
 
 def values(publisher: MemoryPublisher, topic: str) -> list[dict[str, Any]]:
@@ -175,31 +190,13 @@ async def test_simulated_days_stay_within_the_share_and_close_to_it() -> None:
         assert 0.95 * 900 <= per_day[day] <= 900, per_day
 
 
-class SlowBroker(MemoryPublisher):
-    """Never acknowledges: the shutdown flush must give up at its deadline."""
-
-    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
-        for _ in range(1_000):
-            if deadline is not None and deadline.armed:
-                raise PublishTimeoutError(len(records))
-            await asyncio.sleep(0.01)
-        raise AssertionError("the runner never set a shutdown deadline")
-
-
 async def test_stop_with_unacknowledged_data_reports_it() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=SlowBroker(),
-        clock=clock,
-        topics=TOPICS,
-        stop=stop,
-        fixed_interval_seconds=1.0,
-        shutdown_timeout_seconds=1.0,
-    )
+    publisher = UnreachableBroker()
+    runner = demo_runner(clock, publisher, stop=stop, shutdown_timeout_seconds=1.0)
     task = asyncio.create_task(runner.run())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(publisher.refusing.wait(), 5)
     stop.set()
     with pytest.raises(PublishTimeoutError) as caught:
         await asyncio.wait_for(task, 5)
@@ -223,14 +220,7 @@ async def test_stop_flushes_everything_fetched() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
     publisher = StopAfter(30, stop)
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        stop=stop,
-        fixed_interval_seconds=1.0,
-    )
+    runner = demo_runner(clock, publisher, stop=stop)
     stats = await asyncio.wait_for(runner.run(), 5)
     assert len(publisher.records) >= 30
     assert stats.published_messages == len(publisher.records)
@@ -315,21 +305,15 @@ async def test_a_full_buffer_pauses_fetching_and_says_so(
 ) -> None:
     clock = VirtualClock(START)
     publisher = StalledBroker()
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=publisher,
-        clock=clock,
-        topics=TOPICS,
-        stop=asyncio.Event(),
-        fixed_interval_seconds=1.0,
-        buffer_cycles=2,
-        max_cycles=6,
-    )
+    runner = demo_runner(clock, publisher, buffer_cycles=2, max_cycles=6)
     task = asyncio.create_task(runner.run())
-    for _ in range(200):
-        if "buffer" in caplog.text:
-            break
-        await asyncio.sleep(0.005)
+    await eventually_async(
+        lambda: caplog.text,
+        until=lambda text: "buffer" in text,
+        within=5,
+        what="a log line about the buffer",
+        interval=0.005,
+    )
     # One batch in the publisher, two queued, one waiting for room: nothing more is fetched.
     assert runner.stats.cycles == 4
     assert "buffer is full" in caplog.text
@@ -341,15 +325,7 @@ async def test_a_full_buffer_pauses_fetching_and_says_so(
 
 async def test_stats_stay_bounded_over_a_long_run() -> None:
     clock = VirtualClock(START)
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=MemoryPublisher(),
-        clock=clock,
-        topics=TOPICS,
-        stop=asyncio.Event(),
-        fixed_interval_seconds=1.0,
-        max_cycles=500,
-    )
+    runner = demo_runner(clock, MemoryPublisher(), max_cycles=500)
     stats = await runner.run()
     assert stats.published_messages == 500 * len(COINS)
     assert stats.last_acknowledged_tick_ms == clock.now_ms() - 1_000
@@ -407,21 +383,17 @@ async def test_a_key_spent_by_someone_else_is_not_hammered_until_the_reset() -> 
 async def test_a_stop_with_a_full_buffer_counts_every_unacknowledged_record() -> None:
     clock = VirtualClock(START)
     stop = asyncio.Event()
-    runner = StreamRunner(
-        source=DemoSource(coins=COINS, currency="USD", clock=clock, seed=1),
-        publisher=SlowBroker(),
-        clock=clock,
-        topics=TOPICS,
-        stop=stop,
-        fixed_interval_seconds=1.0,
-        buffer_cycles=1,
-        shutdown_timeout_seconds=1.0,
+    runner = demo_runner(
+        clock, UnreachableBroker(), stop=stop, buffer_cycles=1, shutdown_timeout_seconds=1.0
     )
     task = asyncio.create_task(runner.run())
-    for _ in range(500):
-        if runner.stats.cycles == 3:
-            break
-        await asyncio.sleep(0.001)
+    await eventually_async(
+        lambda: runner.stats.cycles,
+        until=lambda cycles: cycles >= 3,
+        within=5,
+        what="three cycles fetched",
+        interval=0.001,
+    )
     # One cycle in the publisher, one queued, one waiting for room in the buffer.
     assert runner.stats.cycles == 3
     stop.set()

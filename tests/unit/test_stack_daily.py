@@ -6,7 +6,6 @@ import datetime as dt
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.daily import DailyRunner, main, next_slot, parse_time_of_day
+from tests.support.waiting import eventually
 
 UTC = dt.UTC
 
@@ -141,11 +141,25 @@ def test_runs_now_then_waits_for_the_next_slot(tmp_path: Path) -> None:
     assert not (tmp_path / "failed").exists()
 
 
+@dataclass
+class StoppedWhileRunning(FakeProcess):
+    """A command during which SIGTERM reaches the scheduler."""
+
+    runner: DailyRunner | None = None
+
+    def wait(self) -> int:
+        assert self.runner is not None
+        self.runner.request_stop(signal.SIGTERM)
+        return self.status
+
+
 def test_stop_is_forwarded_to_the_running_command(tmp_path: Path) -> None:
-    runner = DailyRunner(command=["sleep"], at=dt.time(0, 0), failure_file=tmp_path / "f")
-    child = FakeProcess(0)
-    runner._child = child
-    runner.request_stop(signal.SIGTERM)
+    child = StoppedWhileRunning(143)
+    runner = DailyRunner(
+        command=["sleep"], at=dt.time(0, 0), failure_file=tmp_path / "f", start=lambda _c: child
+    )
+    child.runner = runner
+    assert runner.run_once() == 143
     assert runner.stop_requested.is_set()
     assert child.signals == [signal.SIGTERM]
 
@@ -209,10 +223,7 @@ def test_sigterm_stops_the_scheduler_and_its_running_command(tmp_path: Path) -> 
         ]
     )
     try:
-        deadline = time.monotonic() + 10
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert started.exists(), "the command never started"
+        eventually(started.exists, within=10, what="the command to start", interval=0.02)
         scheduler.send_signal(signal.SIGTERM)
         assert scheduler.wait(timeout=10) == 0
         assert not (tmp_path / "failed").exists(), "a stop is not a failed run"

@@ -30,9 +30,9 @@ from embedded.clickhouse import (
     named_collections,
 )
 from embedded.clickhouse import strip_comments as strip_sql_comments
+from producers.kafka.topics import topic_defaults, topic_setting_names, topic_variables
 from producers.retry import Deadline
 from producers.settings import Settings
-from producers.topics import topic_defaults, topic_setting_names, topic_variables
 from provisioning import ksqldb
 from provisioning.ksqldb_client import KsqlClient
 from provisioning.ksqldb_statements import (
@@ -275,7 +275,7 @@ def test_the_applier_reads_the_topic_settings_by_default(
         monkeypatch.setenv(variable, value)
     server = FakeKsqlServer()
     server.add_topic(RENAMED["COINS_TOPIC_CURRENT"], partitions=3)
-    settings = ksqldb.KsqlApplierSettings(statements_dir=KSQLDB_DIR, timeout_s=10.0)
+    settings = ksqldb.KsqlApplierSettings(statements_dir=KSQLDB_DIR, timeout_seconds=10.0)
 
     def http(_: ksqldb.KsqlApplierSettings) -> httpx.Client:
         return server.client()

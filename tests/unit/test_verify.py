@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from producers.kafka.topics import topic_defaults
 from producers.retry import Deadline
 from producers.settings import Settings
-from producers.topics import topic_defaults
 from provisioning.ksqldb import apply_statements
 from provisioning.ksqldb_client import KsqlClient
 from provisioning.ksqldb_statements import load_statements
 from provisioning.metabase.client import MetabaseClient
-from provisioning.metabase.definitions import Definitions, load_definitions
+from provisioning.metabase.definitions import Definitions
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.settings import MetabaseSettings
 from provisioning.verify import (
@@ -108,11 +108,6 @@ def test_an_unreachable_ksqldb_fails_its_hop_only() -> None:
 
     assert [(c.name, c.status) for c in checks] == [("server healthy", Status.FAIL)]
     assert "KSQLDB_HEAP_MAX" in checks[0].fix
-
-
-@pytest.fixture(scope="module")
-def definitions() -> Definitions:
-    return load_definitions(REPO_ROOT / "metabase")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from producers.clock import Clock, SystemClock, seconds_clock
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection
 from producers.retry import Deadline, RetryPolicy, retry_async
 
 log = logging.getLogger(__name__)
@@ -229,16 +229,3 @@ class KafkaPublisher:
 
     async def close(self) -> None:
         await self._discard_producer()
-
-
-class MemoryPublisher:
-    """In-process publisher for tests and simulations: records are 'acknowledged' at once."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def publish(self, records: Sequence[Record], *, deadline: Deadline | None = None) -> None:
-        self.records.extend(records)
-
-    async def close(self) -> None:
-        return None

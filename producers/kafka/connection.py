@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka.errors import for_code
 from aiokafka.helpers import create_ssl_context
 from pydantic import SecretStr
 
-from producers.settings import Settings
+from producers.env_settings import KafkaConnectionSettings
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class KafkaConnection:
     sasl_password: SecretStr | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KafkaConnection:
+    def from_settings(cls, settings: KafkaConnectionSettings) -> KafkaConnection:
         return cls(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             security_protocol=settings.kafka_security_protocol,
@@ -44,3 +45,10 @@ class KafkaConnection:
                 self.sasl_password.get_secret_value() if self.sasl_password else None
             )
         return options
+
+
+def kafka_error_name(code: int) -> str:
+    """A Kafka protocol error code as people read it: ``TOPIC_AUTHORIZATION_FAILED (29)``
+    (aiokafka's error classes carry the protocol's names)."""
+    name = getattr(for_code(code), "message", "UNKNOWN")
+    return f"{name} ({code})" if name != "UNKNOWN" else f"unknown Kafka error {code}"

@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from producers.api import LiveCoinWatchClient, map_pages
 from producers.clock import Clock
 from producers.errors import (
     ApiError,
@@ -24,6 +23,7 @@ from producers.models import (
     describe_validation_error,
     raw_json,
 )
+from producers.sources.livecoinwatch import LiveCoinWatchClient, map_pages
 
 log = logging.getLogger(__name__)
 

@@ -16,17 +16,22 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from producers.kafka_config import KafkaConnection
+from producers.env_settings import KafkaConnectionSettings
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.topics import topic_partitions
 from producers.logs import console_script, hide_secrets
+from producers.reachability import UnreachableError, kafka_unreachable, require_kafka
 from producers.settings import Settings
 
 
-class HealthcheckSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_", extra="ignore")
+class HealthcheckSettings(KafkaConnectionSettings):
+    """``HEALTHCHECK_*``, and the producers' Kafka connection (``COINS_KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHCHECK_")
 
     max_age_seconds: float = Field(
         default=180.0, gt=0, description="newest record at most this old"
@@ -38,7 +43,7 @@ async def newest_record_is_recent(
     connection: KafkaConnection, topic: str, max_age_ms: int, now_ms: int
 ) -> bool:
     """True when some partition of ``topic`` holds a record stamped at or after now - max age."""
-    partitions = await _partitions(connection, topic)
+    partitions = await topic_partitions(connection, topic)
     if not partitions:
         return False
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **connection.client_options())
@@ -53,24 +58,6 @@ async def newest_record_is_recent(
         await consumer.stop()
 
 
-async def _partitions(connection: KafkaConnection, topic: str) -> list[int]:
-    """Partition ids of ``topic``; none when it does not exist (it is never created here)."""
-    admin = AIOKafkaAdminClient(**connection.client_options())
-    await admin.start()
-    try:
-        if topic not in set(await admin.list_topics()):
-            return []
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return [
-        int(partition["partition"])
-        for entry in described
-        if entry.get("topic") == topic
-        for partition in entry.get("partitions", [])
-    ]
-
-
 @console_script
 def main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(
@@ -79,10 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "healthcheck).",
     ).parse_args(argv)
     settings = HealthcheckSettings()
-    producer_settings = Settings()
-    hide_secrets(producer_settings)
-    topic = producer_settings.topic_current
-    connection = KafkaConnection.from_settings(producer_settings)
+    hide_secrets(settings)
+    try:
+        require_kafka(settings, settings.timeout_seconds)
+    except UnreachableError as error:
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return 1
+    topic = Settings().topic_current
+    connection = KafkaConnection.from_settings(settings)
     check = newest_record_is_recent(
         connection,
         topic,
@@ -91,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         healthy = asyncio.run(asyncio.wait_for(check, settings.timeout_seconds))
+    except KafkaConnectionError as error:
+        print(f"unhealthy: {kafka_unreachable(settings, error)}", file=sys.stderr)
+        return 1
     except Exception as error:  # any failure to ask is an unhealthy answer, with its reason
         print(f"unhealthy: cannot check {topic}: {error!r}", file=sys.stderr)
         return 1

@@ -7,9 +7,9 @@ import math
 import random
 from typing import Any, Protocol
 
-from producers.api import LiveCoinWatchClient
 from producers.clock import DAY_MS, HOUR_MS
-from producers.demo import KNOWN_COINS, YEAR_SECONDS
+from producers.sources.demo_coins import KNOWN_COINS, YEAR_SECONDS
+from producers.sources.livecoinwatch import LiveCoinWatchClient
 
 
 class HistorySource(Protocol):

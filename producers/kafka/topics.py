@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic_settings import BaseSettings
 
-from producers.kafka_config import KafkaConnection
+from producers.kafka.connection import KafkaConnection, kafka_error_name
 from producers.settings import TOPIC_FIELD_PREFIX, Settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,9 @@ async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec])
                 created.append(name)
             elif code != TOPIC_ALREADY_EXISTS:  # lost a race with another producer: fine
                 message = topic_error[2] if len(topic_error) > 2 else ""
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+                raise RuntimeError(
+                    f"cannot create topic {name}: {kafka_error_name(code)} {message}".rstrip()
+                )
         if created:
             log.info("created topics %s", ", ".join(created))
         return created
@@ -134,16 +136,24 @@ async def ensure_topics(connection: KafkaConnection, specs: Sequence[TopicSpec])
 
 
 async def topic_partitions(connection: KafkaConnection, topic: str) -> list[int]:
-    """The partition ids of ``topic``; empty when it does not exist."""
+    """The partition ids of ``topic``; empty when it does not exist, which it never creates.
+
+    The topic is looked up in the topic list first: describing a missing topic by name asks a
+    broker that has ``auto.create.topics.enable`` to create it (aiokafka's admin sends Metadata
+    v4+ with ``allow_auto_topic_creation`` true, aiokafka/protocol/metadata.py). Another error
+    raises the protocol's own class for its code (retriable for e.g. LEADER_NOT_AVAILABLE).
+    """
     admin = AIOKafkaAdminClient(**connection.client_options())
     await admin.start()
     try:
+        if topic not in set(await admin.list_topics()):
+            return []
         (description,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
     code = description.get("error_code", 0)
-    if code == UNKNOWN_TOPIC:
+    if code == UNKNOWN_TOPIC:  # deleted between the two requests
         return []
     if code:
-        raise RuntimeError(f"cannot describe topic {topic}: error {code}")
+        raise RuntimeError(f"cannot describe topic {topic}: {kafka_error_name(code)}")
     return sorted(int(p["partition"]) for p in description.get("partitions", []))
