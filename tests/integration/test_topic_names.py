@@ -4,8 +4,9 @@ follow the settings, on the session's broker.
 The real console scripts run with every ``COINS_TOPIC_*`` / ``COINS_ALERTS_TOPIC_*`` set to a name
 no default could produce; then chDB opens the store as ``make local`` does, in a process of its
 own (``tests/support/renamed_topics_embedded.py``), and reports what ClickHouse itself read: the
-topic of every Kafka table, the ``_topic`` it recorded for each rejected record and the rows it
-stored. The ksqlDB and compose sides are in ``tests/unit/test_topic_names.py``.
+topic of every Kafka table, the topics its consumers are assigned, the offsets its consumer groups
+committed on them and the rows it stored. The ksqlDB and compose sides are in
+``tests/unit/test_topic_names.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from alerts.settings import AlertSettings
 from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
-from tests.support.renamed_topics_embedded import MALFORMED
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -94,15 +94,18 @@ def test_renaming_every_topic_moves_the_producers_and_clickhouse(
 
     assert report["variables"] == renamed
     expected_topics = {table: renamed[variable] for table, variable in KAFKA_TABLE_TOPICS.items()}
-    assert {name: table["topics"] for name, table in report["tables"].items()} == {
-        name: [topic] for name, topic in expected_topics.items()
-    }
-    # ClickHouse's own record (_topic) of where each rejected record came from
-    assert sorted(report["errors"]) == sorted(
-        [topic, MALFORMED] for topic in expected_topics.values()
-    ), report["errors"]
+    tables = report["tables"]
+    assert set(tables) == set(expected_topics)
+    for name, topic in expected_topics.items():
+        table = tables[name]
+        # the named collection gave the renamed topic, the engine's consumers are assigned it
+        assert table["topics"] == [topic], name
+        assert table["assigned"] == [topic], name
+        # ClickHouse's own consumer group committed everything the renamed topic holds
+        assert table["behind"] == 0, (name, table)
     # the stream's ticks and each contract example were read from the renamed topics and stored
-    stored = {name: table["stored"] for name, table in report["tables"].items()}
+    assert tables["crypto.kafka_coins_current_full"]["messages"] == len(COINS)
+    stored = {name: table["stored"] for name, table in tables.items()}
     assert stored == {
         name: len(COINS) if name == "crypto.kafka_coins_current_full" else 1
         for name in KAFKA_TABLE_TOPICS

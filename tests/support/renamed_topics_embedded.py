@@ -5,12 +5,12 @@ of its own (one chDB data path per process)::
 
 Opens the store the way ``make local`` does (``embedded.local``: the named collections filled
 from ``topic_variables(Settings(), AlertSettings())``, i.e. the ``COINS_TOPIC_*`` and
-``COINS_ALERTS_TOPIC_*`` variables), then produces to the topic each Kafka table reads: one
-malformed record, plus the contract's example message to every topic but the live one (the test
-ran the real ``coins stream`` on it). It waits until every table's consumer group committed the
-end of its topics (the engine commits after its views ran) and prints, as one JSON object, what
-ClickHouse itself says it read: each table's topics, the topic ClickHouse recorded for each
-rejected record (``_topic`` in ``crypto.ingest_errors``) and the rows stored behind each table.
+``COINS_ALERTS_TOPIC_*`` variables), then produces the contract's example message to the topic
+of every Kafka table but the live one (the test ran the real ``coins stream`` on it). It waits
+until every table's consumer group committed the end of its topic (the engine commits after its
+views ran) and prints, as one JSON object, what ClickHouse itself says: each table's topics, the
+offsets its group committed on them (read from the broker), the topics its consumers are
+assigned (``system.kafka_consumers``) and the rows stored behind it.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from alerts.settings import AlertSettings
-from embedded.clickhouse import open_embedded
+from embedded.clickhouse import committed_offsets, end_offsets, open_embedded
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.topics import topic_variables
+from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
 from provisioning.contracts import example
 from tests.support.kafka_feeder import produce
 
-MALFORMED = '{"renamed": '
 # Kafka table -> (contract file, the table its materialized view stores into)
 STORED_BEHIND = {
     "crypto.kafka_coins_current_full": ("coins_current_full", "crypto.coins_ticks"),
@@ -47,6 +48,15 @@ STORED_BEHIND = {
 }
 
 
+def _assigned_topics(client: Any) -> dict[str, list[str]]:
+    """Kafka table -> the topics its consumers are assigned now (``system.kafka_consumers``)."""
+    rows = client.query(
+        "SELECT concat(database, '.', table), arraySort(groupUniqArrayArray(assignments.topic)) "
+        "FROM system.kafka_consumers WHERE database = 'crypto' GROUP BY database, table"
+    ).result_rows
+    return {str(name): list(topics) for name, topics in rows}
+
+
 def main(data_dir: Path) -> int:
     settings = Settings()
     connection = KafkaConnection.from_settings(settings)
@@ -54,31 +64,50 @@ def main(data_dir: Path) -> int:
     engine = open_embedded(data_dir, connection, topics=topics, group_prefix="renamed")
     try:
         for name, table in engine.kafka_tables.items():
-            contract, _ = STORED_BEHIND[name]
-            values = [MALFORMED]
             if table.topics[0] != settings.topic_current:
-                values.append(json.dumps(example(contract)))
-            # keyed: a compacted topic (the portfolio's) refuses records without a key
-            keys = ["renamed"] * len(values)
-            asyncio.run(produce(connection, table.topics[0], values, keys))
-        for table in engine.kafka_tables.values():
-            engine.wait_caught_up(table, timeout_s=180)
+                contract, _ = STORED_BEHIND[name]
+                # keyed: a compacted topic (the portfolio's) refuses records without a key
+                asyncio.run(
+                    produce(connection, table.topics[0], [json.dumps(example(contract))], ["k"])
+                )
+        progress = {}
+        for name, table in engine.kafka_tables.items():
+            (topic,) = table.topics
+            ends = asyncio.run(end_offsets(connection, topic))
+            engine.wait_consumed(table, ends, timeout_s=180)
+            committed = asyncio.run(committed_offsets(connection, table.group, ends))
+            progress[name] = {
+                "messages": sum(ends.values()),
+                # -1 = nothing committed, which is right only on an empty partition
+                "behind": sum(end - max(committed[tp], 0) for tp, end in ends.items()),
+            }
         client = engine.client
-        errors = client.query(
-            "SELECT topic, raw_message FROM crypto.ingest_errors ORDER BY topic"
-        ).result_rows
+
+        def every_table_assigned() -> dict[str, list[str]]:
+            assigned = _assigned_topics(client)
+            if len([name for name in engine.kafka_tables if assigned.get(name)]) < len(
+                engine.kafka_tables
+            ):
+                raise NotReadyError(f"Kafka tables without partitions: {assigned}")
+            return assigned
+
+        assigned = retry_sync(
+            every_table_assigned, RetryPolicy.every(0.5), deadline=Deadline.after(120)
+        )
         report = {
             "variables": topics,
             "tables": {
                 name: {
                     "topics": list(table.topics),
+                    "group": table.group,
+                    "assigned": assigned[name],
+                    **progress[name],
                     "stored": client.query(
                         f"SELECT count() FROM {STORED_BEHIND[name][1]}"
                     ).result_rows[0][0],
                 }
                 for name, table in engine.kafka_tables.items()
             },
-            "errors": [[topic, raw] for topic, raw in errors],
         }
     finally:
         engine.close()
