@@ -44,6 +44,7 @@ from alerts.state import PROGRESS_KEY
 from embedded.kafka_broker import NativeKafkaBroker
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.publisher import KafkaPublisher, Record
+from producers.kafka.reader import read_topic
 from producers.kafka.topics import ensure_topics
 from producers.settings import Settings
 from producers.sources.demo import DemoSource
@@ -249,9 +250,9 @@ async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 async def _last_progress(bootstrap: str, topic: str) -> Checkpoint | None:
-    from tests.support.producers_kafka import read_topic
-
-    records = [r for r in await read_topic(bootstrap, topic) if r.key == PROGRESS_KEY]
+    records = [
+        r for r in await read_topic(KafkaConnection(bootstrap), topic) if r.key == PROGRESS_KEY
+    ]
     return Checkpoint.model_validate_json(records[-1].value or b"") if records else None
 
 

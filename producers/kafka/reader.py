@@ -8,6 +8,7 @@ begins, so a read finishes even while producers keep writing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -17,8 +18,12 @@ from producers.retry import Deadline
 
 READ_TIMEOUT_S = 30.0
 
-# (key, value) of one record, as it is on the topic; either may be null.
-KeyValue = tuple[bytes | None, bytes | None]
+
+class KeyValue(NamedTuple):
+    """Key and value of one record, as they are on the topic; either may be null."""
+
+    key: bytes | None
+    value: bytes | None
 
 
 async def read_partitions(
@@ -42,7 +47,7 @@ async def read_partitions(
         for tp, messages in batches.items():
             for message in messages:
                 if message.offset < remaining.get(tp, -1):
-                    records.append((message.key, message.value))
+                    records.append(KeyValue(message.key, message.value))
             if messages and messages[-1].offset >= remaining.get(tp, 0) - 1:
                 remaining.pop(tp, None)
         # Offsets can be skipped (compaction, transaction markers): check positions too.

@@ -23,6 +23,7 @@ from alerts.settings import AlertSettings, WebhookConfig
 from producers.clock import noon_ms
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.publisher import KafkaPublisher, Record
+from producers.kafka.reader import read_topic
 from producers.settings import Settings
 from tests.support.alert_ticks import (
     BASES,
@@ -32,7 +33,6 @@ from tests.support.alert_ticks import (
     tick_value,
 )
 from tests.support.clickhouse_snapshots import refresh_snapshots
-from tests.support.producers_kafka import read_topic
 from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import webhook_receiver
 
@@ -82,7 +82,7 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
             checkpoint_interval_seconds=0.3,
         )
         before = (
-            await read_topic(kafka_bootstrap, "coins_alerts")
+            await read_topic(KafkaConnection(kafka_bootstrap), "coins_alerts")
             if await _exists(kafka_bootstrap, "coins_alerts")
             else []
         )
@@ -100,9 +100,11 @@ async def test_alerts_and_delivery_status_reach_the_alerts_views(
         async def alerts_and_deliveries() -> tuple[list[AlertMessage], int]:
             alerts = [
                 AlertMessage.model_validate_json(r.value or b"")
-                for r in await read_topic(kafka_bootstrap, "coins_alerts")
+                for r in await read_topic(KafkaConnection(kafka_bootstrap), "coins_alerts")
             ][len(before) :]
-            return alerts, len(await read_topic(kafka_bootstrap, "coins_alerts_deliveries"))
+            return alerts, len(
+                await read_topic(KafkaConnection(kafka_bootstrap), "coins_alerts_deliveries")
+            )
 
         def every_alert_delivered(found: tuple[list[AlertMessage], int]) -> bool:
             alerts, deliveries = found
@@ -289,7 +291,7 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
     expected = {("rsi-up", "RISE"), ("ath", "RISE"), ("dd-20", "FALL")}
 
     async def alerts_on_topic() -> list[AlertMessage]:
-        records = await read_topic(kafka_bootstrap, alert_settings.topic_alerts)
+        records = await read_topic(KafkaConnection(kafka_bootstrap), alert_settings.topic_alerts)
         return [AlertMessage.model_validate_json(r.value or b"") for r in records]
 
     for _run in range(3):  # first start, then two restarts over the same snapshots

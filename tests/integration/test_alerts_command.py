@@ -15,6 +15,7 @@ import pytest
 
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.publisher import KafkaPublisher, Record
+from producers.kafka.reader import read_topic
 from tests.support.alert_ticks import (
     BASES,
     per_coin_rules,
@@ -23,7 +24,6 @@ from tests.support.alert_ticks import (
     tick_value,
     write_rules,
 )
-from tests.support.producers_kafka import read_topic
 from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import webhook_receiver
 
@@ -108,5 +108,5 @@ async def test_the_command_delivers_logs_no_secret_and_stops_cleanly_on_sigterm(
     assert "retrying alert" in log  # the failures were logged...
     assert "secret-path-token" not in log  # ...without the webhook's URL
     assert "alerts stopped" in log
-    alerts = await read_topic(kafka_bootstrap, alerts_topic)
+    alerts = await read_topic(KafkaConnection(kafka_bootstrap), alerts_topic)
     assert alerts

@@ -23,8 +23,10 @@ from alerts.models import AlertMessage, Checkpoint, DeliveryMessage
 from alerts.rules import RuleSet
 from alerts.settings import AlertSettings, WebhookConfig
 from alerts.state import PROGRESS_KEY
+from embedded.clickhouse import end_offsets
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.publisher import KafkaPublisher, Record
+from producers.kafka.reader import read_topic
 from producers.models import DeadLetterMessage
 from producers.settings import Settings
 from tests.support.alert_ticks import (
@@ -38,7 +40,6 @@ from tests.support.alert_ticks import (
     write_rules,
 )
 from tests.support.contract_schema import assert_matches_contract
-from tests.support.producers_kafka import read_topic
 from tests.support.waiting import eventually_async
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
@@ -122,17 +123,17 @@ class Harness:
 
     async def wait_checkpointed(self) -> Checkpoint:
         """Until the newest checkpoint has evaluated every tick on the topic."""
-        ticks = await read_topic(self.bootstrap, self.settings.topic_current)
-        ends: dict[int, int] = {}
-        for record in ticks:
-            ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+        tick_ends = await end_offsets(KafkaConnection(self.bootstrap), self.settings.topic_current)
+        ends = {tp.partition: end for tp, end in tick_ends.items()}
 
         async def newest_checkpoint() -> Checkpoint | None:
             if self.task is not None and self.task.done():
                 self.task.result()  # a service that failed fails the test at once
             progress = [
                 r
-                for r in await read_topic(self.bootstrap, self.alert_settings.topic_state)
+                for r in await read_topic(
+                    KafkaConnection(self.bootstrap), self.alert_settings.topic_state
+                )
                 if r.key == PROGRESS_KEY
             ]
             return Checkpoint.model_validate_json(progress[-1].value or b"") if progress else None
@@ -153,7 +154,9 @@ class Harness:
         return found
 
     async def alerts(self) -> list[AlertMessage]:
-        records = await read_topic(self.bootstrap, self.alert_settings.topic_alerts)
+        records = await read_topic(
+            KafkaConnection(self.bootstrap), self.alert_settings.topic_alerts
+        )
         if records:
             assert_matches_contract("coins_alerts", [r.value or b"" for r in records])
         return [AlertMessage.model_validate_json(r.value or b"") for r in records]
@@ -268,7 +271,9 @@ def _sent(tick: Any) -> Any:
 
 
 async def _deliveries(harness: Harness) -> list[DeliveryMessage]:
-    records = await read_topic(harness.bootstrap, harness.alert_settings.topic_deliveries)
+    records = await read_topic(
+        KafkaConnection(harness.bootstrap), harness.alert_settings.topic_deliveries
+    )
     if records:
         assert_matches_contract("coins_alerts_deliveries", [r.value or b"" for r in records])
     return [DeliveryMessage.model_validate_json(r.value or b"") for r in records]
@@ -360,7 +365,9 @@ async def test_refused_alert_goes_to_the_dead_letter_topic_with_the_reason(
     assert by_hook["gone"].attempts == 3
     dead = [
         DeadLetterMessage.model_validate_json(r.value or b"")
-        for r in await read_topic(harness.bootstrap, harness.settings.topic_dead_letter)
+        for r in await read_topic(
+            KafkaConnection(harness.bootstrap), harness.settings.topic_dead_letter
+        )
     ]
     assert len(dead) == 2 * len(alerts)
     assert {d.intended_topic for d in dead} == {"webhook:refusing", "webhook:gone"}

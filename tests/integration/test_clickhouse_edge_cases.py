@@ -19,9 +19,9 @@ from tests.support.tick_data import (
     as_json,
     current_full_message,
     epoch_ms,
+    feed_every_view,
     feed_ksql,
     feed_scenario,
-    golden_scenario,
     moving_average_message,
     ohlc_minute_message,
 )
@@ -31,11 +31,9 @@ def test_duplicated_messages_leave_every_result_unchanged(
     clickhouse: Any, kafka_feeder: Any
 ) -> None:
     # ends now: tick_change and coin_overview window on the query's now()
-    scenario = golden_scenario(datetime.now(tz=UTC))
-    tick_change_since = datetime.now(tz=UTC) - timedelta(hours=23)
-    feed_scenario(kafka_feeder, scenario)
-    feed_ksql(kafka_feeder)
-    kafka_feeder.insert_values("kafka_coins_current_full", ["{not json"])
+    now = datetime.now(tz=UTC)
+    scenario = feed_every_view(kafka_feeder, now)
+    tick_change_since = now - timedelta(hours=23)
     before = snapshot(clickhouse, tick_change_since)
     assert all(before[view] for view in VIEW_SNAPSHOTS), [
         v for v in VIEW_SNAPSHOTS if not before[v]

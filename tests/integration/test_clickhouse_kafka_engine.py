@@ -22,9 +22,7 @@ from tests.support.tick_data import (
     as_json,
     current_full_message,
     epoch_ms,
-    feed_ksql,
-    feed_scenario,
-    golden_scenario,
+    feed_every_view,
 )
 
 LIVE_TOPIC = "coins_current_full"
@@ -72,10 +70,9 @@ def test_the_same_offsets_delivered_twice_change_no_result(
         for topic in kafka_feeder.table(name).topics:
             start.update(asyncio.run(end_offsets(kafka_feeder.connection, topic)))
     # ends now: tick_change and coin_overview window on the query's now()
-    tick_change_since = datetime.now(tz=UTC) - timedelta(hours=23)
-    feed_scenario(kafka_feeder, golden_scenario(datetime.now(tz=UTC)))
-    feed_ksql(kafka_feeder)
-    kafka_feeder.insert_values("kafka_coins_current_full", ["{not json"])
+    now = datetime.now(tz=UTC)
+    feed_every_view(kafka_feeder, now)
+    tick_change_since = now - timedelta(hours=23)
     before = snapshot(clickhouse, tick_change_since)
     assert [v for v in VIEW_SNAPSHOTS if not before[v]] == []
     rewound_at = clickhouse.query("SELECT now64(3, 'UTC')").result_rows[0][0]

@@ -21,6 +21,7 @@ from embedded.clickhouse import INIT_DIR
 from provisioning.contracts import example as contract_example
 from tests.integration.test_clickhouse_data_quality import recent_morning_ms
 from tests.support.clickhouse_loader import rows
+from tests.support.kafka_tables import KAFKA_TABLES
 from tests.support.tick_data import (
     Tick,
     current_full_message,
@@ -135,27 +136,6 @@ def topic_cases() -> dict[str, tuple[str, list[str], str]]:
     }
 
 
-# Kafka table -> (the stored table's key of the valid message, what it must hold)
-STORED = {
-    "kafka_coins_current_full": ("SELECT code AS key FROM crypto.coins_ticks", "GOOD"),
-    "kafka_coins_historical": ("SELECT code AS key FROM crypto.coins_history", "GOOD"),
-    "kafka_coins_ohlc_minute": ("SELECT code AS key FROM crypto.ksql_ohlc_minute", "GOOD"),
-    "kafka_coins_moving_average_60s": (
-        "SELECT code AS key FROM crypto.ksql_moving_average_60s",
-        "GOOD",
-    ),
-    "kafka_coins_alerts": ("SELECT alert_id AS key FROM crypto.alerts", "good"),
-    "kafka_coins_alerts_deliveries": (
-        "SELECT alert_id AS key FROM crypto.alert_deliveries",
-        "good",
-    ),
-    "kafka_portfolio_transactions": (
-        "SELECT transaction_id AS key FROM crypto.portfolio_transactions",
-        "good",
-    ),
-}
-
-
 def test_every_rejected_message_is_kept_byte_for_byte_on_every_topic(
     clickhouse: Any, kafka_feeder: Any
 ) -> None:
@@ -173,8 +153,9 @@ def test_every_rejected_message_is_kept_byte_for_byte_on_every_topic(
         kept = {(e["kafka_partition"], e["kafka_offset"]): e["raw_message"] for e in errors}
         assert kept == sent, table
         assert all(e["error"] for e in errors), (table, errors)
-        query, key = STORED[table]
-        assert rows(clickhouse, query) == [{"key": key}], table
+        route = KAFKA_TABLES[f"crypto.{table}"]
+        stored = rows(clickhouse, f"SELECT {route.key} AS key FROM {route.stored}")
+        assert stored == [{"key": json.loads(valid)[route.key]}], table
 
 
 def test_unreadable_and_rejected_messages_say_why(clickhouse: Any, kafka_feeder: Any) -> None:
@@ -228,15 +209,7 @@ def valid_messages(topic: str) -> list[str]:
     return texts
 
 
-TOPICS = [
-    "coins_current_full",
-    "coins_historical",
-    "coins_ohlc_minute",
-    "coins_moving_average_60s",
-    "coins_alerts",
-    "coins_alerts_deliveries",
-    "portfolio_transactions",
-]
+TOPICS = [route.contract for route in KAFKA_TABLES.values()]
 
 
 def _sql_string(text: str) -> str:

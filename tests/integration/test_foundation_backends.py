@@ -6,41 +6,17 @@ import asyncio
 import socket
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.reader import read_topic
+from tests.support.kafka_feeder import produce
 
 
 async def _send(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send_and_wait(topic, value)
-    finally:
-        await producer.stop()
+    await produce(KafkaConnection(bootstrap), topic, values)
 
 
-async def _read_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    values: list[bytes] = []
-    try:
-        async with asyncio.timeout(30):
-            async for message in consumer:
-                values.append(message.value or b"")
-                if len(values) >= expected:
-                    break
-    finally:
-        await consumer.stop()
-    return values
-
-
-def test_broker_keeps_messages_across_restart(running_kafka_broker: Any, unique_name: Any) -> None:
-    topic = unique_name("restart")
-    asyncio.run(_send(running_kafka_broker.bootstrap, topic, [b"before"]))
-    running_kafka_broker.stop()
-    running_kafka_broker.start()
-    asyncio.run(_send(running_kafka_broker.bootstrap, topic, [b"after"]))
-    assert asyncio.run(_read_all(running_kafka_broker.bootstrap, topic, 2)) == [b"before", b"after"]
+async def _read_all(bootstrap: str, topic: str) -> list[bytes | None]:
+    return [value for _key, value in await read_topic(KafkaConnection(bootstrap), topic)]
 
 
 def _accepts_connections(bootstrap: str) -> bool:
@@ -63,7 +39,7 @@ def test_broker_stop_and_start_are_idempotent(running_kafka_broker: Any, unique_
     broker.start()
     broker.start()  # already running again
     asyncio.run(_send(broker.bootstrap, topic, [b"after"]))
-    assert asyncio.run(_read_all(broker.bootstrap, topic, 2)) == [b"before", b"after"]
+    assert asyncio.run(_read_all(broker.bootstrap, topic)) == [b"before", b"after"]
 
 
 def test_clickhouse_engine_answers_with_the_project_schema(clickhouse: Any) -> None:

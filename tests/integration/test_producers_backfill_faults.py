@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from producers.clock import DAY_MS, HOUR_MS, SystemClock, noon_ms
+from producers.kafka.connection import KafkaConnection
+from producers.kafka.reader import read_topic
 from producers.models import RangeLengthMessage
 from producers.planner import last_closable_day
 from tests.support.fake_livecoinwatch import (
@@ -29,7 +31,12 @@ from tests.support.fake_livecoinwatch import (
     benchmark_granularity,
     hourly_granularity,
 )
-from tests.support.producers_kafka import daily_closes, every_close, producer_env, read_topic
+from tests.support.producers_kafka import (
+    assert_every_close_once,
+    daily_closes,
+    every_close,
+    producer_env,
+)
 
 COINS = ("BTC", "ETH", "SOL")
 ATTEMPTS = 3
@@ -84,7 +91,7 @@ class Backfill:
         return Run(done.returncode, done.stdout, done.stderr)
 
     def topic(self, name: str) -> list[dict[str, object]]:
-        records = asyncio.run(read_topic(self.bootstrap, self.env[name]))
+        records = asyncio.run(read_topic(KafkaConnection(self.bootstrap), self.env[name]))
         return [json.loads(r.value or b"") for r in records]
 
     def closes(self) -> Counter[tuple[str, int]]:
@@ -129,9 +136,7 @@ def test_malformed_answers_are_retried_dead_lettered_and_left_pending(
         assert second.code == 0, second.stderr
         assert "30 coin-days pending (30 the API's answer failed" in second.stdout
         assert "0 coin-days pending" in pending_line(second.stdout)
-    closes = backfill.closes()
-    assert set(closes) == every_close(COINS, since, until)
-    assert set(closes.values()) == {1}
+    assert_every_close_once(backfill.closes(), COINS, since, until)
 
 
 def test_exit_1_only_when_the_api_is_really_down(
@@ -183,9 +188,7 @@ def test_a_close_missing_at_the_api_edge_or_invalid_stays_pending(
         assert "4 coin-days pending" in second.stdout
         assert "0 coin-days pending" in pending_line(second.stdout)
         assert len(fake.calls_to("/coins/single/history")) == 4
-    closes = backfill.closes()
-    assert set(closes) == every_close(COINS, since, until)
-    assert set(closes.values()) == {1}
+    assert_every_close_once(backfill.closes(), COINS, since, until)
 
 
 ESTIMATE = re.compile(r"expected credits ~(\d+) \(up to ~(\d+)")

@@ -23,6 +23,7 @@ from producers.cli import run_stream
 from producers.clock import SystemClock
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.publisher import KafkaPublisher, PublisherOptions
+from producers.kafka.reader import read_topic
 from producers.kafka.topics import ensure_topics, producer_topics
 from producers.settings import Settings
 from producers.sources.current import FetchResult
@@ -30,7 +31,7 @@ from producers.sources.demo import DemoSource
 from producers.stream import StreamRunner, StreamTopics
 from provisioning.contracts import example, schema
 from tests.support.fake_livecoinwatch import FakeLiveCoinWatch
-from tests.support.producers_kafka import producer_env, producer_settings, read_topic
+from tests.support.producers_kafka import producer_env, producer_settings
 from tests.support.waiting import eventually
 
 COINS = ("USDT", "BTC", "ETH", "FDUSD", "XRP", "SOL", "USDC", "DOGE", "LINK", "AAVE")
@@ -61,7 +62,7 @@ async def test_a_stream_run_publishes_exactly_the_expected_messages(
         settings, stop=asyncio.Event(), transport=fake.transport(), max_cycles=3
     )
     assert stats.cycles == 3
-    records = await read_topic(kafka_bootstrap, settings.topic_current)
+    records = await read_topic(KafkaConnection(kafka_bootstrap), settings.topic_current)
     assert len(records) == 3 * 9
     assert sorted({r.key or b"" for r in records}) == sorted(
         c.encode() for c in COINS if c != "XRP"
@@ -76,7 +77,7 @@ async def test_a_stream_run_publishes_exactly_the_expected_messages(
     assert all(r.key == v["code"].encode() for r, v in zip(records, values, strict=True))
     assert len({v["timestamp_ms"] for v in values}) == 3
     assert {v["source"] for v in values} == {"livecoinwatch"}
-    dead = await read_topic(kafka_bootstrap, settings.topic_dead_letter)
+    dead = await read_topic(KafkaConnection(kafka_bootstrap), settings.topic_dead_letter)
     assert len(dead) == 3
     assert {r.key for r in dead} == {b"XRP"}
     # One partition per key: each coin's ticks are in time order.
@@ -185,7 +186,7 @@ def test_broker_outage_loses_no_fetched_tick(
     assert not thread.is_alive()
     on_topic = {
         (json.loads(r.value or b"")["code"], json.loads(r.value or b"")["timestamp_ms"])
-        for r in asyncio.run(read_topic(broker.bootstrap, settings.topic_current))
+        for r in asyncio.run(read_topic(KafkaConnection(broker.bootstrap), settings.topic_current))
     }
     missing = source.fetched - on_topic
     assert not missing, f"{len(missing)} fetched ticks never reached Kafka"
@@ -275,7 +276,7 @@ def test_sigterm_leaves_every_acknowledged_message_on_the_topic(
     cycles = [json.loads(line) for line in log_text.splitlines() if CYCLE_LINE.search(line)]
     acknowledged = {(c["fetched_at"], c["coins_published"]) for c in cycles}
     assert all(count == 10 for _at, count in acknowledged)
-    records = asyncio.run(read_topic(kafka_bootstrap, env["COINS_TOPIC_CURRENT"]))
+    records = asyncio.run(read_topic(KafkaConnection(kafka_bootstrap), env["COINS_TOPIC_CURRENT"]))
     values = [json.loads(r.value or b"") for r in records]
     assert {v["source"] for v in values} == {source}
     per_tick: dict[int, set[str]] = {}

@@ -25,18 +25,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from alerts.settings import AlertSettings
 from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
+from tests.support.kafka_tables import KAFKA_TABLE_TOPICS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-KAFKA_TABLE_TOPICS = {
-    "crypto.kafka_coins_current_full": "COINS_TOPIC_CURRENT",
-    "crypto.kafka_coins_historical": "COINS_TOPIC_HISTORICAL",
-    "crypto.kafka_coins_ohlc_minute": "COINS_TOPIC_OHLC_MINUTE",
-    "crypto.kafka_coins_moving_average_60s": "COINS_TOPIC_MOVING_AVERAGE_60S",
-    "crypto.kafka_portfolio_transactions": "COINS_TOPIC_PORTFOLIO",
-    "crypto.kafka_coins_alerts": "COINS_ALERTS_TOPIC_ALERTS",
-    "crypto.kafka_coins_alerts_deliveries": "COINS_ALERTS_TOPIC_DELIVERIES",
-}
 COINS = ("BTC", "ETH", "SOL")
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.clickhouse]

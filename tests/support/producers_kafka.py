@@ -1,21 +1,16 @@
 """Helpers for the producers' integration tests: settings and a subprocess environment on the
-test's own topics, a whole topic read back, and the daily closes found on it."""
+test's own topics, and the daily closes found on a topic (read back with the product's
+``producers.kafka.reader.read_topic``)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from producers.clock import DAY_MS, HOUR_MS, noon_ms
-from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import topic_partitions
 from producers.settings import Settings
 
 # The producers' topics a test names itself, so no two tests (or runs) share one.
@@ -76,43 +71,9 @@ def every_close(coins: Iterable[str], since: dt.date, until: dt.date) -> set[tup
     return {(c, noon_ms(since + dt.timedelta(days=i))) for c in coins for i in range(days)}
 
 
-@dataclass(frozen=True)
-class ConsumedRecord:
-    key: bytes | None
-    value: bytes | None
-    partition: int
-    offset: int
-
-
-async def read_topic(
-    bootstrap: str, topic: str, within_seconds: float = 30.0
-) -> list[ConsumedRecord]:
-    """Every record currently on ``topic`` (all partitions, from the beginning)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(KafkaConnection(bootstrap_servers=bootstrap), topic)
-        tps = [TopicPartition(topic, p) for p in partitions]
-        if not tps:
-            return []
-        end = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list[ConsumedRecord] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_seconds
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            if loop.time() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {within_seconds}s")
-            batches = await consumer.getmany(timeout_ms=500)
-            for tp, messages in batches.items():
-                records.extend(
-                    ConsumedRecord(m.key, m.value, tp.partition, m.offset)
-                    for m in messages
-                    if m.offset < end[tp]
-                )
-        return records
-    finally:
-        await consumer.stop()
+def assert_every_close_once(
+    found: Counter[tuple[str, int]], coins: Iterable[str], since: dt.date, until: dt.date
+) -> None:
+    """``found`` (``daily_closes``) holds every close from ``since`` to ``until``, each once."""
+    assert set(found) == every_close(coins, since, until)
+    assert set(found.values()) == {1}, [k for k, n in found.items() if n > 1][:5]

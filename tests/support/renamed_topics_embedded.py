@@ -29,23 +29,7 @@ from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
 from provisioning.contracts import example
 from tests.support.kafka_feeder import produce
-
-# Kafka table -> (contract file, the table its materialized view stores into)
-STORED_BEHIND = {
-    "crypto.kafka_coins_current_full": ("coins_current_full", "crypto.coins_ticks"),
-    "crypto.kafka_coins_historical": ("coins_historical", "crypto.coins_history"),
-    "crypto.kafka_coins_ohlc_minute": ("coins_ohlc_minute", "crypto.ksql_ohlc_minute"),
-    "crypto.kafka_coins_moving_average_60s": (
-        "coins_moving_average_60s",
-        "crypto.ksql_moving_average_60s",
-    ),
-    "crypto.kafka_portfolio_transactions": (
-        "portfolio_transactions",
-        "crypto.portfolio_transactions",
-    ),
-    "crypto.kafka_coins_alerts": ("coins_alerts", "crypto.alerts"),
-    "crypto.kafka_coins_alerts_deliveries": ("coins_alerts_deliveries", "crypto.alert_deliveries"),
-}
+from tests.support.kafka_tables import KAFKA_TABLES
 
 
 def _assigned_topics(client: Any) -> dict[str, list[str]]:
@@ -65,11 +49,9 @@ def main(data_dir: Path) -> int:
     try:
         for name, table in engine.kafka_tables.items():
             if table.topics[0] != settings.topic_current:
-                contract, _ = STORED_BEHIND[name]
+                message = json.dumps(example(KAFKA_TABLES[name].contract))
                 # keyed: a compacted topic (the portfolio's) refuses records without a key
-                asyncio.run(
-                    produce(connection, table.topics[0], [json.dumps(example(contract))], ["k"])
-                )
+                asyncio.run(produce(connection, table.topics[0], [message], ["k"]))
         progress = {}
         for name, table in engine.kafka_tables.items():
             (topic,) = table.topics
@@ -103,7 +85,7 @@ def main(data_dir: Path) -> int:
                     "assigned": assigned[name],
                     **progress[name],
                     "stored": client.query(
-                        f"SELECT count() FROM {STORED_BEHIND[name][1]}"
+                        f"SELECT count() FROM {KAFKA_TABLES[name].stored}"
                     ).result_rows[0][0],
                 }
                 for name, table in engine.kafka_tables.items()

@@ -209,6 +209,16 @@ def feed_ksql(kafka_feeder: Any) -> None:
     kafka_feeder.insert_values("kafka_coins_moving_average_60s", as_json(average))
 
 
+def feed_every_view(kafka_feeder: Any, now: datetime) -> Scenario:
+    """Rows behind every view: the golden scenario ending ``now``, the ksqlDB window's updates
+    and one unreadable live message (for the error views)."""
+    scenario = golden_scenario(now)
+    feed_scenario(kafka_feeder, scenario)
+    feed_ksql(kafka_feeder)
+    kafka_feeder.insert_values("kafka_coins_current_full", ["{not json"])
+    return scenario
+
+
 # The golden data set: a fixed afternoon, so every run sees the same data on whichever side of
 # midnight it runs. Views that window on the query's now() need data that ends now instead:
 # ``golden_scenario(datetime.now(tz=UTC))`` in the test itself.

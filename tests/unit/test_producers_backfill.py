@@ -26,7 +26,7 @@ from tests.support.fake_livecoinwatch import (
     hourly_granularity,
 )
 from tests.support.memory_publisher import MemoryPublisher, UnreachableBroker
-from tests.support.producers_kafka import daily_closes, every_close
+from tests.support.producers_kafka import assert_every_close_once, daily_closes
 from tests.support.virtual_clock import VirtualClock
 
 TOPICS = BackfillTopics(history="hist", progress="progress", dead_letter="dlq")
@@ -111,10 +111,14 @@ def closes(publisher: MemoryPublisher) -> Counter[tuple[str, int]]:
     return daily_closes(json.loads(r.value) for r in publisher.records if r.topic == TOPICS.history)
 
 
-def continued(crashed: MemoryPublisher) -> MemoryPublisher:
-    """A publisher whose topics hold what the crashed run had acknowledged: the rerun's."""
+async def rerun(
+    fake: FakeLiveCoinWatch, crashed: MemoryPublisher, *, coins: Sequence[str], **options: Any
+) -> MemoryPublisher:
+    """Run again on the topics as the crashed run left them (what it had acknowledged) and the
+    progress they give; ``options`` as ``run``'s. Returns the rerun's publisher."""
     resumed = MemoryPublisher()
     resumed.records = list(crashed.records)
+    await run(fake, resumed, coins=coins, progress=progress_from(crashed, coins), **options)
     return resumed
 
 
@@ -125,9 +129,7 @@ async def test_two_years_of_ten_coins_cost_a_few_credits_per_coin() -> None:
     since, until = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
     await run(fake, publisher, coins=coins, since=since, until=until)
     assert fake.credits_used <= 7_300 // 30
-    found = closes(publisher)
-    assert set(found) == every_close(coins, since, until)
-    assert set(found.values()) == {1}
+    assert_every_close_once(closes(publisher), coins, since, until)
 
 
 async def test_keys_values_and_order_of_history_messages() -> None:
@@ -168,24 +170,15 @@ async def test_a_crash_then_rerun_gives_every_close_once_and_no_range_twice(
     # a rerun may fetch again.
     acknowledged = first_ranges[:-1]
     fake.calls.clear()
-    resumed = continued(crashing)
-    await run(
-        fake,
-        resumed,
-        coins=coins,
-        since=since,
-        until=until,
-        progress=progress_from(crashing, coins),
-        learner=SpanLearner(60, 60),
+    resumed = await rerun(
+        fake, crashing, coins=coins, since=since, until=until, learner=SpanLearner(60, 60)
     )
     second_ranges = [
         (c.body["code"], c.body["start"], c.body["end"])
         for c in fake.calls_to("/coins/single/history")
     ]
     assert not set(acknowledged) & set(second_ranges)
-    found = closes(resumed)
-    assert set(found) == every_close(coins, since, until)
-    assert set(found.values()) == {1}
+    assert_every_close_once(closes(resumed), coins, since, until)
 
 
 async def test_crash_between_data_ack_and_progress_ack_resumes_from_the_history_tail() -> None:
@@ -203,21 +196,12 @@ async def test_crash_between_data_ack_and_progress_ack_resumes_from_the_history_
     progress = progress_from(crashing, coins)
     assert progress["BTC"].coverage is not None
     assert progress["BTC"].coverage.last_day == dt.date(2024, 2, 29)
-    resumed = continued(crashing)
-    await run(
-        fake,
-        resumed,
-        coins=coins,
-        since=since,
-        until=until,
-        progress=progress,
-        learner=SpanLearner(30, 30),
+    resumed = await rerun(
+        fake, crashing, coins=coins, since=since, until=until, learner=SpanLearner(30, 30)
     )
     assert fetched_first == 2
     assert fake.calls_to("/coins/single/history")[0].body["start"] == noon_ms(dt.date(2024, 2, 29))
-    found = closes(resumed)
-    assert set(found) == every_close(coins, since, until)
-    assert set(found.values()) == {1}
+    assert_every_close_once(closes(resumed), coins, since, until)
 
 
 async def test_an_earlier_since_fetches_backwards_without_touching_covered_days() -> None:
@@ -237,9 +221,7 @@ async def test_an_earlier_since_fetches_backwards_without_touching_covered_days(
     for call in fake.calls_to("/coins/single/history"):
         start, end = call.body["start"], call.body["end"]
         assert end <= noon_ms(dt.date(2024, 5, 31)) or start >= noon_ms(dt.date(2024, 6, 30))
-    found = closes(publisher)
-    assert set(found) == every_close(coins, dt.date(2024, 1, 1), dt.date(2024, 7, 10))
-    assert set(found.values()) == {1}
+    assert_every_close_once(closes(publisher), coins, dt.date(2024, 1, 1), dt.date(2024, 7, 10))
 
 
 async def test_days_before_listing_are_reported_not_retried_forever() -> None:

@@ -9,6 +9,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -24,14 +25,35 @@ from producers.retry import (
 from tests.support.fake_ksqldb import FakeClock
 
 
+def no_jitter(low: float, high: float) -> float:
+    return high
+
+
 @dataclass
 class Clock(FakeClock):
-    """Seconds that only pass when someone sleeps, asynchronously too."""
+    """Seconds that only pass when someone sleeps, asynchronously too. ``retry`` runs the helper
+    (``retry_async`` when ``asynchronous``) on this clock: its sleep, its time, no jitter unless a
+    test passes ``uniform``, and a deadline ``deadline_s`` from now when given."""
 
     now: float = 100.0
 
     async def async_sleep(self, seconds: float) -> None:
         self.sleep(seconds)
+
+    def retry(
+        self,
+        operation: Callable[[], Any],
+        policy: RetryPolicy,
+        deadline_s: float | None = None,
+        *,
+        asynchronous: bool = False,
+        **options: Any,
+    ) -> Any:
+        deadline = Deadline.after(deadline_s, self) if deadline_s is not None else None
+        given = {"deadline": deadline, "clock": self, "uniform": no_jitter, **options}
+        if asynchronous:
+            return asyncio.run(retry_async(operation, policy, sleep=self.async_sleep, **given))
+        return retry_sync(operation, policy, sleep=self.sleep, **given)
 
 
 def failing(times: int, error: Callable[[], BaseException], clock: Clock) -> Callable[[], str]:
@@ -48,16 +70,12 @@ def failing(times: int, error: Callable[[], BaseException], clock: Clock) -> Cal
     return operation
 
 
-def no_jitter(low: float, high: float) -> float:
-    return high
-
-
 def test_transient_failures_are_retried_with_doubling_waits_up_to_the_maximum() -> None:
     clock = Clock()
     operation = failing(5, lambda: TransientError("503"), clock)
     policy = RetryPolicy(attempts=6, initial_seconds=1.0, max_seconds=5.0)
 
-    result = retry_sync(operation, policy, sleep=clock.sleep, clock=clock, uniform=no_jitter)
+    result = clock.retry(operation, policy)
 
     assert result == "done"
     assert clock.sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
@@ -68,7 +86,7 @@ def test_the_last_failure_is_raised_as_is_after_the_last_attempt() -> None:
     operation = failing(10, lambda: TransientError("still 503"), clock)
 
     with pytest.raises(TransientError, match="still 503"):
-        retry_sync(operation, RetryPolicy(attempts=3), sleep=clock.sleep, clock=clock)
+        clock.retry(operation, RetryPolicy(attempts=3))
 
     assert len(operation.calls) == 3  # type: ignore[attr-defined]
     assert len(clock.sleeps) == 2
@@ -79,7 +97,7 @@ def test_failures_the_policy_does_not_name_are_raised_at_once() -> None:
     operation = failing(1, lambda: ValueError("bad request"), clock)
 
     with pytest.raises(ValueError, match="bad request"):
-        retry_sync(operation, RetryPolicy(attempts=5), sleep=clock.sleep, clock=clock)
+        clock.retry(operation, RetryPolicy(attempts=5))
 
     assert clock.sleeps == []
 
@@ -124,7 +142,7 @@ def test_api_errors_worth_retrying_are_transient_by_default() -> None:
     clock = Clock()
     operation = failing(2, lambda: RetryableApiError("HTTP 500", status=500), clock)
 
-    assert retry_sync(operation, RetryPolicy(), sleep=clock.sleep, clock=clock) == "done"
+    assert clock.retry(operation, RetryPolicy()) == "done"
 
 
 def test_a_poll_waits_its_interval_and_fails_once_the_deadline_passed() -> None:
@@ -132,13 +150,7 @@ def test_a_poll_waits_its_interval_and_fails_once_the_deadline_passed() -> None:
     operation = failing(100, lambda: NotReadyError("status PENDING"), clock)
 
     with pytest.raises(NotReadyError, match="status PENDING"):
-        retry_sync(
-            operation,
-            RetryPolicy.every(2.0),
-            deadline=Deadline.after(5.0, clock),
-            sleep=clock.sleep,
-            clock=clock,
-        )
+        clock.retry(operation, RetryPolicy.every(2.0), deadline_s=5.0)
 
     # Waits never end past the deadline, and one last look happens at the deadline itself.
     assert clock.sleeps == [2.0, 2.0, 1.0]
@@ -151,14 +163,7 @@ def test_the_policy_deadline_and_a_given_deadline_the_earlier_wins() -> None:
     policy = RetryPolicy(attempts=None, initial_seconds=1.0, max_seconds=1.0, deadline_seconds=3)
 
     with pytest.raises(TransientError):
-        retry_sync(
-            operation,
-            policy,
-            deadline=Deadline.after(10.0, clock),
-            sleep=clock.sleep,
-            clock=clock,
-            uniform=no_jitter,
-        )
+        clock.retry(operation, policy, deadline_s=10.0)
 
     assert clock.now == 103.0
 
@@ -179,15 +184,7 @@ def test_async_retries_use_the_injected_sleep() -> None:
             raise TransientError("not yet")
         return calls
 
-    result = asyncio.run(
-        retry_async(
-            operation,
-            RetryPolicy(initial_seconds=0.5),
-            sleep=clock.async_sleep,
-            clock=clock,
-            uniform=no_jitter,
-        )
-    )
+    result = clock.retry(operation, RetryPolicy(initial_seconds=0.5), asynchronous=True)
 
     assert result == 3
     assert clock.sleeps == [0.5, 1.0]
@@ -203,9 +200,7 @@ def test_async_retries_await_what_a_plain_callable_returns() -> None:
             raise value
         return value
 
-    result = asyncio.run(
-        retry_async(lambda: answer(), RetryPolicy(), sleep=clock.async_sleep, clock=clock)
-    )
+    result = clock.retry(lambda: answer(), RetryPolicy(), asynchronous=True)
 
     assert result == "second"
     assert len(clock.sleeps) == 1
@@ -228,16 +223,7 @@ def test_an_unarmed_deadline_never_passes_until_armed_mid_retry() -> None:
 
     policy = RetryPolicy(attempts=None, initial_seconds=1.0, max_seconds=1.0)
     with pytest.raises(TransientError):
-        asyncio.run(
-            retry_async(
-                operation,
-                policy,
-                deadline=deadline,
-                sleep=clock.async_sleep,
-                clock=clock,
-                uniform=no_jitter,
-            )
-        )
+        clock.retry(operation, policy, deadline=deadline, asynchronous=True)
 
     assert deadline.armed
     assert deadline.expired
@@ -253,14 +239,7 @@ def test_each_wait_is_logged_with_the_attempt_and_the_error(
     operation = failing(1, lambda: TransientError("HTTP 503"), clock)
     caplog.set_level(logging.WARNING, logger="producers.retry")
 
-    retry_sync(
-        operation,
-        RetryPolicy(attempts=3, initial_seconds=2.0),
-        sleep=clock.sleep,
-        clock=clock,
-        describe="GET /thing",
-        uniform=no_jitter,
-    )
+    clock.retry(operation, RetryPolicy(attempts=3, initial_seconds=2.0), describe="GET /thing")
 
     assert caplog.messages == [
         "retrying GET /thing after attempt 1/3 failed: HTTP 503 (next in 2.00s)"
@@ -272,13 +251,7 @@ def test_polls_are_quiet_without_a_description(caplog: pytest.LogCaptureFixture)
     operation = failing(3, lambda: NotReadyError("not yet"), clock)
     caplog.set_level(logging.DEBUG)
 
-    retry_sync(
-        operation,
-        RetryPolicy.every(1.0),
-        deadline=Deadline.after(10, clock),
-        sleep=clock.sleep,
-        clock=clock,
-    )
+    clock.retry(operation, RetryPolicy.every(1.0), deadline_s=10)
 
     assert caplog.records == []
 
@@ -291,14 +264,7 @@ def test_a_policy_may_give_up_when_the_next_wait_would_pass_the_deadline() -> No
     )
 
     with pytest.raises(TransientError):
-        retry_sync(
-            operation,
-            policy,
-            deadline=Deadline.after(5.0, clock),
-            sleep=clock.sleep,
-            clock=clock,
-            uniform=no_jitter,
-        )
+        clock.retry(operation, policy, deadline_s=5.0)
 
     # At 104 the next 2 s wait would end past 105: no wait, no attempt beyond the deadline.
     assert clock.sleeps == [2.0, 2.0]

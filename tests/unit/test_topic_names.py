@@ -44,6 +44,7 @@ from provisioning.ksqldb_statements import (
 from provisioning.topics import all_topics
 from tests.support.compose_env import REPO_ROOT, env_example, load_compose, raw_compose
 from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer
+from tests.support.kafka_tables import KAFKA_TABLE_TOPICS
 
 KSQLDB_DIR = REPO_ROOT / "ksqldb"
 DEFAULTS = topic_defaults(Settings, AlertSettings)
@@ -51,15 +52,6 @@ DEFAULTS = topic_defaults(Settings, AlertSettings)
 RENAMED = {variable: f"renamed.{variable.lower()}" for variable in DEFAULTS}
 # The services that use topics, and which names each must get.
 PRODUCER_SERVICES = ("topics", "producer", "portfolio", "backfill", "alerts")
-KAFKA_TABLE_TOPICS = {
-    "crypto.kafka_coins_current_full": "COINS_TOPIC_CURRENT",
-    "crypto.kafka_coins_historical": "COINS_TOPIC_HISTORICAL",
-    "crypto.kafka_coins_ohlc_minute": "COINS_TOPIC_OHLC_MINUTE",
-    "crypto.kafka_coins_moving_average_60s": "COINS_TOPIC_MOVING_AVERAGE_60S",
-    "crypto.kafka_portfolio_transactions": "COINS_TOPIC_PORTFOLIO",
-    "crypto.kafka_coins_alerts": "COINS_ALERTS_TOPIC_ALERTS",
-    "crypto.kafka_coins_alerts_deliveries": "COINS_ALERTS_TOPIC_DELIVERIES",
-}
 
 
 def renamed_settings() -> tuple[Settings, AlertSettings]:
