@@ -86,8 +86,8 @@ class WireModel(BaseModel):
         return self.model_dump_json().encode("utf-8")
 
 
-class CurrentMessage(WireModel):
-    """Value of a ``coins_current_full`` message (contracts/coins_current_full.schema.json)."""
+class PricePoint(WireModel):
+    """The fields a live tick and a history point share, first in both messages."""
 
     schema_version: SchemaVersion = SCHEMA_VERSION
     source: str
@@ -98,6 +98,11 @@ class CurrentMessage(WireModel):
     volume: float | None = None
     cap: float | None = None
     liquidity: float | None = None
+
+
+class CurrentMessage(PricePoint):
+    """Value of a ``coins_current_full`` message (contracts/coins_current_full.schema.json)."""
+
     delta_hour: float | None = None
     delta_day: float | None = None
     delta_week: float | None = None
@@ -127,68 +132,27 @@ class CurrentMessage(WireModel):
         cls, coin: ApiCoin, *, source: str, currency: str, timestamp_ms: int
     ) -> CurrentMessage:
         delta = coin.delta or ApiDelta()
+        # what the coin sends under the message's own names (volume ... categories)
+        same_names = coin.model_dump(include=set(cls.model_fields) & set(type(coin).model_fields))
         return cls(
             source=source,
-            code=coin.code,
             currency=currency,
             timestamp_ms=timestamp_ms,
-            rate=coin.rate,
-            volume=coin.volume,
-            cap=coin.cap,
-            liquidity=coin.liquidity,
-            delta_hour=delta.hour,
-            delta_day=delta.day,
-            delta_week=delta.week,
-            delta_month=delta.month,
-            delta_quarter=delta.quarter,
-            delta_year=delta.year,
-            name=coin.name,
-            symbol=coin.symbol,
-            rank=coin.rank,
-            age=coin.age,
-            color=coin.color,
-            png32=coin.png32,
-            png64=coin.png64,
-            webp32=coin.webp32,
-            webp64=coin.webp64,
-            exchanges=coin.exchanges,
-            markets=coin.markets,
-            pairs=coin.pairs,
-            all_time_high_usd=coin.all_time_high_usd,
-            circulating_supply=coin.circulating_supply,
-            total_supply=coin.total_supply,
-            max_supply=coin.max_supply,
-            categories=list(coin.categories) if coin.categories is not None else None,
+            **same_names,
+            **{f"delta_{period}": change for period, change in delta.model_dump().items()},
         )
 
 
-class HistoricalMessage(WireModel):
+class HistoricalMessage(PricePoint):
     """Value of a ``coins_historical`` message (contracts/coins_historical.schema.json)."""
-
-    schema_version: SchemaVersion = SCHEMA_VERSION
-    source: str
-    code: str
-    currency: str
-    timestamp_ms: int
-    rate: float
-    volume: float | None = None
-    cap: float | None = None
-    liquidity: float | None = None
 
     @classmethod
     def from_api(
         cls, point: ApiHistoryPoint, *, code: str, source: str, currency: str
     ) -> HistoricalMessage:
-        return cls(
-            source=source,
-            code=code,
-            currency=currency,
-            timestamp_ms=point.date,
-            rate=point.rate,
-            volume=point.volume,
-            cap=point.cap,
-            liquidity=point.liquidity,
-        )
+        # rate, volume, cap and liquidity under the message's own names
+        prices = point.model_dump(exclude={"date"})
+        return cls(source=source, code=code, currency=currency, timestamp_ms=point.date, **prices)
 
 
 class DeadLetterMessage(WireModel):

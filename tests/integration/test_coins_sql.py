@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.commands import COINS_CLI, run_command
+
 HOLDER = """
 import sys, clickhouse_connect
 client = clickhouse_connect.get_client(dsn="chdb://" + sys.argv[1])
@@ -21,14 +23,7 @@ client.close()
 def _coins_sql(local_dir: Path, query: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COINS_LOCAL_DIR": str(local_dir)}
     env.pop("COINS_CLICKHOUSE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "producers.cli", "sql", query],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_command([*COINS_CLI, "sql", query], env=env, timeout=120)
 
 
 def test_coins_sql_on_a_store_held_by_another_process_names_the_holder(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.commands import run_command
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -32,14 +34,9 @@ def _run(
         for key, value in os.environ.items()
         if not key.startswith(("COINS_", "KSQLDB_", "METABASE_", "VERIFY_", "HEALTHCHECK_"))
     }
-    return subprocess.run(
-        [str(BIN / command[0]), *command[1:]],
-        env={**clean, **environment},
-        cwd=cwd,  # no .env here
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    # cwd: no .env there
+    return run_command(
+        [str(BIN / command[0]), *command[1:]], env={**clean, **environment}, cwd=cwd, timeout=180
     )
 
 

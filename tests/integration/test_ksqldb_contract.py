@@ -19,12 +19,12 @@ import pytest
 from provisioning.contracts import example as contract_example
 from tests.support.ksqldb_emulator import (
     MINUTE_MS,
-    Tick,
     Update,
     final_values,
     moving_average_60s,
     ohlc_by_minute,
 )
+from tests.support.tick_data import Tick
 
 BASE_MS = 1_732_449_600_000  # a minute boundary (2024-11-24T12:00:00Z)
 OHLC_TABLE = "crypto.kafka_coins_ohlc_minute"
@@ -58,6 +58,33 @@ def _rows(client: Any, query: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in client.query(query).result_rows]
 
 
+OHLC_FIELDS = ("code", "window_start_ms", "window_end_ms", "open", "high", "low", "close")
+AVERAGE_FIELDS = ("code", "window_start_ms", "window_end_ms", "moving_average")
+
+
+def _stored(client: Any, relation: str, fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """The message fields ``fields`` (then tick_count) as ``relation`` holds them: a ``*_ms``
+    field is its DateTime64 column in epoch milliseconds; by code and window."""
+    columns = [
+        f"toUnixTimestamp64Milli({f.removesuffix('_ms')})" if f.endswith("_ms") else f
+        for f in (*fields, "tick_count")
+    ]
+    return _rows(client, f"SELECT {', '.join(columns)} FROM {relation} ORDER BY code, window_start")
+
+
+def _rates(ticks: list[Tick], code: str, start_ms: int, length_ms: int) -> list[float]:
+    """The rates of ``code``'s ticks in the window [start_ms, start_ms + length_ms)."""
+    return [
+        t.rate
+        for t in ticks
+        if t.code == code and start_ms <= t.timestamp_ms < start_ms + length_ms
+    ]
+
+
+def _fields(messages: Any, fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    return sorted(tuple(m[f] for f in (*fields, "tick_count")) for m in messages)
+
+
 def test_ohlc_updates_become_one_correct_row_per_window(clickhouse: Any, kafka_feeder: Any) -> None:
     ticks = _ticks()
     updates = ohlc_by_minute(ticks)
@@ -66,9 +93,7 @@ def test_ohlc_updates_become_one_correct_row_per_window(clickhouse: Any, kafka_f
     expected = final_values(updates)
     # independent check of the expected values: first/last/max/min of each minute's ticks
     for (code, start), value in expected.items():
-        window = [
-            t.rate for t in ticks if t.code == code and start <= t.timestamp_ms < start + MINUTE_MS
-        ]
+        window = _rates(ticks, code, start, MINUTE_MS)
         assert (value["open"], value["close"]) == (window[0], window[-1])
         assert (value["high"], value["low"], value["tick_count"]) == (
             max(window),
@@ -78,34 +103,10 @@ def test_ohlc_updates_become_one_correct_row_per_window(clickhouse: Any, kafka_f
     assert len(expected) == 6
     assert len(updates) > 2 * len(expected), "several updates per window"
 
-    columns = (
-        "code, toUnixTimestamp64Milli(window_start), toUnixTimestamp64Milli(window_end), "
-        "open, high, low, close, tick_count"
-    )
-    wanted = sorted(
-        (
-            v["code"],
-            v["window_start_ms"],
-            v["window_end_ms"],
-            v["open"],
-            v["high"],
-            v["low"],
-            v["close"],
-            v["tick_count"],
-        )
-        for v in expected.values()
-    )
-    view_rows = _rows(
-        clickhouse,
-        f"SELECT {columns} FROM crypto.ksql_ohlc_minute_final ORDER BY code, window_start",
-    )
-    assert view_rows == wanted
+    wanted = _fields(expected.values(), OHLC_FIELDS)
+    assert _stored(clickhouse, "crypto.ksql_ohlc_minute_final", OHLC_FIELDS) == wanted
     # the storage table itself collapses to the same rows with FINAL (ReplacingMergeTree version)
-    final_rows = _rows(
-        clickhouse,
-        f"SELECT {columns} FROM crypto.ksql_ohlc_minute FINAL ORDER BY code, window_start",
-    )
-    assert final_rows == wanted
+    assert _stored(clickhouse, "crypto.ksql_ohlc_minute FINAL", OHLC_FIELDS) == wanted
 
 
 def test_moving_average_updates_become_one_correct_row_per_window(
@@ -117,25 +118,15 @@ def test_moving_average_updates_become_one_correct_row_per_window(
 
     expected = final_values(updates)
     for (code, start), value in expected.items():
-        window = [
-            t.rate for t in ticks if t.code == code and start <= t.timestamp_ms < start + 60_000
-        ]
+        window = _rates(ticks, code, start, 60_000)
         assert value["moving_average"] == pytest.approx(statistics.fmean(window), rel=1e-12)
         assert value["tick_count"] == len(window)
     # 150 s of ticks, windows every 30 s: 6 windows per coin, each tick in two of them
     assert len(expected) == 12
     assert len(updates) == 2 * len(ticks)
 
-    rows = _rows(
-        clickhouse,
-        "SELECT code, toUnixTimestamp64Milli(window_start), toUnixTimestamp64Milli(window_end), "
-        "moving_average, tick_count FROM crypto.ksql_moving_average_60s_final "
-        "ORDER BY code, window_start",
-    )
-    assert rows == sorted(
-        (v["code"], v["window_start_ms"], v["window_end_ms"], v["moving_average"], v["tick_count"])
-        for v in expected.values()
-    )
+    rows = _stored(clickhouse, "crypto.ksql_moving_average_60s_final", AVERAGE_FIELDS)
+    assert rows == _fields(expected.values(), AVERAGE_FIELDS)
 
 
 def test_the_message_shape_is_the_contract_file(clickhouse: Any, kafka_feeder: Any) -> None:
@@ -145,22 +136,8 @@ def test_the_message_shape_is_the_contract_file(clickhouse: Any, kafka_feeder: A
     assert list(update.value) == list(example)
 
     kafka_feeder.insert_values(OHLC_TABLE, [json.dumps(example)], topic="coins_ohlc_minute")
-    rows = _rows(
-        clickhouse,
-        "SELECT code, toUnixTimestamp64Milli(window_start), open, high, low, close, tick_count "
-        "FROM crypto.ksql_ohlc_minute_final",
-    )
-    assert rows == [
-        (
-            example["code"],
-            example["window_start_ms"],
-            example["open"],
-            example["high"],
-            example["low"],
-            example["close"],
-            example["tick_count"],
-        )
-    ]
+    stored = _stored(clickhouse, "crypto.ksql_ohlc_minute_final", OHLC_FIELDS)
+    assert stored == _fields([example], OHLC_FIELDS)
 
 
 def test_upper_case_names_never_become_a_window_row(clickhouse: Any, kafka_feeder: Any) -> None:

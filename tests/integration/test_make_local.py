@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from embedded.clickhouse import end_offsets
 from embedded.kafka_broker import NativeKafkaBroker, free_port
 from producers.kafka.connection import KafkaConnection
+from tests.support.commands import COINS_CLI, run_command
 from tests.support.waiting import eventually
 
 STATUS = re.compile(
@@ -92,14 +93,8 @@ class Supervisor:
 
 
 def _sql(env: dict[str, str], cwd: Path, query: str) -> list[list[str]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "producers.cli", "sql", "--format", "tsv", query],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    result = run_command(
+        [*COINS_CLI, "sql", "--format", "tsv", query], cwd=cwd, env=env, timeout=180
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()

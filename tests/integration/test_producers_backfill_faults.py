@@ -14,8 +14,6 @@ import asyncio
 import datetime as dt
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from producers.kafka.connection import KafkaConnection
 from producers.kafka.reader import read_topic
 from producers.models import RangeLengthMessage
 from producers.planner import last_closable_day
+from tests.support.commands import COINS_CLI, run_command
 from tests.support.fake_livecoinwatch import (
     FakeLiveCoinWatch,
     benchmark_granularity,
@@ -80,14 +79,7 @@ class Backfill:
         self.env = producer_env(bootstrap, unique_name, **{**variables, **extra})
 
     def __call__(self, *args: str) -> Run:
-        done = subprocess.run(
-            [sys.executable, "-m", "producers.cli", "backfill", *args],
-            env=self.env,
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        done = run_command([*COINS_CLI, "backfill", *args], env=self.env, cwd=self.cwd, timeout=240)
         return Run(done.returncode, done.stdout, done.stderr)
 
     def topic(self, name: str) -> list[dict[str, object]]:

@@ -25,6 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from alerts.settings import AlertSettings
 from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
+from tests.support.commands import run_command
 from tests.support.kafka_tables import KAFKA_TABLE_TOPICS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.clickhouse
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return run_command(args, env=env, cwd=REPO_ROOT, timeout=timeout)
 
 
 async def _broker_topics(bootstrap: str) -> set[str]:

@@ -21,6 +21,7 @@ import pytest
 from embedded.kafka_broker import NativeKafkaBroker
 from producers.settings import Settings
 from provisioning.topics import all_topics
+from tests.support.commands import run_command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -52,9 +53,7 @@ def _env(bootstrap: str) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return run_command(args, env=env, cwd=REPO_ROOT, timeout=timeout)
 
 
 def _rows(report: str) -> dict[str, str]:

@@ -16,16 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.tick_data import Tick
+
 MINUTE_MS = 60_000
 HOP_SIZE_MS = 60_000
 HOP_ADVANCE_MS = 30_000
-
-
-@dataclass(frozen=True)
-class Tick:
-    code: str
-    timestamp_ms: int
-    rate: float
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.settings import AlertSettings
-from embedded.clickhouse import collection_environment, named_collections
+from embedded import clickhouse as clickhouse_sql
 from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
 from provisioning.ksqldb_statements import load_statements, strip_comments, with_property
@@ -216,14 +216,11 @@ _CLICKHOUSE_COLUMN_KEYWORDS = re.compile(
 
 
 def _clickhouse_statements(directory: Path) -> list[str]:
-    statements: list[str] = []
-    for path in sorted(directory.glob("*.sql")):
-        statements.extend(
-            piece.strip()
-            for piece in split_top_level(strip_comments(path.read_text(encoding="utf-8")), ";")
-            if piece.strip()
-        )
-    return statements
+    return [
+        clickhouse_sql.strip_comments(statement).strip()
+        for path in clickhouse_sql.sql_files(directory)
+        for statement in clickhouse_sql.split_statements(path.read_text(encoding="utf-8"))
+    ]
 
 
 _PARSE_FUNCTION = re.compile(
@@ -257,37 +254,21 @@ def _column_definitions(body: str) -> tuple[Column, ...]:
 
 
 def clickhouse_kafka_tables(directory: Path = CLICKHOUSE_INIT_DIR) -> list[ClickHouseKafkaTable]:
-    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL with its topics and the columns
-    its views read: a table ``crypto.kafka_<name>`` keeps each message's text (JSONAsString) and
-    ``crypto_parse_<name>`` reads the columns from it."""
-    header = re.compile(
-        r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-        r"(?P<name>(?:`[^`]+`|\w+)(?:\.(?:`[^`]+`|\w+))?)\s*\(",
-        re.IGNORECASE,
-    )
-    collections = named_collections(
-        collection_environment("unused:9092", topics=topic_defaults(Settings, AlertSettings))
+    """Every ``ENGINE = Kafka`` table of the ClickHouse init SQL (``declared_kafka_tables``, with
+    the default topic settings) and the columns its views read: a table ``crypto.kafka_<name>``
+    keeps each message's text (JSONAsString) and ``crypto_parse_<name>`` reads the columns."""
+    collections = clickhouse_sql.named_collections(
+        clickhouse_sql.collection_environment(
+            "unused:9092", topics=topic_defaults(Settings, AlertSettings)
+        )
     )
     parse_functions = clickhouse_parse_functions(directory)
-    tables: list[ClickHouseKafkaTable] = []
-    for statement in _clickhouse_statements(directory):
-        match = header.match(statement)
-        if not match:
-            continue
-        _, after = parenthesised(statement, match.end() - 1)
-        if not re.match(r"\s*ENGINE\s*=\s*Kafka\b", statement[after:], re.IGNORECASE):
-            continue
-        name = match.group("name").replace("`", "")
-        columns = parse_functions.get(name.split(".")[-1].removeprefix("kafka_"), ())
-        collection = re.match(r"\s*ENGINE\s*=\s*Kafka\s*\(\s*(?P<name>\w+)\s*\)", statement[after:])
-        topic_list = with_property(statement[after:], "kafka_topic_list") or (
-            collections.get(collection.group("name"), {}).get("kafka_topic_list", "")
-            if collection
-            else ""
+    return [
+        ClickHouseKafkaTable(
+            name, table.topics, parse_functions.get(name.split(".")[-1].removeprefix("kafka_"), ())
         )
-        topics = tuple(topic.strip() for topic in topic_list.split(",") if topic.strip())
-        tables.append(ClickHouseKafkaTable(name, topics, columns))
-    return tables
+        for name, table in clickhouse_sql.declared_kafka_tables(collections, directory).items()
+    ]
 
 
 def clickhouse_type_accepts(clickhouse_type: str, ksql_type: str) -> bool:

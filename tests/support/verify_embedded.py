@@ -29,7 +29,8 @@ from producers.kafka.topics import topic_partitions, topic_variables
 from producers.settings import Settings
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.verify import VerifySettings, failed, render, run_hops
-from tests.support.ksqldb_emulator import Tick, moving_average_60s, ohlc_by_minute
+from tests.support.ksqldb_emulator import moving_average_60s, ohlc_by_minute
+from tests.support.tick_data import Tick
 from tests.support.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

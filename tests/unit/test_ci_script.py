@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.commands import run_command
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CI_SCRIPT = REPO_ROOT / ".ci" / "run"
 RUNS = 5
@@ -45,14 +47,8 @@ def _run(bin_dir: Path) -> subprocess.CompletedProcess[str]:
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "HOME": os.environ.get("HOME", "/tmp"),
     }
-    return subprocess.run(
-        ["bash", str(CI_SCRIPT)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
+    return run_command(
+        ["bash", str(CI_SCRIPT)], stdin=subprocess.DEVNULL, env=environment, timeout=120
     )
 
 

@@ -7,13 +7,13 @@ import struct
 import pytest
 
 from tests.support.ksqldb_emulator import (
-    Tick,
     final_values,
     moving_average_60s,
     ohlc_by_minute,
     window_starts,
     windowed_key,
 )
+from tests.support.tick_data import Tick
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ without `make lock` would be missing from every install: this test fails first.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.support.commands import run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_DIR = ROOT / "requirements"
@@ -142,13 +143,6 @@ def test_setuptools_reads_the_project_metadata_without_a_warning() -> None:
         "metadata = apply_configuration(Distribution(), 'pyproject.toml').metadata\n"
         "print(metadata.license_expression, *metadata.license_files)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", read],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command([sys.executable, "-W", "error", "-c", read], cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["MIT", "LICENSE"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.commands import run_command
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PORT_VARIABLES = (
     "KAFKA_HOST_PORT",
@@ -60,14 +62,11 @@ def stub_bin(tmp_path: Path) -> Path:
 
 
 def preflight(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_command(
         [sys.executable, "-m", "provisioning.preflight"],
         cwd=cwd,
         env={"PATH": str(path), "PYTHONPATH": str(REPO_ROOT), **env},
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
 
 
