@@ -12,6 +12,7 @@ replay recognises them by id instead of publishing them again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -50,7 +51,7 @@ def _parse_state(value: bytes) -> RuleState | None:
         return None
 
 
-def fold_records(records: list[tuple[bytes | None, bytes | None]]) -> Restored:
+def fold_records(records: Sequence[tuple[bytes | None, bytes | None]]) -> Restored:
     """The state as of the last complete checkpoint, from the topic's records in order."""
     restored = Restored()
     pending: dict[tuple[str, str], PairState | None] = {}

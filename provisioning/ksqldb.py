@@ -48,7 +48,11 @@ from provisioning.ksqldb_client import (
     StatementResult,
 )
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
-from provisioning.ready_file import clear_ready_file, idle_until_stopped
+from provisioning.ready_file import (
+    add_keep_running_option,
+    clear_ready_file,
+    idle_until_stopped,
+)
 
 log = logging.getLogger(__name__)
 
@@ -379,14 +383,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="terminate, drop (keeping its topic) and create again the object NAME from its "
         "file, e.g. after editing it; repeatable",
     )
-    parser.add_argument(
-        "--keep-running",
-        metavar="READY_FILE",
-        type=Path,
-        default=None,
-        help="after success, create READY_FILE and wait for SIGTERM (a compose job that "
-        "`docker compose up --wait` can see healthy instead of exited)",
-    )
+    add_keep_running_option(parser)
     return parser.parse_args(argv)
 
 

@@ -8,12 +8,25 @@ its healthcheck looks for, then waits for SIGTERM.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def add_keep_running_option(parser: argparse.ArgumentParser) -> None:
+    """``--keep-running READY_FILE``, the same option for every such job."""
+    parser.add_argument(
+        "--keep-running",
+        metavar="READY_FILE",
+        type=Path,
+        default=None,
+        help="after success, create READY_FILE and wait for SIGTERM (a compose job that "
+        "`docker compose up --wait` can see healthy instead of exited)",
+    )
 
 
 def clear_ready_file(ready_file: Path | None) -> None:

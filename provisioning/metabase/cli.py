@@ -30,7 +30,11 @@ from provisioning.metabase.export import DashboardExporter
 from provisioning.metabase.provisioner import Provisioner
 from provisioning.metabase.schema import json_schemas, write_schemas
 from provisioning.metabase.settings import MetabaseSettings
-from provisioning.ready_file import clear_ready_file, idle_until_stopped
+from provisioning.ready_file import (
+    add_keep_running_option,
+    clear_ready_file,
+    idle_until_stopped,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rewrite the ClickHouse connection even if unchanged (e.g. a new password)",
     )
-    provision.add_argument(
-        "--keep-running",
-        metavar="READY_FILE",
-        type=Path,
-        default=None,
-        help="after success, create READY_FILE and wait for SIGTERM (a compose job that "
-        "`docker compose up --wait` can see healthy instead of exited)",
-    )
+    add_keep_running_option(provision)
     commands.add_parser("validate", help="check the files against the schema, offline")
     export = commands.add_parser("export", help="write a dashboard edited in the UI to files")
     export.add_argument("dashboard", help="the dashboard's name")

@@ -12,29 +12,20 @@ from typing import Any
 
 import pytest
 
+from producers.clock import day_start_ms, epoch_ms
 from tests.support.clickhouse_loader import rows
 from tests.support.tick_data import (
-    MS_PER_DAY,
     NOON_MS,
     Tick,
     current_full_message,
-    day_start_ms,
-    epoch_ms,
     history_message,
     moving_average_message,
     ohlc_minute_message,
+    recent_morning_ms,
 )
 
 PRICE_REASON = "rejected: prices must be finite numbers > 0"
 TIME_REASON = "is not epoch milliseconds between 2009-01-03 and 2100-01-01 UTC"
-
-
-def recent_morning_ms() -> int:
-    """A moment of the last 24 h at or before 12:00 UTC of its day (so it makes a daily close)."""
-    moment = epoch_ms(datetime.now(tz=UTC)) - 60_000
-    if moment % MS_PER_DAY > NOON_MS:
-        moment = moment - moment % MS_PER_DAY + NOON_MS - 60_000
-    return moment
 
 
 def errors_by_code(client: Any, topic: str) -> dict[str, dict[str, Any]]:

@@ -11,19 +11,18 @@ from typing import Any
 import pytest
 
 from embedded.clickhouse import INIT_DIR, apply_init
+from producers.clock import epoch_ms
 from tests.support.clickhouse_loader import VIEW_SNAPSHOTS, rows, snapshot
 from tests.support.tick_data import (
-    MS_PER_DAY,
-    NOON_MS,
     Tick,
     as_json,
     current_full_message,
-    epoch_ms,
     feed_every_view,
     feed_ksql,
     feed_scenario,
     moving_average_message,
     ohlc_minute_message,
+    recent_morning_ms,
 )
 
 
@@ -58,10 +57,7 @@ def test_duplicated_messages_leave_every_result_unchanged(
 
 def test_a_coin_with_a_single_tick(clickhouse: Any, kafka_feeder: Any) -> None:
     # in the last 24 h and at or before 12:00 UTC of its day, so the day has a close
-    moment = epoch_ms(datetime.now(tz=UTC)) - 30_000
-    if moment % MS_PER_DAY > NOON_MS:
-        moment = moment - moment % MS_PER_DAY + NOON_MS - 60_000
-    tick = Tick("PEPE", moment, 0.00001234, volume=5.0, cap=None)
+    tick = Tick("PEPE", recent_morning_ms(), 0.00001234, volume=5.0, cap=None)
     kafka_feeder.insert_values("kafka_coins_current_full", as_json([current_full_message(tick)]))
 
     day = rows(clickhouse, "SELECT * FROM crypto.ohlc_daily_live")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from producers.clock import epoch_ms
 from tests.support.clickhouse_loader import rows
-from tests.support.tick_data import Tick, as_json, current_full_message, epoch_ms
+from tests.support.tick_data import Tick, as_json, current_full_message
 
 
 def test_live_health_reports_the_latest_source_its_age_and_its_ticks_of_the_last_hour(

@@ -15,15 +15,10 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from embedded.clickhouse import end_offsets, kafka_consumers
+from producers.clock import epoch_ms
 from tests.support.clickhouse_loader import VIEW_SNAPSHOTS, rows, snapshot
 from tests.support.kafka_feeder import KafkaFeeder, produce
-from tests.support.tick_data import (
-    Tick,
-    as_json,
-    current_full_message,
-    epoch_ms,
-    feed_every_view,
-)
+from tests.support.tick_data import Tick, as_json, current_full_message, feed_every_view
 
 LIVE_TOPIC = "coins_current_full"
 

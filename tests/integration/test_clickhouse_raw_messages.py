@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 
 from embedded.clickhouse import INIT_DIR
+from producers.clock import epoch_ms
 from provisioning.contracts import example as contract_example
-from tests.integration.test_clickhouse_data_quality import recent_morning_ms
 from tests.support.clickhouse_loader import rows
 from tests.support.kafka_tables import KAFKA_TABLES
 from tests.support.tick_data import (
     Tick,
     current_full_message,
-    epoch_ms,
     history_message,
     moving_average_message,
     ohlc_minute_message,
+    recent_morning_ms,
 )
 
 PLACEHOLDER = '"<value>"'

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from embedded.clickhouse import INIT_DIR, apply_init
+from producers.clock import epoch_ms
 from tests.support.clickhouse_loader import rows
 from tests.support.clickhouse_snapshots import Snapshot, refresh_snapshots, snapshots
 from tests.support.portfolio_data import feed_sample_portfolio
@@ -21,7 +22,6 @@ from tests.support.tick_data import (
     Tick,
     as_json,
     current_full_message,
-    epoch_ms,
     feed_scenario,
     golden_scenario,
     history_message,

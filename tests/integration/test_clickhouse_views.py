@@ -13,17 +13,10 @@ from typing import Any
 
 import pytest
 
+from producers.clock import DAY_MS, utc_day
 from tests.support import reference_indicators as ref
 from tests.support.clickhouse_loader import rows
-from tests.support.tick_data import (
-    GOLDEN,
-    GOLDEN_NOW,
-    MS_PER_DAY,
-    Tick,
-    feed_scenario,
-    golden_scenario,
-    utc_day,
-)
+from tests.support.tick_data import GOLDEN, GOLDEN_NOW, Tick, feed_scenario, golden_scenario
 
 REL = 1e-9
 # Only tick_change windows on the query's now(): its test builds its own data ending now.
@@ -190,7 +183,7 @@ def test_change_by_day_and_latest(loaded: Any) -> None:
 def test_live_ohlc_by_minute_and_day_from_the_rollups(loaded: Any) -> None:
     for view, bucket, key in (
         ("ohlc_minute_live", 60_000, "minute"),
-        ("ohlc_daily_live", MS_PER_DAY, "day"),
+        ("ohlc_daily_live", DAY_MS, "day"),
     ):
         expected = ref.ohlc_by_bucket(SCENARIO.live, bucket)
         stored = rows(loaded, f"SELECT * FROM crypto.{view}")
@@ -219,7 +212,7 @@ def test_history_daily_close_volume_and_range(loaded: Any) -> None:
     for row in stored:
         ticks = by_day[(row["code"], row["day"])]
         noon = max(
-            (t for t in ticks if t.timestamp_ms % MS_PER_DAY <= 43_200_000),
+            (t for t in ticks if t.timestamp_ms % DAY_MS <= 43_200_000),
             key=lambda t: t.timestamp_ms,
         )
         assert row["close"] == noon.rate
@@ -258,8 +251,8 @@ def test_tick_change_versus_the_previous_tick_of_the_same_coin(
     queried_at_ms = int(
         clickhouse.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0]
     )
-    horizon_ms = queried_at_ms - MS_PER_DAY
-    window_ms = queried_at_ms - 2 * MS_PER_DAY
+    horizon_ms = queried_at_ms - DAY_MS
+    window_ms = queried_at_ms - 2 * DAY_MS
     checked = 0
     for code in ("BTC", "ETH"):
         ticks = sorted(

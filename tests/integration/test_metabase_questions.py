@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from producers.clock import epoch_ms
 from provisioning.metabase.definitions import Definitions, QuestionDefinition, load_definitions
 from provisioning.metabase.sql_template import TemplateValue, render
 from tests.support.clickhouse_snapshots import refresh_snapshots
@@ -30,7 +31,6 @@ from tests.support.tick_data import (
     Tick,
     as_json,
     current_full_message,
-    epoch_ms,
     golden_scenario,
     history_message,
     live_ticks,

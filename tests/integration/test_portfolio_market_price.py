@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from producers.clock import epoch_ms
 from tests.support.portfolio_data import parsed, portfolio_messages
 from tests.support.reference_portfolio import priced
-from tests.support.tick_data import Tick, as_json, current_full_message, epoch_ms, history_message
+from tests.support.tick_data import Tick, as_json, current_full_message, history_message
 
 DAY = dt.datetime(2025, 3, 10, tzinfo=dt.UTC)
 

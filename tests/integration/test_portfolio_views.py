@@ -20,6 +20,7 @@ import pytest
 
 from portfolio.cli import publish_file
 from portfolio.transactions import parse
+from producers.clock import epoch_ms
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.reader import read_topic
 from producers.settings import Settings
@@ -32,7 +33,6 @@ from tests.support.tick_data import (
     current_full_message,
     daily_history,
     days_ending,
-    epoch_ms,
     history_message,
 )
 

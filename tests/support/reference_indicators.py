@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from tests.support.tick_data import MS_PER_DAY, NOON_MS, Tick, utc_day
+from producers.clock import DAY_MS, utc_day
+from tests.support.tick_data import NOON_MS, Tick
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def noon_closes(history: Iterable[Tick], live: Iterable[Tick]) -> dict[str, dict
     best: dict[tuple[str, date], tuple[int, int, float]] = {}
     for priority, ticks in ((1, history), (0, live)):
         for tick in ticks:
-            if tick.timestamp_ms % MS_PER_DAY > NOON_MS:
+            if tick.timestamp_ms % DAY_MS > NOON_MS:
                 continue
             key = (tick.code, utc_day(tick.timestamp_ms))
             candidate = (tick.timestamp_ms, priority, tick.rate)

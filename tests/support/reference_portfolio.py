@@ -12,10 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from portfolio.transactions import Transaction
+from producers.clock import DAY_MS
 from tests.support.reference_indicators import log_return, noon_closes
-from tests.support.tick_data import MS_PER_DAY, NOON_MS, Tick
+from tests.support.tick_data import NOON_MS, Tick
 
-MARKET_LOOKBACK_MS = 7 * MS_PER_DAY
+MARKET_LOOKBACK_MS = 7 * DAY_MS
 INCOMING = ("buy", "transfer_in")
 
 
@@ -23,7 +24,7 @@ def effective_day(transaction: Transaction) -> date:
     """The first daily close a transaction counts in: its day up to 12:00:00.000, else the next."""
     ms = transaction.timestamp_ms
     day = datetime.fromtimestamp(ms / 1000, tz=UTC).date()
-    return day if ms % MS_PER_DAY <= NOON_MS else day + timedelta(days=1)
+    return day if ms % DAY_MS <= NOON_MS else day + timedelta(days=1)
 
 
 def market_price(observations: Iterable[Tick], code: str, at_ms: int) -> float | None:

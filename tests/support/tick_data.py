@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from producers.clock import DAY_MS, HOUR_MS, day_start_ms, epoch_ms
 from provisioning.contracts import example
 
-MS_PER_DAY = 86_400_000
-NOON_MS = 43_200_000
+NOON_MS = 12 * HOUR_MS  # 12:00 UTC, the daily close, after the start of a day
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,12 @@ class Tick:
     cap: float | None = None
 
 
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp() * 1000)
-
-
-def day_start_ms(day: date) -> int:
-    return epoch_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
-
-
-def utc_day(timestamp_ms: int) -> date:
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).date()
+def recent_morning_ms() -> int:
+    """A moment of the last 24 h at or before 12:00 UTC of its day (so it makes a daily close)."""
+    moment = epoch_ms(datetime.now(tz=UTC)) - 60_000
+    if moment % DAY_MS > NOON_MS:
+        moment = moment - moment % DAY_MS + NOON_MS - 60_000
+    return moment
 
 
 def random_walk(

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from producers.clock import DAY_MS, day_start_ms
 from tests.support import reference_indicators as ref
-from tests.support.tick_data import MS_PER_DAY, NOON_MS, Tick, day_start_ms
+from tests.support.tick_data import NOON_MS, Tick
 
 DAY = date(2025, 3, 1)
 
@@ -64,7 +65,7 @@ def test_noon_close_is_the_last_tick_at_or_before_noon_and_history_wins_ties() -
         Tick("BTC", base + NOON_MS, 11.0),
         Tick("BTC", base + NOON_MS + 1, 12.0),
         Tick("ETH", base + NOON_MS - 1, 5.0),
-        Tick("ETH", base + MS_PER_DAY - 1, 6.0),
+        Tick("ETH", base + DAY_MS - 1, 6.0),
     ]
     assert ref.noon_closes(history, live) == {"BTC": {DAY: 10.0}, "ETH": {DAY: 5.0}}
 
