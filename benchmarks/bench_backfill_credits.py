@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import math
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from tests.support.fake_livecoinwatch import (
     benchmark_granularity,
 )
 from tests.support.memory_publisher import MemoryPublisher
+from tests.support.producers_kafka import daily_closes, every_close
 from tests.support.virtual_clock import VirtualClock
 
 SINCE, UNTIL = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
@@ -130,16 +130,9 @@ async def backfill_once(fake: FakeLiveCoinWatch, clock: VirtualClock) -> Outcome
         )
     assert estimate is not None
     assert report is not None
-    closes: Counter[tuple[str, int]] = Counter()
-    for record in publisher.records:
-        if record.topic == TOPICS.history:
-            value = json.loads(record.value)
-            if value["timestamp_ms"] % DAY_MS == 12 * HOUR_MS:
-                closes[(value["code"], value["timestamp_ms"])] += 1
-    days = (UNTIL - SINCE).days + 1
-    expected = {
-        (c, noon_ms(SINCE + dt.timedelta(days=i))) for c in DEFAULT_COINS for i in range(days)
-    }
+    history = [r.value for r in publisher.records if r.topic == TOPICS.history]
+    closes = daily_closes(json.loads(value) for value in history)
+    expected = every_close(DEFAULT_COINS, SINCE, UNTIL)
     return Outcome(
         credits=fake.credits_used,
         estimate=estimate.calls,

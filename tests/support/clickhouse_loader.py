@@ -5,11 +5,13 @@ every view to compare before and after a delivery fault."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from embedded.clickhouse import INIT_DIR, sql_files, strip_comments, unquote
+from tests.support.waiting import eventually
 
 
 def project_databases(directory: Path = INIT_DIR) -> list[str]:
@@ -39,6 +41,27 @@ def truncate_project_tables(client: Any, databases: list[str]) -> None:
     ).result_rows
     for database, name in rows:
         client.command(f"TRUNCATE TABLE IF EXISTS `{database}`.`{name}`")
+
+
+def assigned_topics(client: Any) -> dict[str, list[str]]:
+    """Kafka table -> the topics its consumers are assigned now (``system.kafka_consumers``)."""
+    found = client.query(
+        "SELECT concat(database, '.', table), arraySort(groupUniqArrayArray(assignments.topic)) "
+        "FROM system.kafka_consumers WHERE database = 'crypto' GROUP BY database, table"
+    ).result_rows
+    return {str(name): list(topics) for name, topics in found}
+
+
+def wait_every_table_assigned(client: Any, tables: Iterable[str]) -> dict[str, list[str]]:
+    """Until every Kafka table's consumer joined its group and got partitions (the state a
+    running stack is in a minute after start; an empty topic is "consumed" before that)."""
+    return eventually(
+        lambda: assigned_topics(client),
+        until=lambda assigned: all(assigned.get(name) for name in tables),
+        within=120.0,
+        what="every Kafka table assigned partitions",
+        interval=0.5,
+    )
 
 
 def rows(client: Any, sql: str) -> list[dict[str, Any]]:

@@ -18,8 +18,8 @@ from embedded import clickhouse as clickhouse_sql
 from producers.kafka.topics import topic_defaults
 from producers.settings import Settings
 from provisioning.ksqldb_statements import load_statements, strip_comments, with_property
+from tests.support.compose_env import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 KSQLDB_DIR = REPO_ROOT / "ksqldb"
 CLICKHOUSE_INIT_DIR = REPO_ROOT / "clickhouse" / "init"
 
@@ -56,22 +56,14 @@ class Column:
 
 
 @dataclass(frozen=True)
-class KsqlSink:
-    """A ksqlDB CREATE ... AS SELECT: its name, output topic and value columns in order."""
+class KsqlRelation:
+    """A ksqlDB stream or table and its topic: the value columns a CREATE ... AS SELECT writes
+    (in order), or those a CREATE STREAM/TABLE over a topic reads, with its key columns."""
 
     name: str
     topic: str
     value_columns: tuple[Column, ...]
-
-
-@dataclass(frozen=True)
-class KsqlSource:
-    """A ksqlDB CREATE STREAM/TABLE over a topic: the value columns it reads, and its key."""
-
-    name: str
-    topic: str
-    value_columns: tuple[Column, ...]
-    key_columns: tuple[Column, ...]
+    key_columns: tuple[Column, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,25 +151,25 @@ def _expression_type(expression: str, source: dict[str, tuple[str, bool]]) -> st
     return source[name][0]
 
 
-def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlSource]:
+def ksqldb_sources(directory: Path = KSQLDB_DIR) -> list[KsqlRelation]:
     """Every CREATE STREAM/TABLE with declared columns (not AS SELECT) and the topic it reads."""
-    sources: list[KsqlSource] = []
+    sources: list[KsqlRelation] = []
     statements = load_statements(directory, topic_defaults(Settings))
     for text in (strip_comments(statement.resolved) for statement in statements):
         for name, columns in _source_streams([text]).items():
             topic = with_property(text, "KAFKA_TOPIC") or name
             values = tuple(Column(c, kind) for c, (kind, key) in columns.items() if not key)
             keys = tuple(Column(c, kind) for c, (kind, key) in columns.items() if key)
-            sources.append(KsqlSource(name, topic, values, keys))
+            sources.append(KsqlRelation(name, topic, values, keys))
     return sources
 
 
-def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlSink]:
+def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlRelation]:
     """Every CREATE ... AS SELECT in the ksqlDB files with the value columns it writes."""
     statements = load_statements(directory, topic_defaults(Settings))
     texts = [strip_comments(statement.resolved) for statement in statements]
     streams = _source_streams(texts)
-    sinks: list[KsqlSink] = []
+    sinks: list[KsqlRelation] = []
     header = re.compile(
         r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:STREAM|TABLE)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
         r"(?P<name>`[^`]+`|\w+)",
@@ -206,7 +198,7 @@ def ksqldb_sinks(directory: Path = KSQLDB_DIR) -> list[KsqlSink]:
                 continue  # a bare key column stays in the (binary, windowed) Kafka key
             columns.append(Column(name, _expression_type(expression, source)))
         topic = with_property(text, "KAFKA_TOPIC") or ksql_identifier(match.group("name"))
-        sinks.append(KsqlSink(ksql_identifier(match.group("name")), topic, tuple(columns)))
+        sinks.append(KsqlRelation(ksql_identifier(match.group("name")), topic, tuple(columns)))
     return sinks
 
 

@@ -19,26 +19,16 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from alerts.settings import AlertSettings
 from embedded.clickhouse import committed_offsets, end_offsets, open_embedded
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.topics import topic_variables
-from producers.retry import Deadline, NotReadyError, RetryPolicy, retry_sync
 from producers.settings import Settings
 from provisioning.contracts import example
+from tests.support.clickhouse_loader import wait_every_table_assigned
 from tests.support.kafka_feeder import produce
 from tests.support.kafka_tables import KAFKA_TABLES
-
-
-def _assigned_topics(client: Any) -> dict[str, list[str]]:
-    """Kafka table -> the topics its consumers are assigned now (``system.kafka_consumers``)."""
-    rows = client.query(
-        "SELECT concat(database, '.', table), arraySort(groupUniqArrayArray(assignments.topic)) "
-        "FROM system.kafka_consumers WHERE database = 'crypto' GROUP BY database, table"
-    ).result_rows
-    return {str(name): list(topics) for name, topics in rows}
 
 
 def main(data_dir: Path) -> int:
@@ -64,18 +54,7 @@ def main(data_dir: Path) -> int:
                 "behind": sum(end - max(committed[tp], 0) for tp, end in ends.items()),
             }
         client = engine.client
-
-        def every_table_assigned() -> dict[str, list[str]]:
-            assigned = _assigned_topics(client)
-            if len([name for name in engine.kafka_tables if assigned.get(name)]) < len(
-                engine.kafka_tables
-            ):
-                raise NotReadyError(f"Kafka tables without partitions: {assigned}")
-            return assigned
-
-        assigned = retry_sync(
-            every_table_assigned, RetryPolicy.every(0.5), deadline=Deadline.after(120)
-        )
+        assigned = wait_every_table_assigned(client, engine.kafka_tables)
         report = {
             "variables": topics,
             "tables": {

@@ -20,15 +20,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from alerts.settings import AlertSettings
 from embedded.clickhouse import open_embedded
 from producers.kafka.connection import KafkaConnection
-from producers.kafka.topics import topic_partitions, topic_variables
+from producers.kafka.reader import read_topic
+from producers.kafka.topics import topic_variables
 from producers.settings import Settings
 from provisioning.ksqldb import KsqlApplierSettings
 from provisioning.verify import VerifySettings, failed, render, run_hops
+from tests.support.clickhouse_loader import wait_every_table_assigned
+from tests.support.kafka_feeder import produce
 from tests.support.ksqldb_emulator import moving_average_60s, ohlc_by_minute
 from tests.support.tick_data import Tick
 from tests.support.waiting import eventually
@@ -37,41 +38,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _read_ticks(connection: KafkaConnection, topic: str) -> list[Tick]:
-    consumer = AIOKafkaConsumer(**connection.client_options(), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in await topic_partitions(connection, topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        ticks: list[Tick] = []
-        remaining = sum(ends.values())
-        while remaining > 0:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                remaining -= len(records)
-                for record in records:
-                    value = json.loads(record.value)
-                    ticks.append(Tick(value["code"], value["timestamp_ms"], value["rate"]))
-        return ticks
-    finally:
-        await consumer.stop()
+    values = [json.loads(value or b"") for _key, value in await read_topic(connection, topic)]
+    return [Tick(value["code"], value["timestamp_ms"], value["rate"]) for value in values]
 
 
 async def _publish_ksqldb_output(
     connection: KafkaConnection, settings: Settings, ticks: list[Tick]
 ) -> None:
-    producer = AIOKafkaProducer(**connection.client_options())
-    await producer.start()
-    try:
-        for topic, updates in (
-            (settings.topic_ohlc_minute, ohlc_by_minute(ticks)),
-            (settings.topic_moving_average_60s, moving_average_60s(ticks)),
-        ):
-            for update in updates:
-                await producer.send(topic, key=update.key, value=update.json.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+    for topic, updates in (
+        (settings.topic_ohlc_minute, ohlc_by_minute(ticks)),
+        (settings.topic_moving_average_60s, moving_average_60s(ticks)),
+    ):
+        await produce(connection, topic, [u.json for u in updates], [u.key for u in updates])
 
 
 def _report(engine_client: object, settings: Settings, verify: VerifySettings) -> None:
@@ -98,19 +76,6 @@ def _wait_until_none(client: Any, query: str, what: str, deadline_s: float = 120
     )
 
 
-def _wait_for_assignments(client: Any) -> None:
-    """Until every Kafka table's consumer joined its group and got partitions (the state a
-    running stack is in a minute after start; an empty topic is "consumed" before that)."""
-    _wait_until_none(
-        client,
-        "SELECT t.name FROM system.tables AS t LEFT JOIN (SELECT table, "
-        "countIf(length(assignments.topic) > 0) AS assigned FROM system.kafka_consumers "
-        "WHERE database = 'crypto' GROUP BY table) AS c ON c.table = t.name "
-        "WHERE t.database = 'crypto' AND t.engine = 'Kafka' AND c.assigned = 0",
-        "Kafka tables without partitions",
-    )
-
-
 def _wait_for_first_refreshes(client: Any) -> None:
     """Until every snapshot view refreshed once (a stack a minute after start; on a loaded
     machine the first refreshes can still be running when the tables caught up)."""
@@ -131,7 +96,7 @@ def main(bootstrap: str, data_dir: Path) -> int:
     try:
         for table in engine.kafka_tables.values():
             engine.wait_caught_up(table, timeout_s=120)
-        _wait_for_assignments(engine.client)
+        wait_every_table_assigned(engine.client, engine.kafka_tables)
         _wait_for_first_refreshes(engine.client)
         _report(engine.client, settings, verify)
         ticks = asyncio.run(_read_ticks(connection, settings.topic_current))

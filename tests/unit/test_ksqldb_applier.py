@@ -32,8 +32,8 @@ from provisioning.ksqldb_client import (
 from provisioning.ksqldb_statements import KsqlStatement, load_statements
 from provisioning.topics import all_topics
 from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer, FakeSource, FakeTopic
+from tests.support.ksqldb_schema import KSQLDB_DIR
 
-REPO_STATEMENTS = Path(__file__).resolve().parents[2] / "ksqldb"
 TOPICS = topic_defaults(Settings)
 
 
@@ -65,13 +65,13 @@ def _check_queries(server: FakeKsqlServer, seconds: float = 10.0) -> None:
     clock = FakeClock()
     client = KsqlClient(server.client(), poll_interval_s=1.0, sleep=clock.sleep)
     check_queries_running(
-        client, load_statements(REPO_STATEMENTS, TOPICS), Deadline.after(seconds, clock)
+        client, load_statements(KSQLDB_DIR, TOPICS), Deadline.after(seconds, clock)
     )
 
 
 def test_applies_the_repository_files_in_order_reading_from_earliest() -> None:
     server = _server()
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    applied, _ = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     names = [item.statement.source.name for item in applied]
     assert names == sorted(names)
@@ -100,7 +100,7 @@ def test_applies_the_repository_files_in_order_reading_from_earliest() -> None:
 
 def test_second_run_is_idempotent() -> None:
     server = _server()
-    statements = load_statements(REPO_STATEMENTS, TOPICS)
+    statements = load_statements(KSQLDB_DIR, TOPICS)
     _apply(server, statements)
     objects_after_first_run = dict(server.objects)
 
@@ -140,7 +140,7 @@ def test_sink_topic_with_other_partitions_fails_although_the_text_says_already_e
     server.add_topic("coins_ohlc_minute", partitions=1, retention_ms=86_400_000)
 
     with pytest.raises(KsqlStatementError) as caught:
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     message = caught.value.server_message
     assert "A Kafka topic with the name 'coins_ohlc_minute' already exists" in message
@@ -155,18 +155,18 @@ def test_sink_topic_with_other_retention_fails() -> None:
     server.add_topic("coins_moving_average_60s", partitions=3)  # Kafka's default 7 days
 
     with pytest.raises(KsqlStatementError, match="and 86400000 retention \\(topic has 604800000"):
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
 
 def test_the_topics_coins_topics_creates_up_front_pass_ksqldb_validation() -> None:
     # compose creates every topic before ksqlDB starts (coins-topics): the layout must be the
     # one ksqlDB validates, or its CREATE TABLE AS SELECT fails.
     server = FakeKsqlServer()
-    for spec in all_topics(REPO_STATEMENTS, Settings()):
+    for spec in all_topics(KSQLDB_DIR, Settings()):
         retention = spec.config.get("retention.ms")
         server.add_topic(spec.name, spec.partitions, int(retention) if retention else None)
 
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    applied, _ = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     _check_queries(server)
@@ -176,14 +176,14 @@ def test_query_id_already_exists_is_a_failure() -> None:
     server = _server(query_id_taken={"MOVING_AVERAGE_60S"})
 
     with pytest.raises(KsqlStatementError, match=r"Query ID 'CTAS_MOVING_AVERAGE_60S_\d+' already"):
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
 
 def test_every_persistent_query_must_be_running() -> None:
     server = _server(
         failing_queries={"OHLC_BY_MINUTE": "Error serializing message to topic: coins_ohlc_minute"}
     )
-    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     with pytest.raises(KsqlQueryNotRunningError) as caught:
         _check_queries(server)
@@ -196,7 +196,7 @@ def test_every_persistent_query_must_be_running() -> None:
 
 def test_a_missing_query_is_reported() -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    _apply(server, load_statements(KSQLDB_DIR, TOPICS))
     server.queries = {
         query_id: query
         for query_id, query in server.queries.items()
@@ -210,7 +210,7 @@ def test_a_missing_query_is_reported() -> None:
 def _edited_copy(tmp_path: Path) -> Path:
     statements_dir = tmp_path / "ksqldb"
     statements_dir.mkdir()
-    for path in REPO_STATEMENTS.glob("*.sql"):
+    for path in KSQLDB_DIR.glob("*.sql"):
         (statements_dir / path.name).write_text(path.read_text())
     edited = statements_dir / "030_moving_average_60s.sql"
     edited.write_text(edited.read_text().replace("ADVANCE BY 30 SECONDS", "ADVANCE BY 10 SECONDS"))
@@ -219,7 +219,7 @@ def _edited_copy(tmp_path: Path) -> Path:
 
 def test_an_edited_statement_fails_with_the_command_that_replaces_it(tmp_path: Path) -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    _apply(server, load_statements(KSQLDB_DIR, TOPICS))
     first_query = next(q for q in server.queries.values() if q.sink == "MOVING_AVERAGE_60S")
 
     with pytest.raises(KsqlEditedStatementError) as caught:
@@ -235,7 +235,7 @@ def test_replace_drops_and_recreates_only_the_named_object_keeping_its_topic(
     tmp_path: Path,
 ) -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    _apply(server, load_statements(KSQLDB_DIR, TOPICS))
     old_ohlc = next(q.query_id for q in server.queries.values() if q.sink == "OHLC_BY_MINUTE")
     old_average = next(
         q.query_id for q in server.queries.values() if q.sink == "MOVING_AVERAGE_60S"
@@ -261,15 +261,15 @@ def test_replace_drops_and_recreates_only_the_named_object_keeping_its_topic(
 
 def test_replace_of_an_unknown_name_is_refused() -> None:
     with pytest.raises(KsqlError, match="--replace NOPE: no statement creates it"):
-        _apply(_server(), load_statements(REPO_STATEMENTS, TOPICS), replace=("nope",))
+        _apply(_server(), load_statements(KSQLDB_DIR, TOPICS), replace=("nope",))
 
 
 def test_objects_created_before_the_ledger_are_adopted() -> None:
     server = _server()
-    _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    _apply(server, load_statements(KSQLDB_DIR, TOPICS))
     server.sources["COINS_KSQLDB_APPLIED"].rows.clear()
 
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    applied, _ = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.ALREADY_EXISTED] * 3
     assert {row["OBJECT_NAME"] for row in server.sources["COINS_KSQLDB_APPLIED"].rows} == {
@@ -287,7 +287,7 @@ def test_refused_statement_stops_the_run_with_the_server_text_and_file() -> None
     server = _server(reject={"ohlc_by_minute": (400, server_message)})
 
     with pytest.raises(KsqlStatementError) as caught:
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     error = caught.value
     assert error.server_message == server_message
@@ -320,7 +320,7 @@ def test_server_error_without_json_body_is_surfaced_verbatim() -> None:
 
 def test_waits_for_healthcheck_then_applies() -> None:
     server = _server(healthcheck_errors=2, unhealthy_answers=3, unhealthy_with_200=2)
-    applied, clock = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    applied, clock = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     assert len(applied) == 3
     # a 200 that says isHealthy: false is not healthy (HealthCheckResource answers 200 then)
@@ -334,7 +334,7 @@ def test_healthcheck_deadline_raises_with_the_last_problem() -> None:
     server = FakeKsqlServer(unhealthy_answers=10_000)
 
     with pytest.raises(KsqlTimeoutError, match="not healthy before the deadline") as caught:
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS), seconds=30.0)
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS), seconds=30.0)
 
     assert "HTTP 503" in str(caught.value)
     assert not server.ksql_payloads
@@ -342,7 +342,7 @@ def test_healthcheck_deadline_raises_with_the_last_problem() -> None:
 
 def test_waits_for_the_source_topic_created_by_the_producer() -> None:
     server = FakeKsqlServer(topic_appears_after_polls={"coins_current_full": 4})
-    applied, clock = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    applied, clock = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     assert len(applied) == 3
     topic_polls = [p for p in server.ksql_payloads if p["ksql"].startswith("SHOW TOPICS")]
@@ -354,13 +354,13 @@ def test_missing_source_topic_times_out_naming_the_topic() -> None:
     server = FakeKsqlServer()
 
     with pytest.raises(KsqlTimeoutError, match="'coins_current_full' does not exist"):
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS), seconds=10.0)
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS), seconds=10.0)
     assert set(server.objects) == {"COINS_KSQLDB_APPLIED"}
 
 
 def test_polls_command_status_until_it_finishes() -> None:
     server = _server(pending_status_polls=2)
-    applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+    applied, _ = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     status_paths = [r.url.path for r in server.requests if r.url.path.startswith("/status/")]
@@ -372,7 +372,7 @@ def test_command_ending_in_error_raises() -> None:
     server = _server(final_command_state="ERROR")
 
     with pytest.raises(KsqlStatementError, match="command ended in ERROR"):
-        _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+        _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
 
 def test_run_uses_settings_and_basic_auth(tmp_path: Path) -> None:
@@ -414,7 +414,7 @@ def test_main_exits_non_zero_and_logs_the_server_text(
 
 def test_main_succeeds_on_the_repository_files(monkeypatch: pytest.MonkeyPatch) -> None:
     server = _server()
-    monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
+    monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(KSQLDB_DIR))
 
     assert ksqldb.main([], transport=server.transport) == 0
     assert set(server.objects) == {
@@ -429,7 +429,7 @@ def test_main_fails_when_a_query_is_not_running(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = _server(failing_queries={"OHLC_BY_MINUTE": "Could not deserialize value"})
-    monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(REPO_STATEMENTS))
+    monkeypatch.setenv("KSQLDB_STATEMENTS_DIR", str(KSQLDB_DIR))
     monkeypatch.setenv("KSQLDB_QUERY_RUNNING_TIMEOUT_SECONDS", "0.001")
 
     with caplog.at_level(logging.ERROR, logger="provisioning.ksqldb"):
@@ -447,7 +447,7 @@ def test_a_server_refusing_the_ledger_pull_query_still_gets_its_statements(
     server = _server(reject={"SELECT OBJECT_NAME": (400, "Pull queries are disabled.")})
 
     with caplog.at_level(logging.WARNING, logger="provisioning.ksqldb"):
-        applied, _ = _apply(server, load_statements(REPO_STATEMENTS, TOPICS))
+        applied, _ = _apply(server, load_statements(KSQLDB_DIR, TOPICS))
 
     assert [item.outcome for item in applied] == [Outcome.CREATED] * 3
     assert "edited statements go undetected" in caplog.text

@@ -15,8 +15,8 @@ from provisioning.ksqldb_statements import (
     strip_comments,
     with_property,
 )
+from tests.support.ksqldb_schema import KSQLDB_DIR
 
-KSQLDB_DIR = Path(__file__).resolve().parents[2] / "ksqldb"
 TOPICS = topic_defaults(Settings)
 
 

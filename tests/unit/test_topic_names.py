@@ -45,8 +45,8 @@ from provisioning.topics import all_topics
 from tests.support.compose_env import REPO_ROOT, env_example, load_compose, raw_compose
 from tests.support.fake_ksqldb import FakeClock, FakeKsqlServer
 from tests.support.kafka_tables import KAFKA_TABLE_TOPICS
+from tests.support.ksqldb_schema import KSQLDB_DIR
 
-KSQLDB_DIR = REPO_ROOT / "ksqldb"
 DEFAULTS = topic_defaults(Settings, AlertSettings)
 # Every topic renamed to something no default could produce.
 RENAMED = {variable: f"renamed.{variable.lower()}" for variable in DEFAULTS}
