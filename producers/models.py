@@ -150,8 +150,8 @@ class HistoricalMessage(PricePoint):
     def from_api(
         cls, point: ApiHistoryPoint, *, code: str, source: str, currency: str
     ) -> HistoricalMessage:
-        # rate, volume, cap and liquidity under the message's own names
-        prices = point.model_dump(exclude={"date"})
+        # what the point sends under the message's own names (rate, volume, cap, liquidity)
+        prices = point.model_dump(include=set(cls.model_fields) & set(type(point).model_fields))
         return cls(source=source, code=code, currency=currency, timestamp_ms=point.date, **prices)
 
 
