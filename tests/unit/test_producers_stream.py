@@ -300,6 +300,17 @@ class StalledBroker(MemoryPublisher):
         await super().publish(records)
 
 
+async def cycles_fetched(runner: StreamRunner, count: int, interval: float) -> None:
+    """Until ``runner`` fetched ``count`` cycles (virtual seconds take no real time)."""
+    await eventually_async(
+        lambda: runner.stats.cycles,
+        until=lambda cycles: cycles >= count,
+        within=5,
+        what=f"{count} cycles fetched",
+        interval=interval,
+    )
+
+
 async def test_a_full_buffer_pauses_fetching_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -309,13 +320,7 @@ async def test_a_full_buffer_pauses_fetching_and_says_so(
     task = asyncio.create_task(runner.run())
     # One batch in the publisher, two queued, one waiting for room: nothing more is fetched.
     # A fetcher that did not wait would run on to the sixth (virtual seconds take no real time).
-    await eventually_async(
-        lambda: runner.stats.cycles,
-        until=lambda cycles: cycles >= 4,
-        within=5,
-        what="four cycles fetched",
-        interval=0.005,
-    )
+    await cycles_fetched(runner, 4, interval=0.005)
     assert runner.stats.cycles == 4
     assert "buffer is full" in caplog.text
     publisher.release.set()
@@ -388,13 +393,7 @@ async def test_a_stop_with_a_full_buffer_counts_every_unacknowledged_record() ->
         clock, UnreachableBroker(), stop=stop, buffer_cycles=1, shutdown_timeout_seconds=1.0
     )
     task = asyncio.create_task(runner.run())
-    await eventually_async(
-        lambda: runner.stats.cycles,
-        until=lambda cycles: cycles >= 3,
-        within=5,
-        what="three cycles fetched",
-        interval=0.001,
-    )
+    await cycles_fetched(runner, 3, interval=0.001)
     # One cycle in the publisher, one queued, one waiting for room in the buffer.
     assert runner.stats.cycles == 3
     stop.set()
