@@ -23,7 +23,7 @@ from portfolio.transactions import parse
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.reader import read_topic
 from producers.settings import Settings
-from tests.support.clickhouse_snapshots import refresh_snapshots
+from tests.support.clickhouse_snapshots import refresh_snapshots, snapshots
 from tests.support.portfolio_data import noon, transactions_yaml
 from tests.support.reference_portfolio import Reference
 from tests.support.tick_data import (
@@ -41,6 +41,9 @@ TODAY = dt.datetime.now(tz=dt.UTC).date()
 START = TODAY - dt.timedelta(days=130)
 SOL_GAPS = {START + dt.timedelta(days=n) for n in (2, 33, 34, 101)}
 KAFKA_TABLE = "crypto.kafka_portfolio_transactions"
+# the portfolio views read the transactions as priced by the last refresh of this snapshot (as
+# the server does every minute, before the portfolio snapshots)
+PRICED = [item for item in snapshots() if item.view == "portfolio_transactions_priced"]
 
 
 def day(n: int) -> dt.date:
@@ -225,6 +228,7 @@ def published(
     kafka_feeder.drain(topic, table=KAFKA_TABLE)
     publish(settings, path, version_two(main, other))
     kafka_feeder.drain(topic, table=KAFKA_TABLE)
+    refresh_snapshots(clickhouse, PRICED)
     transactions = parse(transactions_yaml(version_two(main, other)))
     return {
         "bridge": kafka_feeder,
@@ -400,6 +404,7 @@ def test_duplicated_messages_change_nothing(
         keys=[key for key, _value in replay],
     )
     assert len(delivered) == len(replay)
+    refresh_snapshots(clickhouse, PRICED)
     assert (
         rows(clickhouse, f"SELECT * FROM crypto.portfolio_returns_daily WHERE {names} ORDER BY ALL")
         == before
