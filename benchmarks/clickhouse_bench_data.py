@@ -212,11 +212,10 @@ def scheduled_refresh_cycle(client: Any, timeout_s: float = 1800.0) -> tuple[str
     client.command("SYSTEM START VIEWS")
     deadline = time.monotonic() + timeout_s
 
+    # (an exception shown before the cycle, such as "cancelled" by SYSTEM STOP VIEWS during the
+    # load, stays until the view's next success: a view failing in the cycle never finishes it)
     def idle() -> bool:
-        states = client.query(views).result_rows
-        failed = [(row[0], row[4]) for row in states if row[4]]
-        assert not failed, failed
-        return all(row[1] == "Scheduled" for row in states)
+        return all(row[1] == "Scheduled" for row in client.query(views).result_rows)
 
     while not idle():  # the refreshes that were due when the schedule started
         assert time.monotonic() < deadline, "snapshots still refreshing"
@@ -227,10 +226,9 @@ def scheduled_refresh_cycle(client: Any, timeout_s: float = 1800.0) -> tuple[str
     ).result_rows[0]
     runs: dict[str, RefreshRun] = {}
     while True:
-        assert time.monotonic() < deadline, f"cycle of {boundary[1]} unfinished: {sorted(runs)}"
         states = client.query(views).result_rows
-        for view, _status, started, duration_ms, exception in states:
-            assert not exception, (view, exception)
+        assert time.monotonic() < deadline, f"cycle of {boundary[1]} unfinished: {states}"
+        for view, _status, started, duration_ms, _exception in states:
             if view not in runs and started is not None and started >= boundary[0]:
                 runs[view] = RefreshRun(
                     view, (started - boundary[0]).total_seconds(), duration_ms / 1000
