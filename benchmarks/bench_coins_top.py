@@ -9,7 +9,7 @@ snapshot by its defining view over raw ticks (bench_clickhouse_queries.raw_bodie
 dashboard would cost without rollups and snapshots. Both must return the same rows.
 
 Usage: .venv/bin/python benchmarks/bench_coins_top.py [--ticks N] [--runs N]
-Goal: every query at least 20x faster than its raw scan.
+Goal: every query that reads a rollup or a snapshot at least 20x faster than its raw scan.
 """
 
 from __future__ import annotations
@@ -75,7 +75,13 @@ def main() -> None:
     client.command("SYSTEM STOP VIEWS")
     bodies = raw_bodies(view_bodies())
     selected = COINS[0]
-    detail = {"code": selected, "hours": 3, "days": 60}
+
+    def rows(sql: str, parameters: dict[str, Any] | None) -> list[Any]:
+        return list(client.query(sql, parameters=parameters).result_rows)
+
+    # the detail ends at the coin's newest tick, which the dashboard takes from the overview
+    until = {row[0]: row[3] for row in rows(queries.OVERVIEW_SQL, None)}[selected]
+    detail = {"code": selected, "until": until, "hours": 3, "days": 60}
     top_queries: dict[str, tuple[str, dict[str, Any] | None]] = {
         "overview (price, 1 h/24 h/7 d, volume)": (queries.OVERVIEW_SQL, None),
         "24 h sparklines": (queries.SPARKLINE_SQL, None),
@@ -83,9 +89,6 @@ def main() -> None:
         "minute OHLC, last 3 h, one coin": (queries.MINUTES_SQL, detail),
         "daily close + SMA + RSI, one coin": (queries.DAILY_SQL, detail),
     }
-
-    def rows(sql: str, parameters: dict[str, Any] | None) -> list[Any]:
-        return list(client.query(sql, parameters=parameters).result_rows)
 
     print(
         f"{'coins top query':40} {'rows':>6} {'top ms':>9} {'live views ms':>14} {'raw ms':>10} "
@@ -96,7 +99,18 @@ def main() -> None:
         raw_sql = raw_equivalent(sql, bodies)
         assert "rollup_ohlc" not in raw_sql, name
         assert "_snapshot" not in raw_sql, name
-        fast_rows, raw_rows = rows(sql, parameters), rows(raw_sql, parameters)
+        fast_rows = rows(sql, parameters)
+        if raw_sql == sql:
+            # reads neither a rollup nor a snapshot (health: history, ksqlDB windows, errors;
+            # the newest tick's age comes from the overview's rows): nothing to compare
+            fast = median_seconds(lambda s=sql, p=parameters: rows(s, p), args.runs)
+            raw_total += fast
+            print(
+                f"{name:40} {len(fast_rows):>6} {fast * 1000:>9.1f} {'=':>14} {'=':>10} "
+                f"{'no rollup':>9}"
+            )
+            continue
+        raw_rows = rows(raw_sql, parameters)
         assert len(fast_rows) == len(raw_rows) > 0, f"{name}: {len(fast_rows)} vs {len(raw_rows)}"
         fast = median_seconds(lambda s=sql, p=parameters: rows(s, p), args.runs)
         # the same query through the live views a snapshot copies (for reference)
@@ -128,8 +142,8 @@ def main() -> None:
         f"{'met' if worst >= GOAL else 'NOT met'}"
     )
     print(
-        f"coins top at {args.ticks:,} ticks: refresh {refresh * 1000:.0f} ms, every query "
-        f">= {worst:.0f}x faster than its raw scan"
+        f"coins top at {args.ticks:,} ticks: refresh {refresh * 1000:.0f} ms "
+        f"({raw_total / refresh:.0f}x the raw scans), slowest query {worst:.0f}x its raw scan"
     )
 
 

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
 
-from terminal.queries import CoinDetail, DashboardQueries, Health, Snapshot
+from terminal.queries import CoinDetail, CoinRow, DashboardQueries, Health, Snapshot
 from terminal.store import Store
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -182,8 +182,8 @@ class TopApp(App[None]):
         self.call_from_thread(self._show, snapshot)
 
     @work(thread=True, exclusive=True, group="detail")
-    def _load_detail(self, code: str) -> None:
-        detail = self.queries.detail(code)
+    def _load_detail(self, coin: CoinRow) -> None:
+        detail = self.queries.detail(coin)
         self.call_from_thread(self._show_detail, detail)
 
     # --- rendering -------------------------------------------------------------------------
@@ -297,7 +297,9 @@ class TopApp(App[None]):
         code = str(event.row_key.value)
         if code != self.selected:
             self.selected = code
-            self._load_detail(code)
+            coins = {} if self.snapshot is None else {c.code: c for c in self.snapshot.coins}
+            if code in coins:
+                self._load_detail(coins[code])
 
     def action_open_sql(self) -> None:
         box = self.query_one("#sql", Input)

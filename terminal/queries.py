@@ -84,15 +84,14 @@ SPARKLINE_SQL = """
 SELECT code, closes FROM crypto.coin_sparkline_24h_snapshot
 """
 
-# The project's own minute view (a merge of rollup_ohlc_minute), one coin, a primary-key range.
+# The project's own minute view (a merge of rollup_ohlc_minute), one coin, a primary-key range
+# ending at the coin's newest tick (the overview's ``last_tick_at``, so a stream that stopped
+# still shows its last hours).
 MINUTES_SQL = """
 SELECT minute, open, high, low, close, tick_count
 FROM crypto.ohlc_minute_live
 WHERE code = {code:String}
-  AND minute >= (
-      SELECT toStartOfMinute(max(last_tick_at)) FROM crypto.rollup_ohlc_day
-      WHERE code = {code:String}
-  ) - INTERVAL {hours:UInt32} HOUR
+  AND minute >= toStartOfMinute({until:DateTime64(3, 'UTC')}) - INTERVAL {hours:UInt32} HOUR
 ORDER BY minute
 """
 
@@ -123,12 +122,12 @@ LEFT JOIN
 ORDER BY day
 """
 
-# Newest data per dataset (live ticks from the day rollup, history points, ksqlDB windows)
-# and rejected messages of the last hour; ages in seconds from ClickHouse's clock.
+# The store's clock (the newest live tick's age is measured on it against the overview's
+# newest tick per coin, which the refresh has just read), the newest history point and ksqlDB
+# window, and rejected messages of the last hour; ages in seconds from ClickHouse's clock.
 HEALTH_SQL = """
 SELECT
-    (SELECT dateDiff('millisecond', max(last_tick_at), now64(3, 'UTC')) / 1000
-     FROM crypto.rollup_ohlc_day WHERE day >= today() - 31) AS live_age_seconds,
+    now64(3, 'UTC') AS store_now,
     (SELECT if(count() = 0, NULL, dateDiff('millisecond', max(ingested_at), now64(3, 'UTC')) / 1000)
      FROM crypto.coins_history) AS history_age_seconds,
     (SELECT if(count() = 0, NULL, max(ts)) FROM crypto.coins_history) AS history_until,
@@ -265,27 +264,32 @@ class DashboardQueries:
             )
         )
         (health_row,) = self._timed(timings, "health", HEALTH_SQL, None)
-        live_age, history_age, history_until, ksql_age, errors = health_row
+        store_now, history_age, history_until, ksql_age, errors = health_row
+        newest = max((coin.last_tick_at for coin in coins), default=None)
         health = Health(
-            live_age_seconds=_finite(live_age),
+            live_age_seconds=(
+                None if newest is None else (_utc(store_now) - newest).total_seconds()
+            ),
             history_age_seconds=_finite(history_age),
             history_until=None if history_until is None else _utc(history_until),
             ksql_age_seconds=_finite(ksql_age),
             errors_last_hour=int(errors),
         )
         detail = None
-        codes = [coin.code for coin in coins]
         if coins:
-            code = selected if selected in codes else codes[0]
-            detail = self.detail(code, timings)
+            coin = next((coin for coin in coins if coin.code == selected), coins[0])
+            detail = self.detail(coin, timings)
         return Snapshot(True, coins, health, detail, timings)
 
-    def detail(self, code: str, timings: dict[str, float] | None = None) -> CoinDetail:
+    def detail(self, coin: CoinRow, timings: dict[str, float] | None = None) -> CoinDetail:
+        """The coin's minute OHLC up to its newest tick, and its daily closes with indicators."""
         timings = {} if timings is None else timings
+        code = coin.code
+        parameters = {"code": code, "until": coin.last_tick_at, "hours": self.detail_hours}
         minutes = tuple(
             MinuteBar(_utc(minute), float(o), float(h), float(low), float(c), int(ticks))
             for minute, o, h, low, c, ticks in self._timed(
-                timings, "minute OHLC", MINUTES_SQL, {"code": code, "hours": self.detail_hours}
+                timings, "minute OHLC", MINUTES_SQL, parameters
             )
         )
         daily = tuple(
