@@ -60,8 +60,10 @@ async def run_alerts(
     clickhouse: Any | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     ready: asyncio.Event | None = None,
+    stats: ServiceStats | None = None,
 ) -> AlertsRun:
-    """The whole ``coins alerts`` command, minus argument parsing and signal wiring."""
+    """The whole ``coins alerts`` command, minus argument parsing and signal wiring;
+    ``stats`` (the evaluator's counters) can be given to watch them while it runs."""
     from producers.cli import make_publisher  # the producers' publisher, configured once
 
     clock = clock or SystemClock()
@@ -89,6 +91,7 @@ async def run_alerts(
         stop=stop,
         clickhouse=clickhouse,
         ready=ready,
+        stats=stats,
     )
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(alert_settings.delivery_timeout_seconds), transport=transport

@@ -49,6 +49,9 @@ class ServiceStats:
     alerts_published: int = 0
     alerts_recognised: int = 0
     checkpoints: int = 0
+    # Rounds of the indicator and pipeline rules that read ClickHouse and published what they
+    # fired (a round ClickHouse failed is not counted).
+    scheduled_rounds: int = 0
 
 
 def parse_tick(value: bytes | None) -> Tick | None:
@@ -95,6 +98,7 @@ class AlertEvaluatorService:
         stop: asyncio.Event,
         clickhouse: Any | None = None,
         ready: asyncio.Event | None = None,
+        stats: ServiceStats | None = None,
     ) -> None:
         self._settings = settings
         self._alert_settings = alert_settings
@@ -104,7 +108,7 @@ class AlertEvaluatorService:
         self._stop = stop
         self._clickhouse = clickhouse
         self.ready = ready or asyncio.Event()
-        self.stats = ServiceStats()
+        self.stats = stats if stats is not None else ServiceStats()
         self._connection = KafkaConnection.from_settings(settings)
         self._recognised: set[str] = set()
         self._extra_dirty: set[tuple[str, str]] = set()
@@ -344,6 +348,7 @@ class AlertEvaluatorService:
                 last_schedule is None or now - last_schedule >= schedule_ms
             ):
                 last_schedule = now
+                evaluated = True
                 try:
                     scheduled_fired = await asyncio.to_thread(scheduled.evaluate, now)
                 except Exception as error:  # ClickHouse down or still starting: next round
@@ -351,8 +356,10 @@ class AlertEvaluatorService:
                         "indicator and pipeline rules skipped this round: ClickHouse failed: %s",
                         type(error).__name__ if not str(error) else str(error).splitlines()[0],
                     )
-                    scheduled_fired = []
+                    scheduled_fired, evaluated = [], False
                 await self._publish(scheduled_fired)
+                if evaluated:
+                    self.stats.scheduled_rounds += 1
                 dirty |= scheduled.dirty
                 scheduled.dirty.clear()
                 if scheduled_fired:

@@ -9,6 +9,7 @@ import functools
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -449,11 +450,44 @@ def _load_settings(
         return None
 
 
-async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+class StopSignals:
+    """SIGTERM and SIGINT ask the running command to stop; the first one's arrival is kept, so
+    the command can say how long its shutdown took against ``COINS_SHUTDOWN_TIMEOUT_SECONDS``."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.received_at: float | None = None  # time.monotonic() of the first signal
+
+    def install(self) -> None:
+        """Handle the signals in the running event loop."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._received)
+
+    def _received(self) -> None:
+        if self.received_at is None:
+            self.received_at = time.monotonic()
+        self.stop.set()
+
+    def log_shutdown(self, timeout_seconds: float) -> None:
+        """After the command's last step: the time since the signal, if one came."""
+        if self.received_at is None:
+            return
+        took = time.monotonic() - self.received_at
+        log.info(
+            "shutdown done",
+            extra={
+                "fields": {
+                    "seconds_since_signal": round(took, 3),
+                    "shutdown_timeout_seconds": timeout_seconds,
+                }
+            },
+        )
+
+
+async def _main_async(args: argparse.Namespace, settings: Settings, signals: StopSignals) -> int:
+    signals.install()
+    stop = signals.stop
     if args.command == "stream":
         stats = await run_stream(settings, stop=stop, max_cycles=args.max_cycles)
         log.info(
@@ -482,7 +516,7 @@ async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "credits":
         return await show_credits(settings)
     if args.command == "alerts":
-        return await _run_alerts(args, settings)
+        return await _run_alerts(args, settings, stop)
     if args.command == "topics":
         created = await ensure_topics(
             KafkaConnection.from_settings(settings), producer_topics(settings)
@@ -492,13 +526,9 @@ async def _main_async(args: argparse.Namespace, settings: Settings) -> int:
     raise SystemExit(f"unknown command {args.command}")
 
 
-async def _run_alerts(args: argparse.Namespace, settings: Settings) -> int:
+async def _run_alerts(args: argparse.Namespace, settings: Settings, stop: asyncio.Event) -> int:
     from alerts.cli import clickhouse_client, run_alerts
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     run = await run_alerts(
         settings,
         args.alert_settings,
@@ -581,10 +611,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         },
     )
+    signals = StopSignals()
     try:
         if args.command in KAFKA_COMMANDS:
-            return reaching_kafka(settings, lambda: asyncio.run(_main_async(args, settings)))
-        return asyncio.run(_main_async(args, settings))
+            return reaching_kafka(
+                settings, lambda: asyncio.run(_main_async(args, settings, signals))
+            )
+        return asyncio.run(_main_async(args, settings, signals))
     except UnreachableError as error:
         print(error, file=sys.stderr)
         return EXIT_FAILURE
@@ -597,6 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiError as error:
         log.error("LiveCoinWatch call failed: %s", error)
         return EXIT_FAILURE
+    finally:
+        signals.log_shutdown(settings.shutdown_timeout_seconds)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from alerts.edges import PairState
 from alerts.models import AlertMessage
 from alerts.rules import parse_rules
 from alerts.scheduled import ScheduledEvaluator
+from alerts.service import ServiceStats
 from alerts.settings import AlertSettings, WebhookConfig
 from producers.clock import noon_ms
 from producers.kafka.connection import KafkaConnection
@@ -292,13 +293,27 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
         records = await read_topic(kafka_bootstrap, alert_settings.topic_alerts)
         return [AlertMessage.model_validate_json(r.value or b"") for r in records]
 
-    for _run in range(3):  # first start, then two restarts over the same snapshots
-        stop, ready = asyncio.Event(), asyncio.Event()
+    async def run_until_quiet() -> ServiceStats:
+        """One run of the service: until the expected alerts are on the topic and three more
+        schedule rounds over the unchanged data, any of which could fire again, have run."""
+        stop, ready, stats = asyncio.Event(), asyncio.Event(), ServiceStats()
         task = asyncio.ensure_future(
             run_alerts(
-                settings, alert_settings, rules, stop=stop, ready=ready, clickhouse=clickhouse
+                settings,
+                alert_settings,
+                rules,
+                stop=stop,
+                ready=ready,
+                clickhouse=clickhouse,
+                stats=stats,
             )
         )
+
+        def rounds_so_far() -> int:
+            if task.done():  # a failed service fails the test at once
+                raise AssertionError(f"the alerts service stopped early: {task.result()}")
+            return stats.scheduled_rounds
+
         await asyncio.wait_for(ready.wait(), 90)
         await eventually_async(
             alerts_on_topic,
@@ -307,10 +322,20 @@ async def test_scheduled_rules_in_the_service_fire_once_across_restarts(
             what=f"the {len(expected)} scheduled alerts",
             interval=0.2,
         )
-        await asyncio.sleep(1.5)  # several schedule rounds over unchanged data
+        rounds = rounds_so_far()
+        await eventually_async(
+            rounds_so_far,
+            until=lambda done: done >= rounds + 3,
+            within=60,
+            what="three more schedule rounds over unchanged data",
+        )
         stop.set()
-        run = await asyncio.wait_for(task, 90)
-        assert run.stats.checkpoints >= 1
+        return (await asyncio.wait_for(task, 90)).stats
+
+    for restart in range(3):  # first start, then two restarts over the same snapshots
+        stats = await run_until_quiet()
+        assert stats.checkpoints >= 1
+        assert stats.alerts_published == (len(expected) if restart == 0 else 0)
     alerts = await alerts_on_topic()
     assert sorted((a.rule_id, a.coin) for a in alerts) == sorted(expected)
     assert all(a.source == "clickhouse" for a in alerts)

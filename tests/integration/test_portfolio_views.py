@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,26 +38,44 @@ from tests.support.tick_data import (
 )
 
 REL = 1e-9
-TODAY = dt.datetime.now(tz=dt.UTC).date()
-START = TODAY - dt.timedelta(days=130)
-SOL_GAPS = {START + dt.timedelta(days=n) for n in (2, 33, 34, 101)}
 KAFKA_TABLE = "crypto.kafka_portfolio_transactions"
 # the portfolio views read the transactions as priced by the last refresh of this snapshot (as
 # the server does every minute, before the portfolio snapshots)
 PRICED = [item for item in snapshots() if item.view == "portfolio_transactions_priced"]
 
 
-def day(n: int) -> dt.date:
-    return START + dt.timedelta(days=n)
+@dataclass(frozen=True)
+class Calendar:
+    """The days of the data, counted back from when the test runs: the views read now()."""
+
+    now: dt.datetime
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    def day(self, n: int) -> dt.date:
+        """The ``n``-th day of the transactions, the first 130 days ago."""
+        return self.today - dt.timedelta(days=130 - n)
+
+    @property
+    def sol_gaps(self) -> set[dt.date]:
+        """Days without a SOL close (one of them while SOL is held)."""
+        return {self.day(n) for n in (2, 33, 34, 101)}
 
 
-def prices() -> tuple[list[Tick], list[Tick]]:
-    days = days_ending(TODAY - dt.timedelta(days=1), 135)
+@pytest.fixture
+def days() -> Calendar:
+    return Calendar(dt.datetime.now(tz=dt.UTC))
+
+
+def prices(days: Calendar) -> tuple[list[Tick], list[Tick]]:
+    closes = days_ending(days.today - dt.timedelta(days=1), 135)
     history: list[Tick] = []
     for seed, (code, price) in enumerate((("BTC", 60_000.0), ("ETH", 2_500.0), ("SOL", 150.0))):
-        coin_days = [d for d in days if not (code == "SOL" and d in SOL_GAPS)]
+        coin_days = [d for d in closes if not (code == "SOL" and d in days.sol_gaps)]
         history += daily_history(code, coin_days, start_price=price, seed=40 + seed)
-    now_ms = epoch_ms(dt.datetime.now(tz=dt.UTC))
+    now_ms = epoch_ms(days.now)
     live = [
         Tick(code, now_ms - 60_000 * (3 - n), rate)
         for code, rate in (("BTC", 61_000.0), ("ETH", 2_450.0), ("SOL", 140.0))
@@ -65,12 +84,12 @@ def prices() -> tuple[list[Tick], list[Tick]]:
     return history, live
 
 
-def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
+def version_one(main: str, other: str, days: Calendar) -> dict[str, list[dict[str, Any]]]:
     return {
         main: [
             {
                 "id": "b1",
-                "at": noon(day(0), hours=-2),
+                "at": noon(days.day(0), hours=-2),
                 "type": "buy",
                 "coin": "BTC",
                 "quantity": 0.5,
@@ -80,7 +99,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             # between two closes: counts from the next day's close
             {
                 "id": "e1",
-                "at": noon(day(3), hours=3.5),
+                "at": noon(days.day(3), hours=3.5),
                 "type": "buy",
                 "coin": "ETH",
                 "quantity": 4,
@@ -89,7 +108,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "s1",
-                "at": noon(day(5)),
+                "at": noon(days.day(5)),
                 "type": "buy",
                 "coin": "SOL",
                 "quantity": 30,
@@ -97,7 +116,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "b2",
-                "at": noon(day(20), hours=1),
+                "at": noon(days.day(20), hours=1),
                 "type": "buy",
                 "coin": "BTC",
                 "quantity": 0.25,
@@ -106,7 +125,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "x1",
-                "at": noon(day(40), hours=-3),
+                "at": noon(days.day(40), hours=-3),
                 "type": "sell",
                 "coin": "BTC",
                 "quantity": 0.3,
@@ -115,7 +134,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "e2",
-                "at": noon(day(60), hours=1),
+                "at": noon(days.day(60), hours=1),
                 "type": "sell",
                 "coin": "ETH",
                 "quantity": 1.5,
@@ -124,14 +143,14 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "t1",
-                "at": noon(day(70), hours=-1),
+                "at": noon(days.day(70), hours=-1),
                 "type": "transfer_in",
                 "coin": "SOL",
                 "quantity": 10,
             },
             {
                 "id": "t2",
-                "at": noon(day(80), hours=2),
+                "at": noon(days.day(80), hours=2),
                 "type": "transfer_out",
                 "coin": "ETH",
                 "quantity": 0.5,
@@ -139,7 +158,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "s2",
-                "at": noon(day(95), hours=-6),
+                "at": noon(days.day(95), hours=-6),
                 "type": "sell",
                 "coin": "SOL",
                 "quantity": 12.5,
@@ -150,7 +169,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
         other: [
             {
                 "id": "o1",
-                "at": noon(day(90), hours=-1),
+                "at": noon(days.day(90), hours=-1),
                 "type": "buy",
                 "coin": "BTC",
                 "quantity": 1,
@@ -158,7 +177,7 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
             },
             {
                 "id": "o2",
-                "at": noon(day(91), hours=5),
+                "at": noon(days.day(91), hours=5),
                 "type": "buy",
                 "coin": "ETH",
                 "quantity": 2,
@@ -168,9 +187,9 @@ def version_one(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def version_two(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
+def version_two(main: str, other: str, days: Calendar) -> dict[str, list[dict[str, Any]]]:
     """e1 changed (quantity and fee), x1 deleted, n1 added; the other portfolio unchanged."""
-    edited = version_one(main, other)
+    edited = version_one(main, other, days)
     lines = [dict(entry) for entry in edited[main] if entry["id"] != "x1"]
     for entry in lines:
         if entry["id"] == "e1":
@@ -178,7 +197,7 @@ def version_two(main: str, other: str) -> dict[str, list[dict[str, Any]]]:
     lines.append(
         {
             "id": "n1",
-            "at": noon(day(100), hours=-4),
+            "at": noon(days.day(100), hours=-4),
             "type": "buy",
             "coin": "ETH",
             "quantity": 1,
@@ -210,9 +229,14 @@ def publish(settings: Settings, path: Path, document: dict[str, list[dict[str, A
 
 @pytest.fixture
 def published(
-    clickhouse: Any, kafka_feeder: Any, kafka_bootstrap: str, unique_name: Any, tmp_path: Path
+    clickhouse: Any,
+    kafka_feeder: Any,
+    kafka_bootstrap: str,
+    unique_name: Any,
+    tmp_path: Path,
+    days: Calendar,
 ) -> dict[str, Any]:
-    history, live = prices()
+    history, live = prices(days)
     kafka_feeder.insert_values(
         "kafka_coins_historical", as_json(history_message(t) for t in history)
     )
@@ -224,18 +248,18 @@ def published(
     topic = settings.topic_portfolio
     main, other = unique_name("main"), unique_name("other")
     path = tmp_path / "transactions.yaml"
-    publish(settings, path, version_one(main, other))
+    publish(settings, path, version_one(main, other, days))
     kafka_feeder.drain(topic, table=KAFKA_TABLE)
-    publish(settings, path, version_two(main, other))
+    publish(settings, path, version_two(main, other, days))
     kafka_feeder.drain(topic, table=KAFKA_TABLE)
     refresh_snapshots(clickhouse, PRICED)
-    transactions = parse(transactions_yaml(version_two(main, other)))
+    transactions = parse(transactions_yaml(version_two(main, other, days)))
     return {
         "bridge": kafka_feeder,
         "topic": topic,
         "main": main,
         "other": other,
-        "reference": Reference(history, live, transactions, TODAY),
+        "reference": Reference(history, live, transactions, days.today),
     }
 
 

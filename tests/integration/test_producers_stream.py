@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import re
 import signal
@@ -203,9 +204,10 @@ def _stream_env(bootstrap: str, unique_name: Callable[[str], str], **extra: str)
 
 
 CYCLE_LINE = re.compile(r'"event": "cycle"')
-# An absence cannot be awaited: how long a test watches for calls or acknowledgements that
-# must not come (the stream's retries and intervals here are tens of milliseconds).
-QUIET_WINDOW_S = 1.0
+PAUSE_LINE = re.compile(r"pausing until (?P<until>\S+) \(")
+# The interpreter's own exit after the command's last step (module teardown, threads), which
+# no setting bounds and a loaded machine stretches: the outer bound on the whole process.
+PROCESS_EXIT_ALLOWANCE_S = 30.0
 
 
 @dataclass
@@ -289,9 +291,7 @@ def test_sigterm_leaves_every_acknowledged_message_on_the_topic(
 
 
 def _iso_ms(text: str) -> int:
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
+    return int(dt.datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def test_with_the_broker_down_stopping_takes_at_most_the_shutdown_timeout(
@@ -299,32 +299,56 @@ def test_with_the_broker_down_stopping_takes_at_most_the_shutdown_timeout(
 ) -> None:
     broker = running_kafka_broker
     timeout = 8.0
-    env = _stream_env(
-        broker.bootstrap,
-        unique_name,
-        COINS_SHUTDOWN_TIMEOUT_SECONDS=str(timeout),
-        # Longer than the shutdown timeout: the stop finds a send still waiting for its
-        # acknowledgement on a producer whose broker is gone (the case that hung in stop()).
-        COINS_KAFKA_ACK_TIMEOUT_SECONDS="30",
-        COINS_KAFKA_RETRY_INITIAL_SECONDS="0.2",
-        COINS_KAFKA_RETRY_MAX_SECONDS="1",
-    )
-    with coins_stream(env, tmp_path) as stream:
-        stream.wait_for_log(lambda text: len(CYCLE_LINE.findall(text)) >= 3, "3 cycles")
-        broker.stop()
-        # Cycles go on being fetched and queued while the send in flight waits.
-        cycles_before = stream.cycles()
-        time.sleep(QUIET_WINDOW_S)
-        assert stream.process.poll() is None, stream.log()
-        asked = time.monotonic()
-        code = stream.terminate()
-        took = time.monotonic() - asked
-        log_text = stream.log()
+    fake = FakeLiveCoinWatch(credits_limit=10_000_000)
+    with fake.serve() as base_url:
+        env = _stream_env(
+            broker.bootstrap,
+            unique_name,
+            COINS_LCW_API_KEY=fake.api_key,
+            COINS_LCW_BASE_URL=base_url,
+            COINS_SHUTDOWN_TIMEOUT_SECONDS=str(timeout),
+            # Longer than the shutdown timeout: the stop finds a send still waiting for its
+            # acknowledgement on a producer whose broker is gone (the case that hung in stop()).
+            COINS_KAFKA_ACK_TIMEOUT_SECONDS="30",
+            COINS_KAFKA_RETRY_INITIAL_SECONDS="0.2",
+            COINS_KAFKA_RETRY_MAX_SECONDS="1",
+        )
+        with coins_stream(env, tmp_path) as stream:
+            stream.wait_for_log(lambda text: len(CYCLE_LINE.findall(text)) >= 3, "3 cycles")
+            broker.stop()
+            cycles_before = stream.cycles()
+            # Cycles go on being fetched and queued while the send in flight waits: ten more
+            # fetches, each a turn of the event loop the sender shares, in which an
+            # acknowledgement would have been logged.
+            fetches = len(fake.calls_to("/coins/map"))
+            eventually(
+                lambda: len(fake.calls_to("/coins/map")),
+                until=lambda fetched: fetched >= fetches + 10,
+                within=60,
+                what="ten more fetches while the broker is down",
+            )
+            assert stream.process.poll() is None, stream.log()
+            asked = time.monotonic()
+            code = stream.terminate()
+            took = time.monotonic() - asked
+            log_text = stream.log()
     assert code == 1, log_text
     assert "shutdown with unacknowledged data" in log_text
     assert len(CYCLE_LINE.findall(log_text)) <= cycles_before + 1, "acknowledged while down"
-    # The configured timeout is the total: flushing, stopping the producer and exiting.
-    assert took <= timeout, f"stopping took {took:.2f} s with a {timeout} s timeout:\n{log_text}"
+    # The configured timeout is the total from the signal: flushing, stopping the producer and
+    # leaving the event loop, as the command measures it; the process then has to exit.
+    (shutdown,) = [
+        json.loads(line) for line in log_text.splitlines() if '"event": "shutdown done"' in line
+    ]
+    seconds = shutdown["seconds_since_signal"]
+    assert seconds <= timeout, f"the shutdown took {seconds} s with a {timeout} s timeout"
+    assert took <= timeout + PROCESS_EXIT_ALLOWANCE_S, f"exited {took:.2f} s after the signal"
+
+
+def _next_reset() -> dt.datetime:
+    """The next 00:00 UTC, when LiveCoinWatch renews the daily credits."""
+    tomorrow = dt.datetime.now(tz=dt.UTC).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(tomorrow, dt.time(), tzinfo=dt.UTC)
 
 
 def _stream_with_fake(
@@ -332,9 +356,15 @@ def _stream_with_fake(
     bootstrap: str,
     unique_name: Callable[[str], str],
     tmp_path: Path,
-    wait_for: str,
+    reason: str,
     **extra: str,
 ) -> str:
+    """``coins stream`` against ``fake`` until it pauses for ``reason``, then stopped; its log.
+
+    The stream announces the pause after its last call was answered (the fake records a call
+    before answering it), so every call it made, retries included, is recorded by then; the
+    pause must last until the reset, and the stop must end it without another call."""
+    resets = {_next_reset()}
     with fake.serve() as base_url:
         env = _stream_env(
             bootstrap,
@@ -346,12 +376,20 @@ def _stream_with_fake(
             **extra,
         )
         with coins_stream(env, tmp_path) as stream:
-            stream.wait_for_log(lambda text: wait_for in text, repr(wait_for))
-            # Watch for any retry or /credits look that would follow.
-            time.sleep(QUIET_WINDOW_S)
+            stream.wait_for_log(
+                lambda text: any(
+                    reason in line and PAUSE_LINE.search(line) for line in text.splitlines()
+                ),
+                f"the pause for {reason!r}",
+            )
+            calls_before_the_pause = list(fake.calls)
             code = stream.terminate()
             log_text = stream.log()
+    resets.add(_next_reset())  # the test may cross midnight
     assert code == 0, log_text
+    (pause,) = PAUSE_LINE.finditer(log_text)
+    assert dt.datetime.fromisoformat(pause["until"]) in resets, pause[0]
+    assert fake.calls == calls_before_the_pause, "called during the pause or the stop"
     return log_text
 
 

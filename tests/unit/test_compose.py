@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.support.backends import running_in_ci
 from tests.support.compose_env import (
     COMPOSE_FILE,
     REPO_ROOT,
@@ -20,11 +20,12 @@ from tests.support.compose_env import (
     variable_uses,
 )
 
+# The official schema travels with the repository, so every clone validates with it; the
+# digest of its content (keys sorted) pins it, and the shared/ copy beside a clone, where there
+# is one, must be the same.
+SCHEMA_FILE = REPO_ROOT / "tests" / "support" / "schemas" / "compose-spec.json"
+SCHEMA_SHA256 = "c6c9c6e88c07f5be3c240206708aa3c6555bfbd5b220f25d4f5350962a1b50fb"
 SHARED_SCHEMA_FILE = REPO_ROOT.parent / "shared" / "schemas" / "compose-spec.json"
-# A copy of the official schema travels with the repository so clones without shared/ (GitHub
-# Actions) validate too; the test below keeps it identical to shared/ wherever that exists.
-VENDORED_SCHEMA_FILE = REPO_ROOT / "tests" / "support" / "schemas" / "compose-spec.json"
-SCHEMA_FILE = SHARED_SCHEMA_FILE if SHARED_SCHEMA_FILE.exists() else VENDORED_SCHEMA_FILE
 COMPOSE = load_compose()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 RAW_SERVICES: dict[str, dict[str, Any]] = raw_compose()["services"]
@@ -68,20 +69,17 @@ def _bind_mounts(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 
 def _compose_validator() -> jsonschema.Draft7Validator:
-    if not SCHEMA_FILE.exists():
-        message = f"{SCHEMA_FILE} is missing (shared/ sits beside the repository clone)"
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
     return jsonschema.Draft7Validator(json.loads(SCHEMA_FILE.read_text()))
 
 
-def test_vendored_schema_matches_the_shared_one() -> None:
-    if not SHARED_SCHEMA_FILE.exists():
-        pytest.skip(f"{SHARED_SCHEMA_FILE} is absent here; the vendored copy is used")
-    assert json.loads(VENDORED_SCHEMA_FILE.read_text()) == json.loads(
-        SHARED_SCHEMA_FILE.read_text()
+def test_the_vendored_schema_is_the_shared_compose_specification() -> None:
+    vendored = json.loads(SCHEMA_FILE.read_text())
+    digest = hashlib.sha256(json.dumps(vendored, sort_keys=True).encode()).hexdigest()
+    assert digest == SCHEMA_SHA256, (
+        f"{SCHEMA_FILE} changed: copy shared/schemas/compose-spec.json there and pin its digest"
     )
+    if SHARED_SCHEMA_FILE.exists():  # beside the clone on the team's machine, not on GitHub
+        assert vendored == json.loads(SHARED_SCHEMA_FILE.read_text())
 
 
 def test_compose_validates_against_the_compose_specification() -> None:
