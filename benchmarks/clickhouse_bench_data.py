@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,58 @@ def refresh_every_snapshot(client: Any) -> dict[str, float]:
         snapshots.refresh_snapshots(client, [item])
         durations[item.snapshot] = (time.perf_counter() - started) * 1000
     return durations
+
+
+@dataclass(frozen=True)
+class RefreshRun:
+    """One scheduled refresh of a snapshot: when it started after the minute boundary, how long
+    it took (both as system.view_refreshes reports them: start to the second, duration in ms)."""
+
+    refresh: str
+    started_s: float
+    duration_s: float
+
+    @property
+    def finished_s(self) -> float:
+        return self.started_s + self.duration_s
+
+
+def scheduled_refresh_cycle(client: Any, timeout_s: float = 1800.0) -> tuple[str, list[RefreshRun]]:
+    """One refresh cycle of every snapshot as the server runs it: start the schedule, let the
+    refreshes that were due run, then watch the cycle of the next minute boundary (every
+    ``REFRESH EVERY 1 MINUTE`` view starts then, a ``DEPENDS ON`` view after its dependencies)
+    until each view has finished its refresh of that boundary. Returns the boundary (UTC, as
+    text) and each view's first refresh from it, in order of start (to the second), then of end."""
+    views = "SELECT view, status, last_success_time, last_success_duration_ms, exception " + (
+        "FROM system.view_refreshes WHERE database = 'crypto'"
+    )
+    client.command("SYSTEM START VIEWS")
+    deadline = time.monotonic() + timeout_s
+
+    # (an exception shown before the cycle, such as "cancelled" by SYSTEM STOP VIEWS during the
+    # load, stays until the view's next success: a view failing in the cycle never finishes it)
+    def idle() -> bool:
+        return all(row[1] == "Scheduled" for row in client.query(views).result_rows)
+
+    while not idle():  # the refreshes that were due when the schedule started
+        assert time.monotonic() < deadline, "snapshots still refreshing"
+        time.sleep(0.5)
+    boundary = client.query(
+        "SELECT toStartOfMinute(now() + INTERVAL 1 MINUTE), "
+        "toString(toStartOfMinute(now() + INTERVAL 1 MINUTE))"
+    ).result_rows[0]
+    runs: dict[str, RefreshRun] = {}
+    while True:
+        states = client.query(views).result_rows
+        assert time.monotonic() < deadline, f"cycle of {boundary[1]} unfinished: {states}"
+        for view, _status, started, duration_ms, _exception in states:
+            if view not in runs and started is not None and started >= boundary[0]:
+                runs[view] = RefreshRun(
+                    view, (started - boundary[0]).total_seconds(), duration_ms / 1000
+                )
+        if len(runs) == len(states):
+            return boundary[1], sorted(runs.values(), key=lambda r: (r.started_s, r.finished_s))
+        time.sleep(0.5)
 
 
 def median_seconds(action: Callable[[], object], runs: int) -> float:

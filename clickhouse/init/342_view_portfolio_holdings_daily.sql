@@ -1,10 +1,10 @@
--- Quantity held per portfolio, coin and UTC day (transactions up to that day's 12:00 UTC close), from the coin's first transaction to today, with the daily close and the value at it (NULL when the coin has no close that day and is held).
+-- Quantity held per portfolio, coin and UTC day (transactions up to that day's 12:00 UTC close, read from portfolio_transactions_priced_snapshot like every figure built on it, so holdings and cash flows come from the same refresh), from the coin's first transaction to today, with the daily close and the value at it (NULL when the coin has no close that day and is held).
 CREATE VIEW IF NOT EXISTS crypto.portfolio_holdings_daily AS
 WITH
     changes AS
     (
         SELECT portfolio, code, effective_day AS day, sum(signed_quantity) AS quantity_change
-        FROM crypto.portfolio_transactions_current
+        FROM crypto.portfolio_transactions_priced_snapshot
         GROUP BY portfolio, code, effective_day
     ),
     grid AS

@@ -8,7 +8,7 @@ WITH
             effective_day AS day,
             if(countIf(cash_flow IS NULL) > 0, NULL, sum(cash_flow)) AS net_flow,
             count() AS transactions
-        FROM crypto.portfolio_transactions_priced
+        FROM crypto.portfolio_transactions_priced_snapshot
         GROUP BY portfolio, effective_day
     )
 SELECT

@@ -24,7 +24,7 @@ WITH
                 arrayMap(x -> (x.3, x.4, x.5, x.6), arraySort(x -> (x.1, x.2), groupArray((ts, transaction_id, kind, quantity, ifNull(resolved_price, nan), fee)))),
                 (toDecimal128(0, 18), toFloat64(0), toFloat64(0), toFloat64(0))
             ) AS state
-        FROM crypto.portfolio_transactions_priced
+        FROM crypto.portfolio_transactions_priced_snapshot
         GROUP BY portfolio, code
     )
 SELECT
@@ -37,12 +37,13 @@ SELECT
     if(isFinite(state.3), toNullable(state.3), NULL) AS realized_pnl,
     state.4 AS fees_paid,
     allocation.price AS price,
-    if(state.1 = 0, toNullable(0.), allocation.value) AS market_value,
+    -- the quantity of the same priced transactions, at the latest price
+    if(state.1 = 0, toNullable(0.), toFloat64(state.1) * allocation.price) AS market_value,
     market_value - cost_basis AS unrealized_pnl,
     realized_pnl + unrealized_pnl AS total_pnl
 FROM folded
 LEFT JOIN
 (
-    SELECT portfolio, code, price, value FROM crypto.portfolio_allocation
+    SELECT portfolio, code, price FROM crypto.portfolio_allocation
 ) AS allocation ON allocation.portfolio = folded.portfolio AND allocation.code = folded.code
 SETTINGS join_use_nulls = 1;

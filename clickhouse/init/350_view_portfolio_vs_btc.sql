@@ -8,7 +8,7 @@ WITH
             effective_day AS day,
             if(countIf(cash_flow IS NULL OR btc_price IS NULL) > 0, NULL, sum(cash_flow / btc_price)) AS btc_units_change,
             count() AS transactions
-        FROM crypto.portfolio_transactions_priced
+        FROM crypto.portfolio_transactions_priced_snapshot
         GROUP BY portfolio, effective_day
     ),
     btc AS

@@ -39,7 +39,9 @@ EXPECTED_VIEWS = {
     "performance_returns",
     "performance_ranking",
     "change_latest",
-    # the portfolio dashboard's heavy figures (docs/portfolio.md)
+    # the portfolio dashboard's heavy figures (docs/portfolio.md), and the priced transactions
+    # they are built on, refreshed first (DEPENDS ON)
+    "portfolio_transactions_priced",
     "portfolio_returns_daily",
     "portfolio_performance",
     "portfolio_positions",
@@ -109,7 +111,35 @@ def test_the_server_schedules_every_refresh(clickhouse: Any) -> None:
         ).result_rows
     }
     assert set(scheduled) == {item.refresh for item in SNAPSHOTS}
-    assert set(scheduled.values()) <= {"Scheduled", "Running"}
+    # a refresh with DEPENDS ON waits for its dependencies' refresh of the same minute
+    assert set(scheduled.values()) <= {"Scheduled", "Running", "WaitingForDependencies"}
+
+
+def test_a_snapshot_built_on_another_waits_for_its_refresh(clickhouse: Any) -> None:
+    # what each object reads, from the server's own definitions
+    reads = {
+        row[0]: set(re.findall(r"\bcrypto\.(\w+)", row[1])) - {row[0]}
+        for row in clickhouse.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = 'crypto'"
+        ).result_rows
+    }
+
+    def read_through_views(name: str) -> set[str]:
+        found = set(reads.get(name, ()))
+        for other in list(found):
+            found |= read_through_views(other)
+        return found
+
+    refresh_of = {item.snapshot: item.refresh for item in SNAPSHOTS}
+    order = [item.refresh for item in SNAPSHOTS]
+    chained = 0
+    for item in SNAPSHOTS:
+        needed = {refresh_of[name] for name in read_through_views(item.view) if name in refresh_of}
+        assert set(item.depends_on) == needed, item.refresh
+        # refresh_snapshots runs them in file order: every dependency first
+        assert all(order.index(d) < order.index(item.refresh) for d in item.depends_on)
+        chained += bool(needed)
+    assert chained == 4, "the portfolio snapshots built on the priced transactions"
 
 
 def test_each_snapshot_equals_its_view_after_a_refresh(clickhouse: Any, kafka_feeder: Any) -> None:

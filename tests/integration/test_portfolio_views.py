@@ -25,7 +25,7 @@ from producers.clock import epoch_ms
 from producers.kafka.connection import KafkaConnection
 from producers.kafka.reader import read_topic
 from producers.settings import Settings
-from tests.support.clickhouse_snapshots import refresh_snapshots
+from tests.support.clickhouse_snapshots import refresh_snapshots, snapshots
 from tests.support.portfolio_data import noon, transactions_yaml
 from tests.support.reference_portfolio import Reference
 from tests.support.tick_data import (
@@ -39,6 +39,9 @@ from tests.support.tick_data import (
 
 REL = 1e-9
 KAFKA_TABLE = "crypto.kafka_portfolio_transactions"
+# the portfolio views read the transactions as priced by the last refresh of this snapshot (as
+# the server does every minute, before the portfolio snapshots)
+PRICED = [item for item in snapshots() if item.view == "portfolio_transactions_priced"]
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ def published(
     kafka_feeder.drain(topic, table=KAFKA_TABLE)
     publish(settings, path, version_two(main, other, days))
     kafka_feeder.drain(topic, table=KAFKA_TABLE)
+    refresh_snapshots(clickhouse, PRICED)
     transactions = parse(transactions_yaml(version_two(main, other, days)))
     return {
         "bridge": kafka_feeder,
@@ -424,6 +428,7 @@ def test_duplicated_messages_change_nothing(
         keys=[key for key, _value in replay],
     )
     assert len(delivered) == len(replay)
+    refresh_snapshots(clickhouse, PRICED)
     assert (
         rows(clickhouse, f"SELECT * FROM crypto.portfolio_returns_daily WHERE {names} ORDER BY ALL")
         == before

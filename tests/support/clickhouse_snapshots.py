@@ -18,6 +18,7 @@ from embedded.clickhouse import INIT_DIR, sql_files
 _REFRESHABLE = re.compile(
     r"CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+crypto\.(?P<refresh>\w+)\s+"
     r"REFRESH\s+EVERY\s+(?P<period>\d+\s+\w+)\s+"
+    r"(?:DEPENDS\s+ON\s+(?P<depends_on>crypto\.\w+(?:\s*,\s*crypto\.\w+)*)\s+)?"
     r"TO\s+crypto\.(?P<snapshot>\w+)\s+"
     r"AS\s+SELECT\s+(?P<columns>.+?)\s+FROM\s+crypto\.(?P<view>\w+)\s*;",
     re.IGNORECASE | re.DOTALL,
@@ -32,6 +33,8 @@ class Snapshot:
     snapshot: str
     refresh: str
     period: str
+    # the refreshable views whose refresh this one waits for (``DEPENDS ON``), without database
+    depends_on: tuple[str, ...] = ()
 
 
 def snapshots(directory: Path = INIT_DIR) -> list[Snapshot]:
@@ -46,6 +49,7 @@ def snapshots(directory: Path = INIT_DIR) -> list[Snapshot]:
                     snapshot=match.group("snapshot"),
                     refresh=match.group("refresh"),
                     period=" ".join(match.group("period").split()).upper(),
+                    depends_on=tuple(re.findall(r"crypto\.(\w+)", match.group("depends_on") or "")),
                 )
             )
     return found
@@ -53,6 +57,9 @@ def snapshots(directory: Path = INIT_DIR) -> list[Snapshot]:
 
 def refresh_snapshots(client: Any, selected: Iterable[Snapshot] | None = None) -> None:
     """Refresh each snapshot once, synchronously, so it reflects every row already stored.
+
+    In file order, which puts every refresh after the ones it ``DEPENDS ON`` (a test checks it):
+    a manual ``SYSTEM REFRESH VIEW`` runs at once, it does not wait for its dependencies.
 
     The first WAIT lets a scheduled refresh that may have started before the caller's last
     insert finish; the refresh after it then starts later than that insert. A refresh replaces
