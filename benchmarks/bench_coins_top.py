@@ -53,7 +53,7 @@ _SNAPSHOT = re.compile(r"crypto\.(\w+)_snapshot\b")
 
 def raw_equivalent(sql: str, bodies: dict[str, str]) -> str:
     """The query with each rollup aggregated from raw ticks and each snapshot recomputed."""
-    sql = str(expand(_SNAPSHOT.sub(lambda m: f"crypto.{m.group(1)}", sql), bodies))
+    sql = str(expand(sql, bodies))
     # after the expansion, so the rollups a view reads are replaced too
     return sql.replace("crypto.rollup_ohlc_minute", RAW_MINUTE).replace(
         "crypto.rollup_ohlc_day", RAW_DAY

@@ -118,8 +118,6 @@ def main() -> None:
         f"snapshots {cycle_s:.1f} s, {cycle_s / SCHEDULE_S:.0%} of the {SCHEDULE_S:.0f} s schedule"
     )
     raw = raw_bodies(view_bodies())
-    # without snapshots, the portfolio views would price the transactions themselves
-    raw["portfolio_transactions_priced_snapshot"] = raw["portfolio_transactions_priced"]
     where = f" WHERE portfolio = '{SHOWN}'"
     print(
         f"{'Portfolio card':30} {'rows':>7} {'card ms':>9} {'live view ms':>13} "

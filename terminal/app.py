@@ -297,9 +297,10 @@ class TopApp(App[None]):
         code = str(event.row_key.value)
         if code != self.selected:
             self.selected = code
-            coins = {} if self.snapshot is None else {c.code: c for c in self.snapshot.coins}
-            if code in coins:
-                self._load_detail(coins[code])
+            coins = () if self.snapshot is None else self.snapshot.coins
+            coin = next((coin for coin in coins if coin.code == code), None)
+            if coin is not None:
+                self._load_detail(coin)
 
     def action_open_sql(self) -> None:
         box = self.query_one("#sql", Input)
